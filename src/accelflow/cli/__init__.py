@@ -1,0 +1,5 @@
+"""The `accelflow` command line."""
+
+from accelflow.cli.main import main
+
+__all__ = ["main"]
