@@ -1,0 +1,48 @@
+"""Importers into the network IR: PyTorch modules (torch.fx) and ONNX files, and a model locator.
+
+``load_model("zoo:resnet18")`` or ``load_model("net.onnx")`` is what the CLI uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from accelflow.errors import ConfigError, ModelImportError
+from accelflow.frontends.export import export_onnx
+from accelflow.frontends.onnx import SUPPORTED_ONNX_OPS, from_onnx
+from accelflow.frontends.pytorch import SUPPORTED_FUNCTIONS, SUPPORTED_MODULES, from_pytorch
+from accelflow.ir import Graph
+
+__all__ = [
+    "export_onnx",
+    "from_onnx",
+    "from_pytorch",
+    "load_model",
+    "SUPPORTED_ONNX_OPS",
+    "SUPPORTED_MODULES",
+    "SUPPORTED_FUNCTIONS",
+]
+
+
+def load_model(spec: str, input_shape: Sequence[int] | None = None) -> Graph:
+    """Load ``zoo:NAME`` (our PyTorch definition, traced) or a path to an ``.onnx`` file into the IR.
+
+    ``input_shape`` (without batch) overrides the zoo model's default input shape; ONNX files carry
+    their own static input shape.
+    """
+    if spec.startswith("zoo:"):
+        from accelflow.zoo import create  # the zoo imports torch models lazily
+        from accelflow.zoo import spec as zoo_spec
+
+        name = spec[4:]
+        info = zoo_spec(name)
+        shape = tuple(input_shape) if input_shape else info.input_shape
+        kwargs = {"in_channels": shape[0]} if input_shape and info.family not in ("mlp", "tcn") else {}
+        return from_pytorch(create(name, **kwargs), shape, name=name)
+    path = Path(spec)
+    if path.suffix.lower() != ".onnx":
+        raise ConfigError(f"model {spec!r}: expected an .onnx file or zoo:NAME (see `accelflow inspect zoo:list`)")
+    if not path.exists():
+        raise ModelImportError(f"{spec}: no such file")
+    return from_onnx(path)

@@ -1,0 +1,338 @@
+"""Import an ONNX model into the IR.
+
+Handles the spellings of both PyTorch exporters (TorchScript and dynamo): Gemm or MatMul(+Add) for
+linear layers, Clip for ReLU6, GlobalAveragePool+Flatten or ReduceMean+Reshape for global pooling, and
+BatchNormalization folded into the preceding Conv/Gemm. Errors name the file, the node and the
+operator, and list what is supported.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from accelflow.errors import ModelImportError, UnsupportedOperatorError
+from accelflow.ir import (
+    ConcatAttrs,
+    ConvAttrs,
+    GlobalPoolAttrs,
+    Graph,
+    HardSigmoidAttrs,
+    LinearAttrs,
+    Node,
+    OpKind,
+    PoolAttrs,
+    ReshapeAttrs,
+    SoftmaxAttrs,
+    ThresholdAttrs,
+    canonicalize,
+    fold_batchnorm,
+    propagate_shapes,
+)
+
+__all__ = ["from_onnx", "SUPPORTED_ONNX_OPS"]
+
+
+class _Importer:
+    def __init__(self, model: onnx.ModelProto, source: str) -> None:
+        self.model = model
+        self.source = source
+        self.graph = Graph(model.graph.name or Path(source).stem)
+        self.consts: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+        self.values: dict[str, Node] = {}
+        self.consumers: dict[str, int] = {}
+        for n in model.graph.node:
+            for i in n.input:
+                self.consumers[i] = self.consumers.get(i, 0) + 1
+
+    # -- helpers -------------------------------------------------------------------------------
+    def where(self, n: onnx.NodeProto) -> str:
+        return f"{self.source}: node {n.name or n.output[0]!r} ({n.op_type})"
+
+    def act(self, n: onnx.NodeProto, i: int = 0) -> Node:
+        name = n.input[i]
+        if name not in self.values:
+            kind = "a constant" if name in self.consts else "not produced by any supported node"
+            raise UnsupportedOperatorError(f"{self.where(n)}: input {name!r} is {kind}; expected an activation")
+        return self.values[name]
+
+    def const(self, n: onnx.NodeProto, i: int, required: bool = True) -> np.ndarray | None:
+        if i >= len(n.input) or not n.input[i]:
+            if required:
+                raise ModelImportError(f"{self.where(n)}: missing input {i}")
+            return None
+        if n.input[i] not in self.consts:
+            raise UnsupportedOperatorError(f"{self.where(n)}: input {n.input[i]!r} must be a constant initializer")
+        return self.consts[n.input[i]]
+
+    @staticmethod
+    def attrs(n: onnx.NodeProto) -> dict[str, Any]:
+        return {a.name: helper.get_attribute_value(a) for a in n.attribute}
+
+    def emit(self, n: onnx.NodeProto, op: OpKind, inputs: list[Node], attrs: Any = None,
+             params: dict[str, np.ndarray | None] | None = None, name: str | None = None) -> Node:
+        node = self.graph.add_node(self.graph.unique_name(name or n.name or n.output[0]), op, inputs, attrs,
+                                   {k: v.astype(np.float32) for k, v in (params or {}).items() if v is not None})
+        self.values[n.output[0]] = node
+        return node
+
+    @staticmethod
+    def param_name(initializer: str) -> str | None:
+        """'layer1.0.conv1.weight' -> 'layer1.0.conv1' (exporters keep module paths in initializer names)."""
+        for suffix in (".weight", ".W"):
+            if initializer.endswith(suffix):
+                return initializer[: -len(suffix)]
+        return None
+
+    # -- operators -----------------------------------------------------------------------------
+    def conv(self, n: onnx.NodeProto) -> None:
+        w = self.const(n, 1)
+        assert w is not None
+        a = self.attrs(n)
+        dims = w.ndim - 2
+        if dims not in (1, 2):
+            raise UnsupportedOperatorError(f"{self.where(n)}: only 1-D and 2-D convolutions are supported")
+        kernel = tuple(int(k) for k in a.get("kernel_shape", w.shape[2:]))
+        stride = tuple(int(s) for s in a.get("strides", [1] * dims))
+        dil = tuple(int(d) for d in a.get("dilations", [1] * dims))
+        pads = tuple(int(p) for p in a.get("pads", [0] * 2 * dims))
+        auto = a.get("auto_pad", b"NOTSET")
+        auto = auto.decode() if isinstance(auto, bytes) else auto
+        x = self.act(n)
+        if auto not in ("NOTSET", "VALID"):
+            propagate_shapes(self.graph)
+            pads = _same_pads(x.shape[1:], kernel, stride, dil, upper=auto == "SAME_UPPER")  # type: ignore[index]
+        groups = int(a.get("group", 1))
+        attrs = ConvAttrs(w.shape[1] * groups, w.shape[0], kernel, stride, pads, dil, groups)
+        self.emit(n, OpKind.CONV, [x], attrs, {"weight": w, "bias": self.const(n, 2, required=False)},
+                  name=self.param_name(n.input[1]))
+
+    def gemm(self, n: onnx.NodeProto) -> None:
+        a = self.attrs(n)
+        if a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0:
+            raise UnsupportedOperatorError(f"{self.where(n)}: Gemm only with transA=0, alpha=1, beta=1")
+        w = self.const(n, 1)
+        assert w is not None
+        w = w if a.get("transB", 0) else w.T
+        self.emit(n, OpKind.LINEAR, [self.act(n)], LinearAttrs(w.shape[1], w.shape[0]),
+                  {"weight": w, "bias": self.const(n, 2, required=False)}, name=self.param_name(n.input[1]))
+
+    def matmul(self, n: onnx.NodeProto) -> None:
+        if n.input[1] in self.consts and self.consts[n.input[1]].ndim == 2:
+            w = self.consts[n.input[1]].T
+            self.emit(n, OpKind.LINEAR, [self.act(n)], LinearAttrs(w.shape[1], w.shape[0]), {"weight": w},
+                      name=self.param_name(n.input[1]))
+        else:
+            self.emit(n, OpKind.MATMUL, [self.act(n, 0), self.act(n, 1)])
+
+    def add(self, n: onnx.NodeProto) -> None:
+        consts = [i for i, name in enumerate(n.input) if name in self.consts]
+        if len(consts) == 1:  # MatMul + Add(bias) from exporters that do not emit Gemm
+            other = self.act(n, 1 - consts[0])
+            bias = self.consts[n.input[consts[0]]].reshape(-1)
+            if other.op is OpKind.LINEAR and other.bias is None and self.consumers.get(_out(other, self), 0) == 1:
+                other.params["bias"] = bias.astype(np.float32)
+                self.values[n.output[0]] = other
+                return
+            raise UnsupportedOperatorError(f"{self.where(n)}: Add of a constant is supported only as a linear bias")
+        self.emit(n, OpKind.ADD, [self.act(n, 0), self.act(n, 1)])
+
+    def mul(self, n: onnx.NodeProto) -> None:
+        x, y = self.act(n, 0), self.act(n, 1)
+        for a, b in ((x, y), (y, x)):  # x * sigmoid(x) is SiLU (exporters decompose it)
+            if b.op is OpKind.SIGMOID and b.inputs[0] is a and len(b.users) == 0:
+                self.graph.erase_node(b)
+                self.emit(n, OpKind.SILU, [a])
+                return
+        self.emit(n, OpKind.MUL, [x, y])
+
+    def batchnorm(self, n: onnx.NodeProto) -> None:
+        prev = self.act(n)
+        if prev.op not in (OpKind.CONV, OpKind.LINEAR) or prev.users or self.consumers.get(n.input[0], 0) != 1:
+            raise UnsupportedOperatorError(
+                f"{self.where(n)}: BatchNormalization must directly follow a Conv/Gemm used only by it (it is folded)"
+            )
+        gamma, beta, mean, var = (self.const(n, i) for i in range(1, 5))
+        eps = float(self.attrs(n).get("epsilon", 1e-5))
+        w, b = fold_batchnorm(prev.params["weight"], prev.bias, gamma, beta, mean, var, eps)  # type: ignore[arg-type]
+        prev.params["weight"], prev.params["bias"] = w, b
+        self.values[n.output[0]] = prev
+
+    def clip(self, n: onnx.NodeProto) -> None:
+        a = self.attrs(n)
+        lo = self.const(n, 1, required=False) if len(n.input) > 1 else a.get("min")
+        hi = self.const(n, 2, required=False) if len(n.input) > 2 else a.get("max")
+        lo_v = None if lo is None else float(np.asarray(lo))
+        hi_v = None if hi is None else float(np.asarray(hi))
+        if lo_v == 0.0 and hi_v == 6.0:
+            self.emit(n, OpKind.RELU6, [self.act(n)])
+        elif lo_v == 0.0 and hi_v is None:
+            self.emit(n, OpKind.RELU, [self.act(n)])
+        else:
+            raise UnsupportedOperatorError(f"{self.where(n)}: Clip({lo_v}, {hi_v}); only Clip(0, 6) and Clip(0)")
+
+    def pool(self, n: onnx.NodeProto) -> None:
+        a = self.attrs(n)
+        kernel = tuple(int(k) for k in a["kernel_shape"])
+        dims = len(kernel)
+        if any(int(d) != 1 for d in a.get("dilations", [1] * dims)):
+            raise UnsupportedOperatorError(f"{self.where(n)}: dilated pooling is not supported")
+        auto = a.get("auto_pad", b"NOTSET")
+        if (auto.decode() if isinstance(auto, bytes) else auto) not in ("NOTSET", "VALID"):
+            raise UnsupportedOperatorError(f"{self.where(n)}: auto_pad SAME pooling is not supported")
+        attrs = PoolAttrs(kernel, tuple(int(s) for s in a.get("strides", [1] * dims)),
+                          tuple(int(p) for p in a.get("pads", [0] * 2 * dims)), bool(a.get("ceil_mode", 0)),
+                          bool(a.get("count_include_pad", 0)))
+        self.emit(n, OpKind.MAXPOOL if n.op_type == "MaxPool" else OpKind.AVGPOOL, [self.act(n)], attrs)
+
+    def reduce_mean(self, n: onnx.NodeProto) -> None:
+        a = self.attrs(n)
+        axes = a.get("axes")
+        if axes is None and len(n.input) > 1:
+            axes = self.const(n, 1)
+        x = self.act(n)
+        propagate_shapes(self.graph)
+        rank = len(x.shape or ()) + 1
+        if axes is None or {int(v) % rank for v in np.asarray(axes).reshape(-1)} != set(range(2, rank)):
+            raise UnsupportedOperatorError(f"{self.where(n)}: ReduceMean only over all spatial axes")
+        self.emit(n, OpKind.GLOBAL_AVGPOOL, [x], GlobalPoolAttrs(keepdims=bool(a.get("keepdims", 1))))
+
+    def reshape(self, n: onnx.NodeProto) -> None:
+        target = self.const(n, 1)
+        assert target is not None
+        x = self.act(n)
+        propagate_shapes(self.graph)
+        shape = [int(d) for d in target.reshape(-1)]
+        if not shape:
+            raise UnsupportedOperatorError(f"{self.where(n)}: reshape to a scalar is not supported")
+        inner = [x.shape[i - 1] if d == 0 and i > 0 else d for i, d in enumerate(shape)][1:]  # type: ignore[index]
+        self.emit(n, OpKind.RESHAPE, [x], ReshapeAttrs(tuple(inner)))
+
+    def flatten(self, n: onnx.NodeProto) -> None:
+        if int(self.attrs(n).get("axis", 1)) != 1:
+            raise UnsupportedOperatorError(f"{self.where(n)}: Flatten only with axis=1 (keep the batch)")
+        self.emit(n, OpKind.FLATTEN, [self.act(n)])
+
+    def passthrough(self, n: onnx.NodeProto) -> None:
+        self.values[n.output[0]] = self.act(n)
+
+    def run(self) -> Graph:
+        g = self.model.graph
+        for inp in g.input:
+            if inp.name in self.consts:
+                continue
+            dims = inp.type.tensor_type.shape.dim
+            shape = [d.dim_value if d.HasField("dim_value") else -1 for d in dims][1:]
+            if not dims or any(s <= 0 for s in shape):
+                raise ModelImportError(
+                    f"{self.source}: input {inp.name!r} needs a static shape (batch first), got "
+                    f"{[d.dim_value or d.dim_param for d in dims]}"
+                )
+            self.values[inp.name] = self.graph.add_input(inp.name, shape)
+        for n in g.node:
+            if n.op_type == "Constant":
+                value = next((a for a in n.attribute if a.name == "value"), None)
+                if value is None:
+                    raise UnsupportedOperatorError(f"{self.where(n)}: only tensor-valued Constant nodes")
+                self.consts[n.output[0]] = numpy_helper.to_array(value.t)
+                continue
+            handler = _OP_TABLE.get(n.op_type)
+            if handler is None:
+                raise UnsupportedOperatorError(
+                    f"{self.where(n)}: operator {n.op_type} is not supported; supported: "
+                    f"{', '.join(sorted(SUPPORTED_ONNX_OPS))}"
+                )
+            handler(self, n)
+        missing = [o.name for o in g.output if o.name not in self.values]
+        if missing:
+            raise ModelImportError(f"{self.source}: outputs {missing} are not computed by supported nodes")
+        self.graph.set_outputs([self.values[o.name] for o in g.output])
+        return canonicalize(self.graph)
+
+
+def _out(node: Node, imp: _Importer) -> str:
+    return next(k for k, v in imp.values.items() if v is node)
+
+
+def _same_pads(spatial: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ...],
+               dil: tuple[int, ...], upper: bool) -> tuple[int, ...]:
+    totals = []
+    for size, k, s, d in zip(spatial, kernel, stride, dil, strict=True):
+        out = math.ceil(size / s)
+        totals.append(max(0, (out - 1) * s + d * (k - 1) + 1 - size))
+    small = [t // 2 for t in totals]
+    big = [t - t // 2 for t in totals]
+    return tuple(small + big) if upper else tuple(big + small)
+
+
+def _simple(op: OpKind, attrs: Callable[[dict[str, Any]], Any] | None = None) -> Callable[[_Importer, onnx.NodeProto], None]:
+    def handler(imp: _Importer, n: onnx.NodeProto) -> None:
+        imp.emit(n, op, [imp.act(n)], attrs(imp.attrs(n)) if attrs else None)
+
+    return handler
+
+
+def _softmax_attrs(a: dict[str, Any]) -> SoftmaxAttrs:
+    axis = int(a.get("axis", -1))
+    return SoftmaxAttrs(axis - 1 if axis > 0 else axis)
+
+
+def _concat(imp: _Importer, n: onnx.NodeProto) -> None:
+    axis = int(imp.attrs(n)["axis"])
+    imp.emit(n, OpKind.CONCAT, [imp.act(n, i) for i in range(len(n.input))], ConcatAttrs(axis - 1 if axis > 0 else axis))
+
+
+_OP_TABLE: dict[str, Callable[[_Importer, onnx.NodeProto], None]] = {
+    "Conv": _Importer.conv,
+    "Gemm": _Importer.gemm,
+    "MatMul": _Importer.matmul,
+    "BatchNormalization": _Importer.batchnorm,
+    "Relu": _simple(OpKind.RELU),
+    "Clip": _Importer.clip,
+    "ThresholdedRelu": _simple(OpKind.THRESHOLD_RELU, lambda a: ThresholdAttrs(float(a.get("alpha", 1.0)))),
+    "HardSwish": _simple(OpKind.HARDSWISH),
+    "HardSigmoid": _simple(
+        OpKind.HARDSIGMOID, lambda a: HardSigmoidAttrs(float(a.get("alpha", 0.2)), float(a.get("beta", 0.5)))
+    ),
+    "Sigmoid": _simple(OpKind.SIGMOID),
+    "MaxPool": _Importer.pool,
+    "AveragePool": _Importer.pool,
+    "GlobalAveragePool": _simple(OpKind.GLOBAL_AVGPOOL, lambda a: GlobalPoolAttrs(keepdims=True)),
+    "ReduceMean": _Importer.reduce_mean,
+    "Add": _Importer.add,
+    "Mul": _Importer.mul,
+    "Concat": _concat,
+    "Flatten": _Importer.flatten,
+    "Reshape": _Importer.reshape,
+    "Softmax": _simple(OpKind.SOFTMAX, _softmax_attrs),
+    "Dropout": _Importer.passthrough,
+    "Identity": _Importer.passthrough,
+}
+
+SUPPORTED_ONNX_OPS = frozenset(_OP_TABLE) | {"Constant"}
+
+
+def from_onnx(source: str | Path | onnx.ModelProto) -> Graph:
+    """Read an ONNX file (or a loaded ``ModelProto``) into the IR; input shapes must be static."""
+    if isinstance(source, onnx.ModelProto):
+        model, label = source, source.graph.name or "<onnx model>"
+    else:
+        label = str(source)
+        path = Path(source)
+        if not path.is_file():
+            raise ModelImportError(f"{label}: no such ONNX file")
+        try:
+            model = onnx.load(str(path))
+        except Exception as exc:  # protobuf DecodeError and friends
+            raise ModelImportError(f"{label}: not a readable ONNX model ({type(exc).__name__}: {exc})") from exc
+    try:
+        onnx.checker.check_model(model)
+    except Exception as exc:
+        raise ModelImportError(f"{label}: invalid ONNX model: {str(exc).splitlines()[0]}") from exc
+    return _Importer(model, label).run()
