@@ -6,6 +6,7 @@ Package map: :mod:`~accelflow.ir.ops` (operator kinds, attribute records), :mod:
 :mod:`~accelflow.ir.passes` (canonicalisation, BatchNorm folding).
 """
 
+from accelflow.ir.annotations import ChannelSparsity
 from accelflow.ir.cost import LayerCost, layer_cost, network_cost
 from accelflow.ir.execute import execute
 from accelflow.ir.graph import Graph, Node
@@ -29,6 +30,7 @@ from accelflow.ir.passes import canonicalize, fold_batchnorm
 
 __all__ = [
     "ACTIVATION_OPS",
+    "ChannelSparsity",
     "COMPUTE_OPS",
     "Attrs",
     "ConcatAttrs",
