@@ -26,7 +26,8 @@ class LeNet5(nn.Module):
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: int = 28) -> None:
         super().__init__()
-        side = ((input_size // 2) - 4) // 2  # conv1 keeps size, pool halves, conv2 (5x5 valid) -4, pool halves
+        # conv1 keeps the size, pool halves it, conv2 (5x5, no padding) takes 4 off, pool halves again
+        side = ((input_size // 2) - 4) // 2
         if side < 1:
             raise ConfigError(f"lenet5 needs input_size >= 12 pixels, got {input_size}")
         self.features = nn.Sequential(

@@ -24,7 +24,9 @@ class MLP(nn.Module):
     def __init__(self, widths: Sequence[int]) -> None:
         super().__init__()
         if len(widths) < 2 or any(int(w) < 1 for w in widths):
-            raise ConfigError(f"MLP widths must list at least input and output sizes >= 1, got {list(widths)}")
+            raise ConfigError(
+                f"MLP widths must list at least input and output sizes >= 1, got {list(widths)}"
+            )
         layers: OrderedDict[str, nn.Module] = OrderedDict()
         for i, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:], strict=True), start=1):
             layers[f"fc{i}"] = nn.Linear(int(w_in), int(w_out))

@@ -56,7 +56,11 @@ def _conv_bn_act(
     v3_bn: bool = False,
 ) -> nn.Sequential:
     """Conv (no bias, 'same' padding) -> BN -> optional activation, as torchvision's Conv2dNormActivation."""
-    bn = nn.BatchNorm2d(out_channels, eps=_V3_BN_EPS, momentum=_V3_BN_MOMENTUM) if v3_bn else nn.BatchNorm2d(out_channels)
+    bn = (
+        nn.BatchNorm2d(out_channels, eps=_V3_BN_EPS, momentum=_V3_BN_MOMENTUM)
+        if v3_bn
+        else nn.BatchNorm2d(out_channels)
+    )
     layers: list[nn.Module] = [
         nn.Conv2d(
             in_channels,
@@ -347,14 +351,18 @@ def mobilenet_v3_large(
     *, num_classes: int = 1000, in_channels: int = 3, width_mult: float = 1.0
 ) -> MobileNetV3:
     """MobileNetV3-Large for ImageNet; 217 M MACs at 3x224x224."""
-    return MobileNetV3(LARGE_V3, 1280, num_classes=num_classes, in_channels=in_channels, width_mult=width_mult)
+    return MobileNetV3(
+        LARGE_V3, 1280, num_classes=num_classes, in_channels=in_channels, width_mult=width_mult
+    )
 
 
 def mobilenet_v3_small(
     *, num_classes: int = 1000, in_channels: int = 3, width_mult: float = 1.0
 ) -> MobileNetV3:
     """MobileNetV3-Small for ImageNet; 56 M MACs at 3x224x224."""
-    return MobileNetV3(SMALL_V3, 1024, num_classes=num_classes, in_channels=in_channels, width_mult=width_mult)
+    return MobileNetV3(
+        SMALL_V3, 1024, num_classes=num_classes, in_channels=in_channels, width_mult=width_mult
+    )
 
 
 def mobilenet_v3_tiny(*, num_classes: int = 10, in_channels: int = 1, width_mult: float = 1.0) -> MobileNetV3:

@@ -1,0 +1,284 @@
+"""Zoo conformance: every model builds, runs, traces and matches its published cost; the registry and the
+thresholded activation behave as documented."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from accelflow.errors import ConfigError
+from accelflow.zoo import (
+    ModelFamily,
+    ThresholdReLU,
+    ZooSpec,
+    activation_names,
+    create,
+    names,
+    options,
+    replace_activations,
+    spec,
+)
+
+ALL = names()
+EXPECTED = {
+    "jet_dnn", "digits_mlp", "lenet5", "vgg7", "resnet8", "resnet20", "resnet18", "resnet50",
+    "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "mobilenet_v2_tiny", "mobilenet_v3_tiny",
+    "tc_resnet8",
+}  # fmt: skip
+
+
+def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Multiply-accumulates of conv and linear layers for one sample, measured with forward hooks."""
+    total = 0
+
+    def hook(module: nn.Module, _inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, nn.Linear):
+            total += out.numel() * module.in_features
+        else:
+            assert isinstance(module, nn.Conv1d | nn.Conv2d)
+            total += out.numel() * (module.in_channels // module.groups) * math.prod(module.kernel_size)
+
+    handles = [
+        m.register_forward_hook(hook)
+        for m in model.modules()
+        if isinstance(m, nn.Conv1d | nn.Conv2d | nn.Linear)
+    ]
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape))
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
+@pytest.fixture(scope="module", params=ALL)
+def built(request: pytest.FixtureRequest) -> tuple[ZooSpec, nn.Module]:
+    return spec(request.param), create(request.param)
+
+
+# ------------------------------------------------------------------------------------- every model
+
+
+def test_registry_lists_expected_models() -> None:
+    assert set(ALL) == EXPECTED
+    assert len(ALL) == len(set(ALL))
+
+
+def test_spec_is_consistent(built: tuple[ZooSpec, nn.Module]) -> None:
+    s, _ = built
+    assert isinstance(s.family, ModelFamily)
+    assert s.family in {"mlp", "cnn", "resnet", "mobilenet", "tcn"}
+    opts = options(s.name)
+    assert opts["num_classes"] == s.num_classes
+    if "in_channels" in opts:
+        assert opts["in_channels"] == s.input_shape[0]
+    else:
+        assert opts["in_features"] == s.input_shape[0]
+
+
+def test_forward_shape_and_eval_mode(built: tuple[ZooSpec, nn.Module]) -> None:
+    s, model = built
+    assert not model.training
+    with torch.no_grad():
+        out = model(torch.randn(2, *s.input_shape))
+    assert out.shape == (2, s.num_classes)
+    assert torch.isfinite(out).all()
+
+
+def test_fx_traceable_and_equivalent(built: tuple[ZooSpec, nn.Module]) -> None:
+    s, model = built
+    traced = torch.fx.symbolic_trace(model)
+    x = torch.randn(1, *s.input_shape)
+    with torch.no_grad():
+        torch.testing.assert_close(traced(x), model(x))
+
+
+def test_each_activation_module_is_called_once(built: tuple[ZooSpec, nn.Module]) -> None:
+    # Per-layer thresholds need one module per activation site: no instance shared or called twice.
+    _, model = built
+    kinds = nn.ReLU | nn.ReLU6 | nn.Hardswish | nn.Hardsigmoid
+    refs = [m for _, m in model.named_modules(remove_duplicate=False) if isinstance(m, kinds)]
+    assert len(refs) == len({id(m) for m in refs})
+    traced = torch.fx.symbolic_trace(model)
+    called = [
+        node.target
+        for node in traced.graph.nodes
+        if node.op == "call_module" and isinstance(traced.get_submodule(node.target), kinds)
+    ]
+    assert len(called) == len(set(called)) == len(refs)
+
+
+def test_reference_macs_within_two_percent(built: tuple[ZooSpec, nn.Module]) -> None:
+    s, model = built
+    if s.reference_macs is None:
+        pytest.skip(f"{s.name} has no published MAC count")
+    macs = count_macs(model, s.input_shape)
+    assert macs == pytest.approx(s.reference_macs, rel=0.02), f"{s.name}: counted {macs:,}"
+
+
+def test_deterministic_init_and_seed() -> None:
+    a, b, c = create("resnet8"), create("resnet8"), create("resnet8", seed=1)
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for name, value in sa.items():
+        assert torch.equal(value, sb[name]), name
+    assert not torch.equal(a.conv1.weight, c.conv1.weight)
+
+
+def test_create_does_not_disturb_global_rng() -> None:
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    create("lenet5", seed=7)
+    assert torch.equal(torch.rand(3), expected)
+
+
+# ---------------------------------------------------------------------------------- specific models
+
+
+def test_jet_dnn_structure() -> None:
+    model = create("jet_dnn")
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    widths = [linears[0].in_features] + [m.out_features for m in linears]
+    assert widths == [16, 64, 32, 32, 5]
+    assert sum(m.weight.numel() for m in linears) == 4256
+    assert not any(isinstance(m, nn.Softmax) for m in model.modules())
+    assert spec("jet_dnn").default_dataset == "synthetic_jets"
+
+
+def test_imagenet_parameter_counts_match_torchvision() -> None:
+    # torchvision's published parameter counts pin the layouts down more tightly than MACs do.
+    expected = {"resnet18": 11_689_512, "mobilenet_v3_small": 2_542_856}
+    for name, params in expected.items():
+        assert sum(p.numel() for p in create(name).parameters()) == params, name
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "x_shape", "n_out"),
+    [
+        ("resnet8", {"in_channels": 3}, (2, 3, 32, 32), 10),
+        ("resnet20", {"in_channels": 3, "num_classes": 100}, (2, 3, 32, 32), 100),
+        ("vgg7", {"in_channels": 3, "input_size": 32}, (2, 3, 32, 32), 10),
+        ("lenet5", {"num_classes": 4}, (2, 1, 28, 28), 4),
+        ("mobilenet_v2_tiny", {"width_mult": 0.5}, (2, 1, 28, 28), 10),
+        ("mobilenet_v3_tiny", {"in_channels": 3}, (2, 3, 32, 32), 10),
+        ("tc_resnet8", {"num_classes": 35}, (2, 40, 101), 35),
+    ],
+)
+def test_option_overrides(name: str, kwargs: dict[str, object], x_shape: tuple[int, ...], n_out: int) -> None:
+    with torch.no_grad():
+        assert create(name, **kwargs)(torch.randn(*x_shape)).shape == (x_shape[0], n_out)
+
+
+def test_width_mult_shrinks_mobilenet() -> None:
+    full = sum(p.numel() for p in create("mobilenet_v3_small").parameters())
+    half = sum(p.numel() for p in create("mobilenet_v3_small", width_mult=0.5).parameters())
+    assert half < full
+
+
+# ------------------------------------------------------------------------------------------- errors
+
+
+def test_unknown_name_lists_known_names() -> None:
+    with pytest.raises(ConfigError) as err:
+        create("resnet1000")
+    assert "resnet1000" in str(err.value)
+    for name in ALL:
+        assert name in str(err.value)
+    with pytest.raises(ConfigError):
+        spec("nope")
+
+
+def test_unknown_option_is_named() -> None:
+    with pytest.raises(ConfigError, match="depth") as err:
+        create("resnet18", depth=34)
+    assert "num_classes" in str(err.value)
+    with pytest.raises(ConfigError, match="width_mult"):
+        create("resnet18", width_mult=0.5)
+
+
+# ------------------------------------------------------------------------------ thresholded ReLU
+
+
+def test_threshold_relu_numerics() -> None:
+    x = torch.tensor([-1.0, 0.0, 0.2, 0.5, 0.7, 7.0])
+    assert torch.equal(ThresholdReLU()(x), torch.relu(x))
+    assert torch.equal(ThresholdReLU(0.5)(x), torch.tensor([0.0, 0.0, 0.0, 0.0, 0.7, 7.0]))
+    assert torch.equal(ThresholdReLU(0.0, clip=6.0)(x), nn.ReLU6()(x))
+    assert torch.equal(ThresholdReLU(0.5, clip=6.0)(x), torch.tensor([0.0, 0.0, 0.0, 0.0, 0.7, 6.0]))
+    act = ThresholdReLU()
+    act.threshold = 0.6
+    assert torch.equal(act(x), torch.tensor([0.0, 0.0, 0.0, 0.0, 0.7, 7.0]))
+
+
+def test_replace_activations_replaces_all_and_keeps_original() -> None:
+    original = create("mobilenet_v2_tiny")
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        before = original(x)
+    names_before = activation_names(original)
+    new = replace_activations(original, 0.0)
+
+    assert activation_names(new) == names_before
+    assert not any(type(m) in (nn.ReLU, nn.ReLU6) for m in new.modules())
+    assert all(isinstance(new.get_submodule(n), ThresholdReLU) for n in names_before)
+    assert all(new.get_submodule(n).clip == 6.0 for n in names_before)  # MobileNetV2 uses ReLU6 only
+    assert all(type(original.get_submodule(n)) is nn.ReLU6 for n in names_before)
+    assert not new.training
+    with torch.no_grad():
+        torch.testing.assert_close(new(x), before)  # threshold 0 is exactly ReLU6
+        torch.testing.assert_close(original(x), before)
+    torch.fx.symbolic_trace(new)
+
+
+def test_replace_activations_per_layer() -> None:
+    model = create("lenet5")
+    new = replace_activations(model, {"features.relu1": 0.25})
+    assert new.get_submodule("features.relu1").threshold == 0.25
+    assert new.get_submodule("classifier.relu3").threshold == 0.0
+    assert new.get_submodule("classifier.relu3").clip is None
+    again = replace_activations(new, {"features.relu1": 0.5})  # re-applicable during a search
+    assert again.get_submodule("features.relu1").threshold == 0.5
+    assert new.get_submodule("features.relu1").threshold == 0.25
+    with pytest.raises(ConfigError, match="fc1"):
+        replace_activations(model, {"classifier.fc1": 0.1})
+
+
+def test_higher_threshold_gives_sparser_activations() -> None:
+    model = create("resnet8")
+    x = torch.randn(4, 1, 28, 28)
+
+    def zero_fraction(m: nn.Module) -> float:
+        zeros, total = 0, 0
+
+        def hook(_m: nn.Module, _i: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+            nonlocal zeros, total
+            zeros += int((out == 0).sum())
+            total += out.numel()
+
+        handles = [mod.register_forward_hook(hook) for mod in m.modules() if isinstance(mod, ThresholdReLU)]
+        with torch.no_grad():
+            m(x)
+        for h in handles:
+            h.remove()
+        return zeros / total
+
+    assert zero_fraction(replace_activations(model, 0.5)) > zero_fraction(replace_activations(model, 0.0))
+
+
+# ----------------------------------------------------------------------------------------- export
+
+
+def test_lenet5_exports_to_onnx(tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    path = tmp_path / "lenet5.onnx"
+    torch.onnx.export(create("lenet5"), (torch.randn(1, 1, 28, 28),), str(path))
+    graph = onnx.load(str(path)).graph
+    onnx.checker.check_model(onnx.load(str(path)))
+    assert {"Conv", "Gemm", "MaxPool", "Relu"} <= {node.op_type for node in graph.node}
