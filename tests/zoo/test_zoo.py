@@ -4,6 +4,7 @@ thresholded activation behave as documented."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -31,8 +32,10 @@ EXPECTED = {
 }  # fmt: skip
 
 
-def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
-    """Multiply-accumulates of conv and linear layers for one sample, measured with forward hooks."""
+def forward_counting_macs(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Run ``model(x)`` and return the output and the multiply-accumulates of its conv and linear layers
+    per sample (out_elems * in_ch/groups * prod(kernel) for conv, in * out for linear), via forward hooks.
+    """
     total = 0
 
     def hook(module: nn.Module, _inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
@@ -50,16 +53,31 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     ]
     try:
         with torch.no_grad():
-            model(torch.zeros(1, *input_shape))
+            out = model(x)
     finally:
         for h in handles:
             h.remove()
-    return total
+    return out, total // x.shape[0]
+
+
+@dataclass(frozen=True)
+class Built:
+    """A zoo model with one batch-of-2 forward pass already run (the 224x224 models are slow on a CPU)."""
+
+    spec: ZooSpec
+    model: nn.Module
+    x: torch.Tensor
+    out: torch.Tensor
+    macs: int
 
 
 @pytest.fixture(scope="module", params=ALL)
-def built(request: pytest.FixtureRequest) -> tuple[ZooSpec, nn.Module]:
-    return spec(request.param), create(request.param)
+def built(request: pytest.FixtureRequest) -> Built:
+    s = spec(request.param)
+    model = create(request.param)
+    x = torch.randn(2, *s.input_shape, generator=torch.Generator().manual_seed(0))
+    out, macs = forward_counting_macs(model, x)
+    return Built(s, model, x, out, macs)
 
 
 # ------------------------------------------------------------------------------------- every model
@@ -70,8 +88,8 @@ def test_registry_lists_expected_models() -> None:
     assert len(ALL) == len(set(ALL))
 
 
-def test_spec_is_consistent(built: tuple[ZooSpec, nn.Module]) -> None:
-    s, _ = built
+def test_spec_is_consistent(built: Built) -> None:
+    s = built.spec
     assert isinstance(s.family, ModelFamily)
     assert s.family in {"mlp", "cnn", "resnet", "mobilenet", "tcn"}
     opts = options(s.name)
@@ -82,26 +100,21 @@ def test_spec_is_consistent(built: tuple[ZooSpec, nn.Module]) -> None:
         assert opts["in_features"] == s.input_shape[0]
 
 
-def test_forward_shape_and_eval_mode(built: tuple[ZooSpec, nn.Module]) -> None:
-    s, model = built
-    assert not model.training
+def test_forward_shape_and_eval_mode(built: Built) -> None:
+    assert not built.model.training
+    assert built.out.shape == (2, built.spec.num_classes)
+    assert torch.isfinite(built.out).all()
+
+
+def test_fx_traceable_and_equivalent(built: Built) -> None:
+    traced = torch.fx.symbolic_trace(built.model)
     with torch.no_grad():
-        out = model(torch.randn(2, *s.input_shape))
-    assert out.shape == (2, s.num_classes)
-    assert torch.isfinite(out).all()
+        torch.testing.assert_close(traced(built.x), built.out)
 
 
-def test_fx_traceable_and_equivalent(built: tuple[ZooSpec, nn.Module]) -> None:
-    s, model = built
-    traced = torch.fx.symbolic_trace(model)
-    x = torch.randn(1, *s.input_shape)
-    with torch.no_grad():
-        torch.testing.assert_close(traced(x), model(x))
-
-
-def test_each_activation_module_is_called_once(built: tuple[ZooSpec, nn.Module]) -> None:
+def test_each_activation_module_is_called_once(built: Built) -> None:
     # Per-layer thresholds need one module per activation site: no instance shared or called twice.
-    _, model = built
+    model = built.model
     kinds = nn.ReLU | nn.ReLU6 | nn.Hardswish | nn.Hardsigmoid
     refs = [m for _, m in model.named_modules(remove_duplicate=False) if isinstance(m, kinds)]
     assert len(refs) == len({id(m) for m in refs})
@@ -114,12 +127,11 @@ def test_each_activation_module_is_called_once(built: tuple[ZooSpec, nn.Module])
     assert len(called) == len(set(called)) == len(refs)
 
 
-def test_reference_macs_within_two_percent(built: tuple[ZooSpec, nn.Module]) -> None:
-    s, model = built
+def test_reference_macs_within_two_percent(built: Built) -> None:
+    s = built.spec
     if s.reference_macs is None:
         pytest.skip(f"{s.name} has no published MAC count")
-    macs = count_macs(model, s.input_shape)
-    assert macs == pytest.approx(s.reference_macs, rel=0.02), f"{s.name}: counted {macs:,}"
+    assert built.macs == pytest.approx(s.reference_macs, rel=0.02), f"{s.name}: counted {built.macs:,}"
 
 
 def test_deterministic_init_and_seed() -> None:
