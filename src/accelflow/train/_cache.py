@@ -1,0 +1,218 @@
+"""Trained-weight cache: train a zoo model once per (model, data, recipe) and reload it afterwards.
+
+Entries live in :func:`weights_cache_dir` as ``<key>.pt`` (a state dict) and ``<key>.json`` (recipe,
+accuracies, timings, torch version and the sha256 of the ``.pt``). Both are written to a temporary file and
+renamed into place, the ``.json`` last, so an interrupted run never leaves an entry that looks complete; an
+entry that cannot be read or does not match its checksum is retrained with a logged warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from accelflow.data import DatasetInfo, Splits, load
+from accelflow.train._loop import TrainResult, train
+from accelflow.train._recipe import TrainRecipe
+
+__all__ = [
+    "CACHE_ENV",
+    "CACHE_VERSION",
+    "CacheInfo",
+    "DEFAULT_RECIPES",
+    "FALLBACK_RECIPE",
+    "cache_key",
+    "cached_model",
+    "default_recipe",
+    "weights_cache_dir",
+]
+
+log = logging.getLogger(__name__)
+
+#: Environment variable naming the cache root (default ``~/.cache/accelflow``).
+CACHE_ENV = "ACCELFLOW_CACHE"
+#: Bump when the training loop changes in a way that makes old weights stale.
+CACHE_VERSION = 1
+
+#: Default recipes per zoo model, chosen to reach the accuracy targets on 2 CPU cores in a few minutes
+#: (see tests/train/test_accuracy_targets.py for the measured numbers).
+DEFAULT_RECIPES: dict[str, TrainRecipe] = {
+    "lenet5": TrainRecipe(epochs=8, batch_size=128, lr=2e-3, optimizer="adam", scheduler="cosine"),
+    "resnet8": TrainRecipe(epochs=5, batch_size=128, lr=2e-3, optimizer="adam", weight_decay=0.0,
+                           scheduler="cosine"),
+    "digits_mlp": TrainRecipe(epochs=30, batch_size=64, lr=3e-3, optimizer="adam", scheduler="cosine"),
+    "jet_dnn": TrainRecipe(epochs=15, batch_size=256, lr=3e-3, optimizer="adam", scheduler="cosine"),
+}
+#: Recipe for zoo models without an entry in :data:`DEFAULT_RECIPES`.
+FALLBACK_RECIPE = TrainRecipe(epochs=5, batch_size=128, lr=1e-3, optimizer="adam", scheduler="cosine")
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    """Where a cached model lives, whether it was found (``hit``) and its accuracies in [0, 1]."""
+
+    key: str
+    path: Path
+    hit: bool
+    val_accuracy: float
+    test_accuracy: float
+
+
+def weights_cache_dir() -> Path:
+    """Directory of cached weights: ``$ACCELFLOW_CACHE/weights`` or ``~/.cache/accelflow/weights``."""
+    root = os.environ.get(CACHE_ENV)
+    base = Path(root).expanduser() if root else Path.home() / ".cache" / "accelflow"
+    return base / "weights"
+
+
+def default_recipe(zoo_name: str) -> TrainRecipe:
+    """The recipe :func:`cached_model` uses for ``zoo_name`` when none is given."""
+    return DEFAULT_RECIPES.get(zoo_name, FALLBACK_RECIPE)
+
+
+def cache_key(zoo_name: str, model_kwargs: Mapping[str, Any], fingerprint: str, recipe: TrainRecipe) -> str:
+    """Hex sha256 of the JSON of everything that determines the trained weights."""
+    payload = {
+        "zoo": zoo_name,
+        "model_kwargs": dict(model_kwargs),
+        "data": fingerprint,
+        "recipe": recipe.to_dict(),
+        "cache_version": CACHE_VERSION,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_entry(model: nn.Module, weights: Path, meta_path: Path) -> dict[str, Any] | None:
+    """Load a cache entry into ``model``; None when absent, a warning and None when unusable."""
+    if not meta_path.exists():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        blob = weights.read_bytes()
+        if hashlib.sha256(blob).hexdigest() != meta["weights_sha256"]:
+            raise ValueError("checksum mismatch (truncated or overwritten)")
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+        return meta
+    except Exception as exc:  # any unreadable entry is rebuilt, never trusted
+        log.warning("cached weights %s are unusable (%s); retraining", weights, exc)
+        return None
+
+
+def _build(zoo_name: str, info: DatasetInfo, model_kwargs: Mapping[str, Any], seed: int) -> nn.Module:
+    """``zoo.create`` with the class count and input geometry the data set implies (where the model takes
+    them), then the caller's ``model_kwargs``; weights initialised from ``seed``."""
+    from accelflow.zoo import create, options
+
+    accepted = options(zoo_name)
+    implied: dict[str, Any] = {"num_classes": info.num_classes}
+    if info.is_image:
+        implied["in_channels"] = info.input_shape[0]
+        implied["input_size"] = info.input_shape[-1]
+    else:
+        implied["in_features"] = info.input_shape[0]
+    kwargs = {k: v for k, v in implied.items() if k in accepted}
+    kwargs.update(model_kwargs)
+    kwargs.setdefault("seed", seed)
+    return create(zoo_name, **kwargs)
+
+
+def _default_dataset(zoo_name: str) -> str:
+    from accelflow.zoo import spec
+
+    return str(spec(zoo_name).default_dataset)
+
+
+def cached_model(
+    zoo_name: str,
+    dataset: str | None = None,
+    recipe: TrainRecipe | None = None,
+    model_kwargs: Mapping[str, Any] | None = None,
+    data_kwargs: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    num_threads: int | None = None,
+) -> tuple[nn.Module, CacheInfo]:
+    """A zoo model trained on ``dataset``, from the cache when possible, else trained and cached.
+
+    ``dataset`` defaults to the zoo spec's ``default_dataset``; ``recipe`` to :func:`default_recipe`;
+    ``model_kwargs`` go to ``accelflow.zoo.create`` (after ``num_classes`` and ``in_channels`` /
+    ``in_features`` taken from the data set); ``data_kwargs`` go to :func:`accelflow.data.load`.
+    The model is initialised with ``create(..., seed=recipe.seed)`` and returned in eval mode;
+    ``progress`` and ``num_threads`` are passed to :func:`accelflow.train.train` on a miss.
+    """
+    dataset = dataset or _default_dataset(zoo_name)
+    recipe = recipe or default_recipe(zoo_name)
+    model_kwargs = dict(model_kwargs or {})
+    splits: Splits = load(dataset, **dict(data_kwargs or {}))
+    key = cache_key(zoo_name, model_kwargs, splits.fingerprint, recipe)
+    directory = weights_cache_dir()
+    weights, meta_path = directory / f"{key}.pt", directory / f"{key}.json"
+
+    model = _build(zoo_name, splits.info, model_kwargs, recipe.seed)
+    meta = _read_entry(model, weights, meta_path)
+    if meta is not None:
+        log.info("loaded cached %s on %s from %s", zoo_name, dataset, weights)
+        model.eval()
+        return model, CacheInfo(key, weights, True, meta["val_accuracy"], meta["test_accuracy"])
+
+    model = _build(zoo_name, splits.info, model_kwargs, recipe.seed)  # fresh init: a failed load may have half-filled it
+    log.info("training %s on %s (%s)", zoo_name, dataset, recipe)
+    result: TrainResult = train(model, splits, recipe, progress=progress, num_threads=num_threads)
+    directory.mkdir(parents=True, exist_ok=True)
+    _store(model, result, weights, meta_path, zoo_name=zoo_name, dataset=dataset,
+           model_kwargs=model_kwargs, data_kwargs=dict(data_kwargs or {}), recipe=recipe,
+           fingerprint=splits.fingerprint)
+    model.eval()
+    return model, CacheInfo(key, weights, False, result.val_accuracy, result.test_accuracy)
+
+
+def _store(model: nn.Module, result: TrainResult, weights: Path, meta_path: Path, *, zoo_name: str,
+           dataset: str, model_kwargs: Mapping[str, Any], data_kwargs: Mapping[str, Any],
+           recipe: TrainRecipe, fingerprint: str) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    blob = buffer.getvalue()
+    meta = {
+        "zoo": zoo_name,
+        "dataset": dataset,
+        "model_kwargs": dict(model_kwargs),
+        "data_kwargs": dict(data_kwargs),
+        "data_fingerprint": fingerprint,
+        "recipe": recipe.to_dict(),
+        "val_accuracy": result.val_accuracy,
+        "test_accuracy": result.test_accuracy,
+        "epochs": result.epochs,
+        "train_seconds": result.seconds,
+        "history": [vars(h) for h in result.history],
+        "torch_version": torch.__version__,
+        "cache_version": CACHE_VERSION,
+        "weights_sha256": hashlib.sha256(blob).hexdigest(),
+    }
+    meta_path.unlink(missing_ok=True)  # the entry is incomplete until the new .json lands
+    _atomic_write(weights, blob)
+    _atomic_write(meta_path, json.dumps(meta, indent=2, sort_keys=True, default=repr).encode())
