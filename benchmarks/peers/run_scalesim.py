@@ -18,7 +18,10 @@ written here into a temporary directory. Each layer is simulated as its own one-
 wall time is measured separately and the benchmark can cache layer by layer. SCALE-Sim topologies have
 no padding: ``ifmap_h/ifmap_w`` are the (already padded, if wanted) input sizes as SCALE-Sim sees them.
 
-result.json: ``{"scalesim_version": ..., "layers": [{"name", "total_cycles_incl_prefetch",
+A layer with ``"kind": "depthwise"`` is given to SCALE-Sim as a 'DP' layer (SCALE-Sim splits it into
+``channels`` one-channel, one-filter layers); its numbers are the sums over those rows.
+
+result.json: ``{"scalesim_version": ..., "layers": [{"name", "report_rows", "total_cycles_incl_prefetch",
 "total_cycles", "stall_cycles", "compute_cycles", "overall_util_pct", "mapping_eff_pct",
 "compute_util_pct", "wall_seconds"}]}`` where ``compute_cycles = total_cycles - stall_cycles``
 (the stall-free compute cycles, fill and drain of the array included).
@@ -107,10 +110,15 @@ def run_layer(work: Path, array: dict, bandwidth: object, layer: dict) -> dict:
     cfg = work / "scale.cfg"
     cfg.write_text(CFG_TEMPLATE.format(run_name=run_name, bandwidth=bw, bw_mode=bw_mode, **array))
     name = _safe_name(layer["name"])
+    num_filters = layer["num_filters"]
+    if layer.get("kind") == "depthwise":
+        # SCALE-Sim's own depthwise convention: a 'DP' layer name is split into `channels` one-channel
+        # layers, simulated one after the other; each has one filter (channel multiplier 1).
+        name, num_filters = "DP_" + name, 1
     topo = work / "topology.csv"
     topo.write_text(TOPO_HEADER + (
         f"{name}, {layer['ifmap_h']}, {layer['ifmap_w']}, {layer['filter_h']}, "
-        f"{layer['filter_w']}, {layer['channels']}, {layer['num_filters']}, {layer['stride']},\n"))
+        f"{layer['filter_w']}, {layer['channels']}, {num_filters}, {layer['stride']},\n"))
     lay = work / "layout.csv"
     lay.write_text(LAYOUT_HEADER + f"{name}, " + ", ".join(["1"] * 6 + [str(i % 3) for i in range(14)])
                    + ",\n")
@@ -123,19 +131,24 @@ def run_layer(work: Path, array: dict, bandwidth: object, layer: dict) -> dict:
     wall = time.perf_counter() - t0
     with open(out_dir / run_name / "COMPUTE_REPORT.csv", newline="") as fh:
         rows = [[c.strip() for c in r] for r in csv.reader(fh)]
-    head, vals = rows[0], rows[1]
-    rec = dict(zip(head, vals))
-    total = int(float(rec["Total Cycles"]))
-    stall = int(float(rec["Stall Cycles"]))
+    head = rows[0]
+    recs = [dict(zip(head, r)) for r in rows[1:] if r and r[0]]
+
+    def col(key: str) -> list[float]:
+        return [float(rec[key]) for rec in recs]
+
+    total = int(sum(col("Total Cycles")))
+    stall = int(sum(col("Stall Cycles")))
     return {
         "name": layer["name"],
-        "total_cycles_incl_prefetch": int(float(rec["Total Cycles (incl. prefetch)"])),
+        "report_rows": len(recs),
+        "total_cycles_incl_prefetch": int(sum(col("Total Cycles (incl. prefetch)"))),
         "total_cycles": total,
         "stall_cycles": stall,
         "compute_cycles": total - stall,
-        "overall_util_pct": float(rec["Overall Util %"]),
-        "mapping_eff_pct": float(rec["Mapping Efficiency %"]),
-        "compute_util_pct": float(rec["Compute Util %"]),
+        "overall_util_pct": sum(col("Overall Util %")) / len(recs),
+        "mapping_eff_pct": sum(col("Mapping Efficiency %")) / len(recs),
+        "compute_util_pct": sum(col("Compute Util %")) / len(recs),
         "wall_seconds": wall,
     }
 

@@ -93,7 +93,15 @@ def compute_cycles(shape: ConvShape, rows: int, cols: int, dataflow: str) -> int
 
 
 def layer_compute_cycles(layer: dict, rows: int, cols: int, dataflow: str) -> int:
-    """Same, for a layer record of ``benchmarks/layers/scalesim_layers.json``."""
+    """Same, for a layer record of ``benchmarks/layers/scalesim_layers.json``.
+
+    A depthwise layer (``"kind": "depthwise"``) is what SCALE-Sim does with a 'DP' layer: ``channels``
+    separate one-channel, one-filter convolutions in sequence, each with its own fill/drain and -1.
+    """
+    if layer.get("kind") == "depthwise":
+        one = ConvShape(layer["ifmap_h"], layer["ifmap_w"], layer["filter_h"], layer["filter_w"],
+                        1, 1, layer["stride"])
+        return layer["channels"] * compute_cycles(one, rows, cols, dataflow)
     shape = ConvShape(layer["ifmap_h"], layer["ifmap_w"], layer["filter_h"], layer["filter_w"],
                       layer["channels"], layer["num_filters"], layer["stride"])
     return compute_cycles(shape, rows, cols, dataflow)
