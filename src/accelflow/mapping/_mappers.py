@@ -1,0 +1,174 @@
+"""Per-template mappers: a layer's GEMM view -> a tiled loop nest of the template's instructions.
+
+Default tiling rules (ours, documented in docs/performance-models.md):
+- systolic: folds of the GEMM over the array exactly as SCALE-Sim does (ws: window over rows, filters
+  over cols, all npx rows streamed per fold; os: npx over rows, filters over cols, window streamed;
+  is: window over rows, npx over cols, filters streamed). No user tiles (the array fixes them).
+- gemmini: dim x dim blocks; the accumulator holds ``ti`` row blocks per output block, double
+  buffered (default ``ti`` = accumulator rows / (2 * dim) / dim, i.e. 32 for 64 KiB).
+- ultratrail: 8 output x 8 input channels per MAC instruction over all output positions and taps.
+- plasticine: 16 output channels (lanes) x ``px`` output positions per PCU pattern (default px = 64).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from accelflow.arch import Architecture, Expr
+from accelflow.errors import ConfigError
+from accelflow.ir import OpKind
+from accelflow.mapping._layer import ELEMENTWISE_OPS, GEMM_OPS, POOL_OPS, LayerShape, UnsupportedOnArchError
+from accelflow.mapping._nest import Access, Instr, Item, Loop, LoopNest
+
+__all__ = ["MapperInfo", "MAPPERS"]
+
+
+def _a(space: str, address: str | int) -> Access:
+    return Access(space, Expr.parse(address))
+
+
+def _i(op: str, reads: tuple[Access, ...] = (), writes: tuple[Access, ...] = (), **fields: str | int) -> Instr:
+    return Instr(op, reads, writes, tuple((k, Expr.parse(v)) for k, v in fields.items()))
+
+
+def _loop(var: str, extent: str | int, tile: int, *body: Item, period: int = 1) -> Loop:
+    return Loop(var, Expr.parse(extent), int(tile), tuple(body), period)
+
+
+def _groups(shape: LayerShape, body: tuple[Item, ...]) -> tuple[Item, ...]:
+    return (_loop("g", "groups", 1, *body),) if shape.groups > 1 else body
+
+
+def _constants(shape: LayerShape) -> tuple[tuple[str, int], ...]:
+    return (("groups", shape.groups), ("npx", shape.npx), ("window", shape.window), ("filters", shape.filters),
+            ("taps", shape.taps), ("channels", shape.channels), ("cin", shape.in_channels))  # fmt: skip
+
+
+def _unsupported(shape: LayerShape, arch: Architecture) -> UnsupportedOnArchError:
+    return UnsupportedOnArchError(f"layer {shape.name!r}: {shape.op.value} is not supported on {arch.name}")
+
+
+# -- systolic array ---------------------------------------------------------------------------------
+def _systolic(shape: LayerShape, arch: Architecture, tiles: Mapping[str, int]) -> LoopNest:
+    if shape.op not in GEMM_OPS:
+        raise _unsupported(shape, arch)
+    rows, cols, df = int(arch.param("rows")), int(arch.param("cols")), str(arch.param("dataflow"))
+    # (row dimension, col dimension, streamed length n) of the fold, as in SCALE-Sim's compute modules
+    row_dim, col_dim, n = {"ws": ("window", "filters", "npx"), "os": ("npx", "filters", "window"),
+                           "is": ("window", "npx", "filters")}[df]  # fmt: skip
+    words_in = {"ws": "npx * fr_size", "os": "fr_size * window", "is": "fr_size * fc_size"}[df]
+    words_w = {"ws": "fr_size * fc_size", "os": "window * fc_size", "is": "fr_size * filters"}[df]
+    words_out = {"ws": "npx * fc_size", "os": "fr_size * fc_size", "is": "filters * fc_size"}[df]
+    fold: list[Item] = [
+        _i("ld_filter", writes=(_a("filter_sram", "fr % 2"),), words=words_w),
+        _i("ld_ifmap", writes=(_a("ifmap_sram", "fr % 2"),), words=words_in),
+    ]
+    stationary = "filter_sram" if df == "ws" else "ifmap_sram"
+    streamed = "ifmap_sram" if df == "ws" else "filter_sram"
+    if df == "os":
+        fold.append(_i("compute", reads=(_a("ifmap_sram", "fr % 2"), _a("filter_sram", "fr % 2")),
+                       writes=(_a("ofmap_sram", "fr % 2"),), n=n))  # fmt: skip
+    else:
+        fold.append(_i("preload", reads=(_a(stationary, "fr % 2"),), writes=(_a("pe_regs", 0),)))
+        fold.append(_i("compute", reads=(_a(streamed, "fr % 2"), _a("pe_regs", 0)), writes=(_a("ofmap_sram", "fr % 2"),), n=n))
+    fold.append(_i("st_ofmap", reads=(_a("ofmap_sram", "fr % 2"),), words=words_out))
+    body = (_loop("fc", col_dim, cols, _loop("fr", row_dim, rows, *fold, period=2)),)
+    return LoopNest(shape.name, arch.name, _groups(shape, body), _constants(shape), (("rows", rows), ("cols", cols)),
+                    note=f"{df}: fold = {row_dim} over rows x {col_dim} over cols, {n} streamed")  # fmt: skip
+
+
+# -- Gemmini-like -------------------------------------------------------------------------------------
+def _gemmini(shape: LayerShape, arch: Architecture, tiles: Mapping[str, int]) -> LoopNest:
+    if shape.op not in GEMM_OPS:
+        raise _unsupported(shape, arch)
+    dim = int(arch.param("dim"))
+    acc_rows = int(arch.param("acc_kb")) * 1024 // (dim * 4)
+    ti = int(tiles.get("ti", max(1, acc_rows // 2 // dim)))
+    if ti * dim * 2 > acc_rows:
+        raise ConfigError(f"gemmini: tile ti={ti} needs {ti * dim * 2} accumulator rows (double buffered), has {acc_rows}")
+    acc = f"(i % 2) * {ti} + ii"
+    k_body: tuple[Item, ...] = (
+        _i("mvin", writes=(_a("spad", "k % 2"),), words="k_size * j_size"),
+        _i("preload", reads=(_a("spad", "k % 2"),), writes=(_a("mesh_weights", "k % 2"),)),
+        _loop("ii", "i_size", dim,
+              _i("mvin", writes=(_a("spad", "2 + ii % 2"),), words="ii_size * k_size"),
+              _i("compute", reads=(_a("spad", "2 + ii % 2"), _a("mesh_weights", "k % 2"), _a("acc", acc)),
+                 writes=(_a("acc", acc),), n="ii_size"),
+              period=2),
+    )  # fmt: skip
+    i_body: tuple[Item, ...] = (
+        _loop("k", "window", dim, *k_body, period=2),
+        _loop("io", "i_size", dim, _i("mvout", reads=(_a("acc", f"(i % 2) * {ti} + io"),), words="io_size * j_size")),
+    )
+    body = (_loop("j", "filters", dim, _loop("i", "npx", dim * ti, *i_body, period=2)),)
+    return LoopNest(shape.name, arch.name, _groups(shape, body), _constants(shape), (("dim", dim), ("ti", ti)))
+
+
+# -- UltraTrail-like ----------------------------------------------------------------------------------
+def _ultratrail(shape: LayerShape, arch: Architecture, tiles: Mapping[str, int]) -> LoopNest:
+    a = int(arch.param("array"))
+    if shape.op in GEMM_OPS:
+        ic_body = (
+            _i("ld_w", writes=(_a("weight_regs", "ic % 2"),), words="oc_size * ic_size * taps"),
+            _i("conv", reads=(_a("weight_regs", "ic % 2"), _a("fmem", 0), _a("lmem", "oc % 2")),
+               writes=(_a("lmem", "oc % 2"),), n="npx", taps="taps"),
+        )  # fmt: skip
+        oc_body = (_loop("ic", "cin", a, *ic_body, period=2),
+                   _i("opu", reads=(_a("lmem", "oc % 2"), _a("bmem", 0)), writes=(_a("fmem", 1),), n="npx"))  # fmt: skip
+        body = (_loop("oc", "filters", a, *oc_body, period=2),)
+        return LoopNest(shape.name, arch.name, _groups(shape, body), _constants(shape), (("array", a),))
+    if shape.op in POOL_OPS:
+        body = (_loop("c", "channels", a, _i("pool", reads=(_a("fmem", 0),), writes=(_a("fmem", 1),), n="npx", window="taps")),)
+        return LoopNest(shape.name, arch.name, body, _constants(shape), (("array", a),))
+    if shape.op is OpKind.ADD:
+        body = (_loop("c", "channels", a, _i("add", reads=(_a("fmem", 0),), writes=(_a("fmem", 1),), n="npx")),)
+        return LoopNest(shape.name, arch.name, body, _constants(shape), (("array", a),))
+    raise _unsupported(shape, arch)
+
+
+# -- Plasticine-derived CGRA ----------------------------------------------------------------------------
+def _plasticine(shape: LayerShape, arch: Architecture, tiles: Mapping[str, int]) -> LoopNest:
+    lanes, pcus = int(arch.param("lanes")), int(arch.param("pcus"))
+    px = int(tiles.get("px", 64))
+    slots = 2 * pcus  # PMU buffers: double buffering per PCU
+    if shape.op in GEMM_OPS:
+        p_body = (
+            _i("ld", writes=(_a("pmu", f"2 + p % {slots}"),), words="p_size * window"),
+            _i("pcu_dot", reads=(_a("pmu", f"2 + p % {slots}"), _a("pmu", "f % 2")),
+               writes=(_a("pmu", f"{2 + slots} + p % {slots}"),), n="p_size", k="window"),
+            _i("st", reads=(_a("pmu", f"{2 + slots} + p % {slots}"),), words="p_size * f_size"),
+        )  # fmt: skip
+        f_body = (_i("ld", writes=(_a("pmu", "f % 2"),), words="f_size * window"), _loop("p", "npx", px, *p_body, period=slots))
+        body = (_loop("f", "filters", lanes, *f_body),)
+        return LoopNest(shape.name, arch.name, _groups(shape, body), _constants(shape), (("lanes", lanes), ("px", px)))
+    if shape.op in POOL_OPS or shape.op in ELEMENTWISE_OPS:
+        n = "e_size * taps" if shape.op in POOL_OPS else "e_size"
+        n_in = 2 if shape.op in ELEMENTWISE_OPS else 1
+        e_body = (
+            _i("ld", writes=(_a("pmu", f"e % {slots}"),), words=f"{n} * {n_in}"),
+            _i("pcu_map", reads=(_a("pmu", f"e % {slots}"),), writes=(_a("pmu", f"{slots} + e % {slots}"),), n=n),
+            _i("st", reads=(_a("pmu", f"{slots} + e % {slots}"),), words="e_size"),
+        )  # fmt: skip
+        body = (_loop("e", "channels * npx", 1024, *e_body, period=slots),)
+        return LoopNest(shape.name, arch.name, body, _constants(shape), (("elements", 1024),))
+    raise _unsupported(shape, arch)
+
+
+@dataclass(frozen=True)
+class MapperInfo:
+    """A mapper and the user-overridable tile names it accepts."""
+
+    name: str
+    function: Callable[[LayerShape, Architecture, Mapping[str, int]], LoopNest]
+    tile_options: tuple[str, ...]
+    supported: frozenset[OpKind]
+
+
+#: Explicit registry: ``Architecture.mapper`` -> mapper.
+MAPPERS: dict[str, MapperInfo] = {
+    "systolic": MapperInfo("systolic", _systolic, (), GEMM_OPS),
+    "gemmini": MapperInfo("gemmini", _gemmini, ("ti",), GEMM_OPS),
+    "ultratrail": MapperInfo("ultratrail", _ultratrail, (), GEMM_OPS | POOL_OPS | {OpKind.ADD}),
+    "plasticine": MapperInfo("plasticine", _plasticine, ("px",), GEMM_OPS | POOL_OPS | ELEMENTWISE_OPS),
+}
