@@ -1,0 +1,31 @@
+"""Built-in tasks. Each module wraps plain functions from another accelflow package; the table below is the
+only place built-ins are listed (no scanning). Modules are imported when the table is first built."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from accelflow.flow.task import Task
+
+__all__ = ["builtin_tasks", "BUILTIN_MODULES"]
+
+log = logging.getLogger(__name__)
+
+#: (task name, module, class) of every built-in task.
+BUILTIN_MODULES: tuple[tuple[str, str, str], ...] = (
+    ("train", "accelflow.flow.tasks.training", "Train"),
+    ("fine_tune", "accelflow.flow.tasks.training", "FineTune"),
+    ("evaluate", "accelflow.flow.tasks.training", "Evaluate"),
+)
+
+
+def builtin_tasks() -> dict[str, type[Task]]:
+    """name -> class for every built-in task whose module imports (a missing optional package is logged)."""
+    out: dict[str, type[Task]] = {}
+    for name, module, cls_name in BUILTIN_MODULES:
+        try:
+            out[name] = getattr(importlib.import_module(module), cls_name)
+        except ImportError as exc:
+            log.warning("built-in task %s unavailable: %s", name, exc)
+    return out

@@ -1,0 +1,64 @@
+"""Training tasks: train / fine-tune a model with :mod:`accelflow.train`, and evaluate it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accelflow.flow.state import DesignState, MetricKey, StateField
+from accelflow.flow.task import Task, TaskContext, param
+from accelflow.train import OptimizerKind, TrainRecipe, evaluate, train
+
+__all__ = ["Train", "FineTune", "Evaluate"]
+
+
+@dataclass
+class Train(Task):
+    """Train the model (in a copy) and record ``train.accuracy`` (test split) and ``train.val_accuracy``."""
+
+    name = "train"
+    needs = (StateField.MODEL, StateField.DATASET)
+    produces = (StateField.TRAINED, MetricKey("train", "accuracy"), MetricKey("train", "val_accuracy"))
+
+    epochs: int = param(10, low=1, high=1000, help="passes over the training split")
+    batch_size: int = param(128, low=1, high=65536)
+    lr: float = param(1e-3, low=1e-6, high=1.0, log_scale=True, help="peak learning rate")
+    optimizer: OptimizerKind = param(OptimizerKind.ADAM, choices=tuple(OptimizerKind))
+    weight_decay: float = param(0.0, low=0.0, high=1.0)
+    seed: int = param(0, low=0)
+
+    def recipe(self) -> TrainRecipe:
+        return TrainRecipe(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                           optimizer=self.optimizer, weight_decay=self.weight_decay, seed=self.seed)
+
+    def run(self, state: DesignState, ctx: TaskContext) -> DesignState:
+        model = state.model_copy()
+        result = train(model, state.splits(), self.recipe(), progress=ctx.progress)
+        return state.evolve(model=model).with_metrics(
+            "train", accuracy=result.test_accuracy, val_accuracy=result.val_accuracy)
+
+
+@dataclass
+class FineTune(Train):
+    """Train a trained model a little more at a lower learning rate (same metrics as :class:`Train`)."""
+
+    name = "fine_tune"
+    needs = (StateField.MODEL, StateField.DATASET, StateField.TRAINED)
+
+    epochs: int = param(3, low=1, high=1000)
+    lr: float = param(3e-4, low=1e-6, high=1.0, log_scale=True)
+
+
+@dataclass
+class Evaluate(Task):
+    """Measure the model's top-1 accuracy on a split and record it as ``<stage>.accuracy``."""
+
+    name = "evaluate"
+    needs = (StateField.MODEL, StateField.DATASET)
+    produces = (MetricKey("eval", "accuracy"),)
+
+    split: str = param("test", choices=("train", "val", "test"))
+
+    def run(self, state: DesignState, ctx: TaskContext) -> DesignState:
+        assert state.model is not None
+        split = getattr(state.splits(), self.split)
+        return state.with_metrics("eval", accuracy=evaluate(state.model, split))
