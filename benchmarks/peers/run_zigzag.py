@@ -12,7 +12,8 @@ array dimensions, its register files / 2 MB SRAM / DRAM hierarchy kept as shippe
 array resized to ``cols x rows``; mapping: ZigZag's ``tpu_like`` spatial mapping (K filters across D1,
 C input channels across D2). ZigZag then *searches* the temporal mapping (LOMA, ``lpf_limit``) for
 minimum latency: its numbers are for the best loop order it finds, not for SCALE-Sim's fixed one.
-Note the spatial mapping unrolls input channels only (not FY*FX*C as SCALE-Sim's im2col rows do), so
+Depthwise layers use the G (group) dimension across D1, as ZigZag's tpu_like mapping does for its
+G-only operators. Note the spatial mapping unrolls input channels only (not FY*FX*C as SCALE-Sim's im2col rows do), so
 layers with few input channels under-use the array in ZigZag.
 
 result.json: ``{"zigzag_version", "layers": [{"name", "latency_cycles" (latency_total2: with
@@ -45,23 +46,42 @@ def _accelerator_yaml(rows: int, cols: int, out: Path) -> Path:
     return out
 
 
-def _mapping_yaml(rows: int, cols: int, out: Path) -> Path:
+def _mapping_yaml(rows: int, cols: int, out: Path, depthwise_name: str | None) -> Path:
     import yaml
 
     links = {"O": "O", "W": "I2", "I": "I1"}
     data = [{"name": "default", "spatial_mapping": {"D1": [f"K, {cols}"], "D2": [f"C, {rows}"]},
              "memory_operand_links": links}]
+    if depthwise_name is not None:  # as ZigZag's tpu_like mapping does for its G-only operators
+        data.append({"name": depthwise_name, "spatial_mapping": {"D1": [f"G, {cols}"], "D2": ["C, 1"]},
+                     "memory_operand_links": links})
     out.write_text(yaml.safe_dump(data, sort_keys=False))
     return out
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in name)
 
 
 def _workload(layer: dict) -> list[dict]:
     s = int(layer["stride"])
     ho = (layer["ifmap_h"] - layer["filter_h"]) // s + 1
     wo = (layer["ifmap_w"] - layer["filter_w"]) // s + 1
+    if layer.get("kind") == "depthwise":  # groups = channels, one filter per group
+        return [{
+            "id": 0,
+            "name": _safe(layer["name"]),
+            "operator_type": "Conv",
+            "equation": "O[b][g][oy][ox]+=W[g][fy][fx]*I[b][g][iy][ix]",
+            "dimension_relations": [f"ix={s}*ox+1*fx", f"iy={s}*oy+1*fy"],
+            "loop_dims": ["B", "G", "OY", "OX", "FY", "FX"],
+            "loop_sizes": [1, layer["channels"], ho, wo, layer["filter_h"], layer["filter_w"]],
+            "operand_precision": {"W": 8, "I": 8, "O": 16, "O_final": 8},
+            "operand_source": {"W": 0, "I": 0},
+        }]
     return [{
         "id": 0,
-        "name": "".join(ch if ch.isalnum() else "_" for ch in layer["name"]),
+        "name": _safe(layer["name"]),
         "operator_type": "Conv",
         "equation": "O[b][k][oy][ox]+=W[k][c][fy][fx]*I[b][c][iy][ix]",
         "dimension_relations": [f"ix={s}*ox+1*fx", f"iy={s}*oy+1*fy"],
@@ -77,7 +97,8 @@ def run_layer(work: Path, rows: int, cols: int, lpf_limit: int, layer: dict) -> 
     from zigzag.api import get_hardware_performance_zigzag
 
     acc = _accelerator_yaml(rows, cols, work / "accelerator.yaml")
-    mapping = _mapping_yaml(rows, cols, work / "mapping.yaml")
+    dw_name = _safe(layer["name"]) if layer.get("kind") == "depthwise" else None
+    mapping = _mapping_yaml(rows, cols, work / "mapping.yaml", dw_name)
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):
         energy, latency, cmes = get_hardware_performance_zigzag(
