@@ -81,5 +81,5 @@ TEST_TASKS: dict[str, type[Task]] = {"set_metric": SetMetric, "needs_project": N
                                      "score": Score}
 
 
-def test_registry() -> TaskRegistry:
+def make_registry() -> TaskRegistry:
     return TaskRegistry({**builtin_tasks(), **TEST_TASKS})
