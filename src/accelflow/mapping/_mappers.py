@@ -92,10 +92,10 @@ def _gemmini(shape: LayerShape, arch: Architecture, tiles: Mapping[str, int]) ->
         _i("mvin", writes=(_a("spad", "k % 2"),), words="k_size * j_size"),
         _i("preload", reads=(_a("spad", "k % 2"),), writes=(_a("mesh_weights", "k % 2"),)),
         _loop("ii", "i_size", dim,
-              _i("mvin", writes=(_a("spad", "2 + ii % 2"),), words="ii_size * k_size"),
-              _i("compute", reads=(_a("spad", "2 + ii % 2"), _a("mesh_weights", "k % 2"), _a("acc", acc)),
+              _i("mvin", writes=(_a("spad", "2 + ii % 8"),), words="ii_size * k_size"),
+              _i("compute", reads=(_a("spad", "2 + ii % 8"), _a("mesh_weights", "k % 2"), _a("acc", acc)),
                  writes=(_a("acc", acc),), n="ii_size"),
-              period=2),
+              period=8),
     )  # fmt: skip
     i_body: tuple[Item, ...] = (
         _loop("k", "window", dim, *k_body, period=2),
