@@ -1,0 +1,55 @@
+"""Layer-pipelined (fpgaConvNet-style) dataflow FPGA accelerator model and folding optimisers.
+
+Every layer of a network becomes a hardware stage with a *folding* (coarse_in, coarse_out,
+coarse_group, fine); the pipeline runs at the pace of its slowest stage. Dense and sparse (HASS)
+convolutions, pooling, activations, residual add and squeeze-excitation multiply are modelled; device
+tables are data (``devices/devices.yaml``).
+
+Example::
+
+    >>> from accelflow.frontends import load_model
+    >>> from accelflow.dataflow import load_device, optimise_folding, Method
+    >>> design = optimise_folding(load_model("zoo:lenet5"), load_device("zcu102"), method=Method.GREEDY)
+    >>> design.throughput_images_per_s > 0
+    True
+"""
+
+from accelflow.dataflow._design import DataflowDesign, LayerDesign, evaluate_design, network_model
+from accelflow.dataflow._device import Device, device_names, load_device
+from accelflow.dataflow._folding import Folding
+from accelflow.dataflow._layers import SPARSE_MIN, ConvLayer, LayerModel, PoolLayer
+from accelflow.dataflow._network import DEFAULT_UTILISATION, NetworkModel, WeightStorage
+from accelflow.dataflow._onnx import apply_sparsity, read_sparsity_from_onnx
+from accelflow.dataflow._optimise import Method, optimise_folding
+from accelflow.dataflow._resources import ResourceKind, Resources
+from accelflow.dataflow._search import SearchBudgetError
+from accelflow.dataflow._sparse import expected_window_cycles, speedup_over_dense
+from accelflow.dataflow._stream import StreamLayer
+
+__all__ = [
+    "DEFAULT_UTILISATION",
+    "SPARSE_MIN",
+    "ConvLayer",
+    "DataflowDesign",
+    "Device",
+    "Folding",
+    "LayerDesign",
+    "LayerModel",
+    "Method",
+    "NetworkModel",
+    "PoolLayer",
+    "ResourceKind",
+    "Resources",
+    "SearchBudgetError",
+    "StreamLayer",
+    "WeightStorage",
+    "device_names",
+    "evaluate_design",
+    "expected_window_cycles",
+    "load_device",
+    "network_model",
+    "optimise_folding",
+    "apply_sparsity",
+    "read_sparsity_from_onnx",
+    "speedup_over_dense",
+]

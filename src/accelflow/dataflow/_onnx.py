@@ -1,0 +1,99 @@
+"""Read per-channel sparsity histograms from the ONNX Conv attribute ``channel_sparsity_hist``.
+
+Layout (fpgaConvNet/HASS): a float list of length C_in x (K*K+1), row-major ``[channel][zeros]``.
+Conv nodes are keyed like the IR importer names them: the weight initializer without ``.weight``
+(the PyTorch module path), else the ONNX node name, else its first output.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from accelflow.errors import ConfigError, ModelImportError
+from accelflow.ir import ChannelSparsity, ConvAttrs, Graph, OpKind
+
+__all__ = ["read_sparsity_from_onnx", "apply_sparsity", "ONNX_ATTRIBUTE"]
+
+ONNX_ATTRIBUTE = "channel_sparsity_hist"
+
+
+def _key(weight: str, node_name: str, output: str) -> str:
+    for suffix in (".weight", ".W"):
+        if weight.endswith(suffix):
+            return weight[: -len(suffix)]
+    return node_name or output
+
+
+def read_sparsity_from_onnx(path: str | Path) -> dict[str, ChannelSparsity]:
+    """``{layer name: ChannelSparsity}`` for every Conv of ``path`` carrying the attribute, in file order."""
+    import onnx
+
+    p = Path(path)
+    if not p.exists():
+        raise ModelImportError(f"{p}: no such file")
+    try:
+        proto = onnx.load(str(p), load_external_data=False)
+    except Exception as exc:  # onnx raises several unrelated types for a bad file
+        raise ModelImportError(f"{p}: not a readable ONNX model ({type(exc).__name__}: {exc})") from exc
+    dims = {init.name: list(init.dims) for init in proto.graph.initializer}
+    out: dict[str, ChannelSparsity] = {}
+    for node in proto.graph.node:
+        if node.op_type != "Conv":
+            continue
+        attr = next((a for a in node.attribute if a.name == ONNX_ATTRIBUTE), None)
+        if attr is None:
+            continue
+        weight = node.input[1] if len(node.input) > 1 else ""
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        shape = dims.get(weight)
+        kernel = next((list(a.ints) for a in node.attribute if a.name == "kernel_shape"), None)
+        taps = math.prod(shape[2:]) if shape else (math.prod(kernel) if kernel else None)
+        name = _key(weight, node.name, node.output[0])
+        flat = np.asarray(attr.floats, dtype=np.float64)
+        if taps is None or flat.size % (taps + 1):
+            raise ModelImportError(
+                f"{p}: Conv {name!r}: {ONNX_ATTRIBUTE} has {flat.size} values, not a multiple of K*K+1"
+            )
+        hist = flat.reshape(-1, taps + 1)
+        if shape and hist.shape[0] != shape[1] * group:
+            raise ModelImportError(
+                f"{p}: Conv {name!r}: {ONNX_ATTRIBUTE} has {hist.shape[0]} channels, weight has {shape[1] * group}"
+            )
+        sums = hist.sum(axis=1, keepdims=True)
+        if np.any(hist < 0) or np.any(np.abs(sums - 1.0) > 1e-3):
+            raise ModelImportError(f"{p}: Conv {name!r}: {ONNX_ATTRIBUTE} rows must be probabilities summing to 1")
+        out[name] = ChannelSparsity(hist / sums, source=str(p))
+    return out
+
+
+def apply_sparsity(graph: Graph, sparsity: Mapping[str, ChannelSparsity]) -> int:
+    """Annotate the conv nodes of ``graph`` (in place): by name when every name matches, else in order.
+
+    Returns the number of annotated nodes; a histogram that does not fit its node is a ConfigError.
+    """
+    convs = graph.find(OpKind.CONV)
+    by_name = {n.name: n for n in convs}
+    if all(k in by_name for k in sparsity):
+        pairs = [(by_name[k], v) for k, v in sparsity.items()]
+    else:
+        with_taps = [n for n in convs]
+        if len(with_taps) != len(sparsity):
+            raise ConfigError(
+                f"cannot match {len(sparsity)} sparsity histograms to the {len(convs)} conv layers of "
+                f"{graph.name!r}: names differ and counts differ"
+            )
+        pairs = list(zip(with_taps, sparsity.values(), strict=True))
+    for node, record in pairs:
+        a = node.attrs
+        assert isinstance(a, ConvAttrs)
+        if record.hist.shape != (a.in_channels, a.kernel_size + 1):
+            raise ConfigError(
+                f"layer {node.name!r}: histogram {record.hist.shape} does not fit "
+                f"({a.in_channels}, {a.kernel_size + 1})"
+            )
+        node.annotate(record)
+    return len(pairs)

@@ -1,0 +1,159 @@
+"""Simulated annealing and exact (branch-and-bound) folding search.
+
+Annealing (seeded): from the minimal folding, each step moves one layer (the slowest with
+probability 1/2, otherwise a random one) one legal step up or down in one factor; infeasible designs
+are rejected; the objective is log(throughput) minus a small resource term (mean utilisation / 50,
+ours) so that equally fast designs that use less are preferred, which frees room for later steps.
+The temperature falls geometrically; the best design seen is returned.
+
+Exhaustive: the interval is the slowest layer's cycles, so the best interval is the smallest ``T``
+for which every layer has a folding with ``cycles <= T`` and the chosen foldings fit together. We
+binary-search ``T`` over all per-layer cycle values and decide each ``T`` by depth-first search over
+the Pareto-minimal foldings of each layer, pruned with per-resource lower bounds: an exact optimum of
+the interval over all legal foldings (the pipeline depth is not optimised; it changes throughput at
+batch 256 by well under 1%). Feasible only for small networks; a node budget guards the search.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from bisect import bisect_left
+
+import numpy as np
+
+from accelflow.dataflow._folding import Folding
+from accelflow.dataflow._network import NetworkCost, NetworkModel
+from accelflow.errors import AccelflowError
+
+__all__ = ["anneal", "exhaustive", "SearchBudgetError"]
+
+log = logging.getLogger(__name__)
+
+
+class SearchBudgetError(AccelflowError):
+    """The exhaustive search exceeded its node budget: the network is too large for it."""
+
+
+def _objective(model: NetworkModel, cost: NetworkCost) -> float:
+    use = float(np.mean(cost.totals / np.maximum(model.caps, 1.0)))
+    return math.log(cost.throughput) - use / 50.0
+
+
+def anneal(
+    model: NetworkModel,
+    *,
+    seed: int = 0,
+    iterations: int | None = None,
+    t_start: float = 0.05,
+    t_end: float = 1e-4,
+    start: list[Folding] | None = None,
+) -> tuple[list[Folding], NetworkCost]:
+    """Simulated annealing over the foldings; ``iterations`` defaults to 300 per layer (min 3,000)."""
+    rng = random.Random(seed)
+    n = len(model.layers)
+    steps = iterations if iterations is not None else max(3000, 300 * n)
+    fold = list(start) if start is not None else [layer.minimal() for layer in model.layers]
+    cost = model.cost(fold)
+    cur = _objective(model, cost) if cost.feasible else -math.inf
+    best_fold, best_cost = fold.copy(), cost
+    for k in range(steps):
+        temp = t_start * (t_end / t_start) ** (k / max(steps - 1, 1))
+        i = int(np.argmax(cost.cycles)) if rng.random() < 0.5 else rng.randrange(n)
+        moves = model.layers[i].neighbours(fold[i], up=rng.random() < 0.6)
+        if not moves:
+            continue
+        trial = fold.copy()
+        trial[i] = rng.choice(moves)
+        new = model.cost(trial)
+        if not new.feasible:
+            continue
+        value = _objective(model, new)
+        if value >= cur or rng.random() < math.exp((value - cur) / temp):
+            fold, cost, cur = trial, new, value
+            if cost.feasible and (not best_cost.feasible or cost.throughput > best_cost.throughput):
+                best_fold, best_cost = fold.copy(), cost
+    return best_fold, best_cost
+
+
+def _pareto(points: np.ndarray) -> np.ndarray:
+    """Indices of the rows not dominated (<= everywhere, < somewhere) by another row."""
+    order = np.lexsort(points.T[::-1])
+    keep: list[int] = []
+    for idx in order:
+        p = points[idx]
+        if not any(np.all(points[k] <= p) for k in keep):
+            keep.append(int(idx))
+    return np.array(keep, dtype=np.int64)
+
+
+def exhaustive(model: NetworkModel, node_budget: int = 2_000_000) -> tuple[list[Folding], NetworkCost]:
+    """Exact minimum-interval folding (see module doc); raises SearchBudgetError when too large."""
+    options = [layer.all_foldings() for layer in model.layers]
+    cycles = [np.array([model.layer_cost(i, f).cycles for f in opts]) for i, opts in enumerate(options)]
+
+    def vec(i: int, f: Folding) -> np.ndarray:
+        c = model.layer_cost(i, f)
+        v = c.modules.astype(np.float64).copy()
+        v[1:3] += c.w_lutram[1:3]  # LUTRAM weights never move; BRAM weights may go to URAM/off-chip
+        return v
+
+    res = [np.array([vec(i, f) for f in opts]) for i, opts in enumerate(options)]
+    caps = model.caps.copy()
+    caps[4] = np.inf  # URAM is only used for weights that overflow BRAM
+    nodes = 0
+
+    def search(target: float) -> list[Folding] | None:
+        nonlocal nodes
+        fronts = []
+        for i in range(len(options)):
+            ok = np.flatnonzero(cycles[i] <= target * (1 + 1e-12))
+            if ok.size == 0:
+                return None
+            front = ok[_pareto(res[i][ok])]
+            fronts.append(front[np.argsort(res[i][front].sum(axis=1) / 1.0)])
+        lows = np.array([res[i][fr].min(axis=0) for i, fr in enumerate(fronts)])
+        suffix = np.vstack([np.cumsum(lows[::-1], axis=0)[::-1], np.zeros((1, 5))])
+        chosen: list[int] = []
+
+        def dfs(i: int, used: np.ndarray) -> list[Folding] | None:
+            nonlocal nodes
+            nodes += 1
+            if nodes > node_budget:
+                raise SearchBudgetError(
+                    f"exhaustive folding search exceeded {node_budget} nodes; use greedy or anneal"
+                )
+            if i == len(fronts):
+                fold = [options[k][chosen[k]] for k in range(len(chosen))]
+                cost = model.cost(fold)
+                return fold if cost.feasible and cost.interval <= target * (1 + 1e-12) else None
+            for k in fronts[i]:
+                nxt = used + res[i][k]
+                if np.any(nxt + suffix[i + 1] > caps):
+                    continue
+                chosen.append(int(k))
+                found = dfs(i + 1, nxt)
+                chosen.pop()
+                if found is not None:
+                    return found
+            return None
+
+        return dfs(0, np.zeros(5))
+
+    targets = np.unique(np.concatenate(cycles))
+    lo = bisect_left(targets.tolist(), max(float(c.min()) for c in cycles))
+    hi = len(targets) - 1
+    best = search(float(targets[hi]))
+    if best is None:
+        fold = [layer.minimal() for layer in model.layers]
+        return fold, model.cost(fold)
+    while lo < hi:  # feasibility is monotone in the target interval
+        mid = (lo + hi) // 2
+        found = search(float(targets[mid]))
+        if found is None:
+            lo = mid + 1
+        else:
+            best, hi = found, mid
+    log.debug("exhaustive search: %d nodes", nodes)
+    return best, model.cost(best)
