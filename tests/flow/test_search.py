@@ -1,0 +1,65 @@
+"""Flow-level search: score definition, ask/tell loop with a resumable SQLite study, grid reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from accelflow.flow.errors import FlowValidationError
+from accelflow.flow.search import (
+    ORDERS,
+    Candidate,
+    Evaluation,
+    SearchSpace,
+    grid_candidates,
+    grid_search,
+    metaml_score,
+    search_flows,
+)
+
+
+def test_metaml_score_is_accuracy_plus_relative_savings() -> None:
+    base = {"dsp": 100, "lut": 1000, "ff": 2000, "bram18": 0}
+    design = {"dsp": 10, "lut": 500, "ff": 2000, "bram18": 4}
+    assert metaml_score(0.75, design, base) == pytest.approx(0.75 + 0.9 + 0.5 + 0.0)
+    assert metaml_score(0.75, base, base) == pytest.approx(0.75)
+
+
+def _toy(c: Candidate) -> Evaluation:
+    """A closed-form landscape: longer orders save more, larger tolerances save more but cost accuracy."""
+    saving = 0.3 * len(c.order) + sum(10 * t for t in c.tolerances.values())
+    acc = 0.8 - sum(t ** 2 * 40 for t in c.tolerances.values())
+    return Evaluation(c, acc + saving, acc, {"dsp": 1.0 - saving / 2}, 0.0)
+
+
+def test_grid_enumerates_relevant_tolerances_only() -> None:
+    grid = list(grid_candidates())
+    assert len(grid) == 4 + 16 + 16 + 16 + 64 + 4 + 4  # Q, SP, SQ, PQ, SPQ, S, P
+    assert {c.order for c in grid} == set(ORDERS)
+    assert all(set(c.tolerances) == set(c.order) for c in grid)
+
+
+def test_search_is_resumable_and_counts_budget(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    first = search_flows(_toy, SearchSpace(), n_random=2, n_guided=3, storage=url, study_name="t")
+    assert len(first.evaluations) == 5
+    calls: list[Candidate] = []
+
+    def counting(c: Candidate) -> Evaluation:
+        calls.append(c)
+        return _toy(c)
+
+    again = search_flows(counting, SearchSpace(), n_random=2, n_guided=6, storage=url, study_name="t")
+    assert len(calls) == 3 and len(again.evaluations) == 8  # only the missing trials were evaluated
+    best = again.best
+    assert best.score == max(e.score for e in again.evaluations)
+    grid = grid_search(_toy, grid_candidates())
+    assert grid.best.candidate.order == "SPQ" and best.score <= grid.best.score + 1e-9
+
+
+def test_space_validation() -> None:
+    with pytest.raises(FlowValidationError):
+        SearchSpace(orders=("SX",))
+    with pytest.raises(FlowValidationError):
+        SearchSpace(tolerance_low=0.05, tolerance_high=0.01)
