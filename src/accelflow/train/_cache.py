@@ -9,12 +9,13 @@ entry that cannot be read or does not match its checksum is retrained with a log
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -192,8 +193,6 @@ def cached_model(
 def _store(model: nn.Module, result: TrainResult, weights: Path, meta_path: Path, *, zoo_name: str,
            dataset: str, model_kwargs: Mapping[str, Any], data_kwargs: Mapping[str, Any],
            recipe: TrainRecipe, fingerprint: str) -> None:
-    import io
-
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     blob = buffer.getvalue()
@@ -208,7 +207,7 @@ def _store(model: nn.Module, result: TrainResult, weights: Path, meta_path: Path
         "test_accuracy": result.test_accuracy,
         "epochs": result.epochs,
         "train_seconds": result.seconds,
-        "history": [vars(h) for h in result.history],
+        "history": [asdict(h) for h in result.history],
         "torch_version": torch.__version__,
         "cache_version": CACHE_VERSION,
         "weights_sha256": hashlib.sha256(blob).hexdigest(),

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from torch import nn
 
-from accelflow.data import ArraySplit, Splits, to_loader
+from accelflow.data import ArraySplit, BatchLoader, Splits, to_loader
 from accelflow.errors import AccelflowError
 from accelflow.train._recipe import OptimizerKind, SchedulerKind, TrainRecipe
 
@@ -157,6 +157,40 @@ def evaluate(model: nn.Module, split: ArraySplit, batch_size: int = 512) -> floa
     return correct / len(split)
 
 
+@dataclass
+class _Step:
+    """The per-run objects one epoch needs."""
+
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    criterion: nn.Module
+    bars: Progress
+    task: TaskID
+
+
+def _train_epoch(step: _Step, loader: BatchLoader, epoch: int, lr: float) -> tuple[float, float]:
+    """One pass over ``loader``; returns (mean loss in nats, training accuracy in [0, 1])."""
+    step.model.train()
+    loss_sum, correct, seen = 0.0, 0, 0
+    for x, y in loader:
+        step.opt.zero_grad(set_to_none=True)
+        logits = step.model(x)
+        loss = step.criterion(logits, y)
+        loss.backward()
+        step.opt.step()
+        step.sched.step()
+        batch_loss = float(loss.detach())
+        if not math.isfinite(batch_loss):
+            raise TrainingDivergedError(f"loss became {batch_loss} in epoch {epoch}; lower the learning rate "
+                                        f"(now {lr})")
+        loss_sum += batch_loss * len(y)
+        correct += int((logits.detach().argmax(dim=1) == y).sum())
+        seen += len(y)
+        step.bars.update(step.task, advance=1, status=f"loss {batch_loss:.3f}")
+    return loss_sum / seen, correct / seen
+
+
 def train(
     model: nn.Module,
     splits: Splits,
@@ -166,10 +200,10 @@ def train(
 ) -> TrainResult:
     """Train ``model`` in place on ``splits.train`` with ``recipe``; return accuracies and timings.
 
-    Runs on CPU, deterministic for a given model initialisation, data and recipe (batch order and any
-    dropout are seeded from ``recipe.seed``). Validation accuracy is measured after every epoch, test
-    accuracy once at the end; the model is left in eval mode. Progress bars go to stderr (transient) when
-    ``progress`` is true and stderr is a terminal; per-epoch summaries are logged at INFO.
+    Runs on CPU, deterministic for a given model initialisation, data, recipe and thread count (batch
+    order and any dropout are seeded from ``recipe.seed``). Validation accuracy is measured after every
+    epoch, test accuracy once at the end; the model is left in eval mode. Progress bars go to stderr
+    (transient) when ``progress`` is true and stderr is a terminal; per-epoch summaries are logged at INFO.
     ``num_threads`` sets torch's intra-op threads for the run (default: at most 2 unless the user chose);
     tiny models train fastest with 1, and more threads than free cores slow OpenMP down badly.
     """
@@ -178,33 +212,16 @@ def train(
     history: list[EpochStats] = []
     with _threads(num_threads), _deterministic(recipe.seed), _progress(progress) as bars:
         opt = _optimizer(model, recipe)
-        sched = _scheduler(opt, recipe, recipe.epochs * len(loader))
-        criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
-        task = bars.add_task("", total=len(loader), status="")
+        step = _Step(model, opt, _scheduler(opt, recipe, recipe.epochs * len(loader)),
+                     nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing), bars,
+                     bars.add_task("", total=len(loader), status=""))
         for epoch in range(1, recipe.epochs + 1):
             t0 = time.perf_counter()
-            bars.reset(task, total=len(loader), description=f"epoch {epoch}/{recipe.epochs}", status="")
-            model.train()
-            loss_sum, correct, seen = 0.0, 0, 0
-            for x, y in loader:
-                opt.zero_grad(set_to_none=True)
-                logits = model(x)
-                loss = criterion(logits, y)
-                loss.backward()
-                opt.step()
-                sched.step()
-                batch_loss = float(loss.detach())
-                if not math.isfinite(batch_loss):
-                    raise TrainingDivergedError(
-                        f"loss became {batch_loss} in epoch {epoch}; lower the learning rate (now {recipe.lr})"
-                    )
-                loss_sum += batch_loss * len(y)
-                correct += int((logits.detach().argmax(dim=1) == y).sum())
-                seen += len(y)
-                bars.update(task, advance=1, status=f"loss {batch_loss:.3f}")
+            bars.reset(step.task, total=len(loader), description=f"epoch {epoch}/{recipe.epochs}", status="")
+            loss, train_acc = _train_epoch(step, loader, epoch, recipe.lr)
             val_acc = evaluate(model, splits.val) if len(splits.val) else float("nan")
-            stats = EpochStats(epoch, loss_sum / seen, correct / seen, val_acc,
-                               float(opt.param_groups[0]["lr"]), time.perf_counter() - t0)
+            stats = EpochStats(epoch, loss, train_acc, val_acc, float(opt.param_groups[0]["lr"]),
+                               time.perf_counter() - t0)
             history.append(stats)
             log.info("epoch %d/%d: loss %.4f, train acc %.4f, val acc %.4f, %.1f s", epoch, recipe.epochs,
                      stats.train_loss, stats.train_accuracy, stats.val_accuracy, stats.seconds)
