@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 #: Ops that only re-interpret the stream order and cost no hardware.
 FREE_OPS = frozenset({OpKind.INPUT, OpKind.FLATTEN, OpKind.RESHAPE})
 
-Builder = Callable[[Node, int, int], LayerModel]
+Builder = Callable[[Node, int, int, bool], LayerModel]
 
 
 def _spatial(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -41,7 +41,7 @@ def _spatial(shape: tuple[int, ...]) -> tuple[int, int]:
     return 1, 1
 
 
-def _conv(node: Node, d: int, w: int) -> LayerModel:
+def _conv(node: Node, d: int, w: int, use_sparsity: bool = True) -> LayerModel:
     a = node.attrs
     assert isinstance(a, ConvAttrs) and node.shape is not None
     x = node.input_shapes()[0]
@@ -49,7 +49,7 @@ def _conv(node: Node, d: int, w: int) -> LayerModel:
     h_out, w_out = _spatial(node.shape)
     kh, kw = (a.kernel if len(a.kernel) == 2 else (1, a.kernel[0]))
     hist, sparse, sparsity = None, False, 0.0
-    ann = node.annotation(ChannelSparsity)
+    ann = node.annotation(ChannelSparsity) if use_sparsity else None
     if ann is not None:
         if ann.hist.shape != (a.in_channels, kh * kw + 1):
             raise ConfigError(
@@ -67,7 +67,7 @@ def _conv(node: Node, d: int, w: int) -> LayerModel:
     )  # fmt: skip
 
 
-def _linear(node: Node, d: int, w: int) -> LayerModel:
+def _linear(node: Node, d: int, w: int, use_sparsity: bool = True) -> LayerModel:
     a = node.attrs
     assert isinstance(a, LinearAttrs) and node.shape is not None
     x = node.input_shapes()[0]
@@ -78,7 +78,7 @@ def _linear(node: Node, d: int, w: int) -> LayerModel:
     )  # fmt: skip
 
 
-def _pool(node: Node, d: int, w: int) -> LayerModel:
+def _pool(node: Node, d: int, w: int, use_sparsity: bool = True) -> LayerModel:
     a = node.attrs
     assert isinstance(a, PoolAttrs) and node.shape is not None
     x = node.input_shapes()[0]
@@ -102,7 +102,7 @@ def _rows_to_fork(node: Node) -> int:
     return rows
 
 
-def _stream(node: Node, d: int, w: int) -> LayerModel:
+def _stream(node: Node, d: int, w: int, use_sparsity: bool = True) -> LayerModel:
     shapes = node.input_shapes()
     big = max(shapes, key=math.prod)
     buffer = 0
@@ -147,8 +147,11 @@ BUILDERS: dict[OpKind, Builder] = {
 }
 
 
-def build_layers(graph: Graph, data_bits: int = 16, weight_bits: int = 16) -> list[LayerModel]:
-    """One hardware layer per IR node that does work, in execution order."""
+def build_layers(
+    graph: Graph, data_bits: int = 16, weight_bits: int = 16, use_sparsity: bool = True
+) -> list[LayerModel]:
+    """One hardware layer per IR node that does work, in execution order (``use_sparsity=False``:
+    ignore ChannelSparsity annotations and build every layer dense)."""
     if data_bits < 1 or weight_bits < 1:
         raise ConfigError(f"bit widths must be positive, got data {data_bits}, weight {weight_bits}")
     if any(n.shape is None for n in graph):
@@ -164,7 +167,7 @@ def build_layers(graph: Graph, data_bits: int = 16, weight_bits: int = 16) -> li
                 f"node {node.name!r}: the dataflow model has no hardware for {node.op.value!r} "
                 f"(supported: {supported})"
             )
-        layer = builder(node, data_bits, weight_bits)
+        layer = builder(node, data_bits, weight_bits, use_sparsity)
         producers = tuple(_hardware_producers(node))
         layers.append(dataclasses.replace(layer, producers=producers) if producers else layer)
     if not layers:

@@ -135,9 +135,10 @@ def network_model(
     data_bits: int = 16,
     weight_bits: int = 16,
     utilisation: float = DEFAULT_UTILISATION,
+    use_sparsity: bool = True,
 ) -> NetworkModel:
     """Hardware models of every layer of ``graph`` on ``device`` (reads ChannelSparsity annotations)."""
-    layers = build_layers(graph, data_bits, weight_bits)
+    layers = build_layers(graph, data_bits, weight_bits, use_sparsity)
     in_elems = sum(math.prod(n.shape or ()) for n in graph.inputs)
     out_elems = sum(math.prod(n.shape or ()) for n in graph.outputs)
     return NetworkModel(
@@ -165,7 +166,7 @@ def design_from_cost(name: str, model: NetworkModel, foldings: list[Folding], co
         data_bits=first.data_bits, weight_bits=first.weight_bits, interval_cycles=cost.interval,
         compute_interval_cycles=cost.compute_interval, bandwidth_slowdown=cost.slowdown,
         required_gbps=cost.required_gbps, pipeline_depth_cycles=cost.depth,
-        resources=Resources(*(int(v) for v in cost.totals)), binding_resource=model.binding(cost),
+        resources=Resources(*(int(v) for v in cost.totals)), binding_resource=model.binding(cost, foldings),
         feasible=cost.feasible, utilisation_cap=model.utilisation,
     )  # fmt: skip
 
@@ -179,6 +180,7 @@ def evaluate_design(
     data_bits: int = 16,
     weight_bits: int = 16,
     utilisation: float = DEFAULT_UTILISATION,
+    use_sparsity: bool = True,
 ) -> DataflowDesign:
     """The design of ``graph`` at the given per-layer foldings (missing layers: minimal folding).
 
@@ -186,7 +188,7 @@ def evaluate_design(
     ``feasible=False``; an illegal folding raises :class:`~accelflow.errors.ConfigError`.
     """
     model = network_model(graph, device, batch=batch, data_bits=data_bits, weight_bits=weight_bits,
-                          utilisation=utilisation)  # fmt: skip
+                          utilisation=utilisation, use_sparsity=use_sparsity)  # fmt: skip
     foldings = dict(foldings or {})
     unknown = set(foldings) - set(model.index)
     if unknown:

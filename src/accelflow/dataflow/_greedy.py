@@ -96,7 +96,7 @@ def _reclaim(model: NetworkModel, fold: list[Folding], skip: int, target: float)
             cur = model.layer_cost(j, fold[j])
             for cand in model.layers[j].neighbours(fold[j], up=False):
                 c = model.layer_cost(j, cand)
-                cheaper = c.modules.sum() + c.w_bram * 100 < cur.modules.sum() + cur.w_bram * 100
+                cheaper = sum(c.modules) + c.w_bram * 100 < sum(cur.modules) + cur.w_bram * 100
                 if c.cycles <= target and cheaper:
                     fold[j] = cand
                     improved = True
@@ -137,14 +137,22 @@ def greedy(model: NetworkModel, max_steps: int = 100_000) -> tuple[list[Folding]
         log.warning("even the minimal folding does not fit the device")
         return fold, cost
     cost = _fine_phase(model, fold, cost)
+    best_fold, best_cost = fold.copy(), cost
+    stall, patience = 0, 2 * len(fold) + 10  # steps without a throughput gain before giving up
     for _ in range(max_steps):
         i = int(np.argmax(cost.cycles))
         step = _best_step(model, fold, cost, i, _coarse_candidates(model, i, fold[i]))
         if step is not None:
             fold[i], cost = step
-            continue
-        balanced = _rebalance(model, fold, cost, i)
-        if balanced is None:
-            break
-        fold, cost = balanced
-    return fold, cost
+        else:
+            balanced = _rebalance(model, fold, cost, i)
+            if balanced is None:
+                break
+            fold, cost = balanced
+        if cost.throughput > best_cost.throughput * (1 + 1e-9):
+            best_fold, best_cost, stall = fold.copy(), cost, 0
+        else:
+            stall += 1
+            if stall > patience:
+                break
+    return best_fold, best_cost

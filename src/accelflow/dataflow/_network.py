@@ -43,18 +43,19 @@ class WeightStorage(enum.StrEnum):
     OFFCHIP = "offchip"
 
 
-def _vec(r: Resources) -> np.ndarray:
-    return np.array([r.dsp, r.lut, r.ff, r.bram18, r.uram], dtype=np.int64)
+def _vec(r: Resources) -> tuple[int, int, int, int, int]:
+    return (r.dsp, r.lut, r.ff, r.bram18, r.uram)
 
 
 class _LayerCost(NamedTuple):
     cycles: float
     fill: float
-    modules: np.ndarray  # resources without weights
+    modules: tuple[int, int, int, int, int]  # resources without weights
     weights: WeightMemory
     w_bram: int  # BRAM18 of the weights if placed in BRAM (0 when they fit LUTRAM)
-    w_lutram: np.ndarray  # resources when the weights sit in LUTRAM
+    w_lutram: tuple[int, int, int, int, int]  # resources when the weights sit in LUTRAM
     w_uram: int
+    storage: WeightStorage  # default placement: BRAM, LUTRAM or NONE
 
 
 class NetworkCost(NamedTuple):
@@ -83,7 +84,7 @@ class NetworkModel:
     input_bits: int = 0  # off-chip words per image, in bits
     output_bits: int = 0
     _memo: dict[tuple[int, Folding], _LayerCost] = field(default_factory=dict, repr=False)
-    _squeeze: dict[tuple[int, int, int], np.ndarray] = field(default_factory=dict, repr=False)
+    _squeeze: dict[tuple[int, int, int], tuple[int, int, int, int, int]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not 0 < self.utilisation <= 1:
@@ -97,6 +98,8 @@ class NetworkModel:
             self.preds[j].append(i)
         d = self.device
         self.caps = np.floor(np.array([d.dsp, d.lut, d.ff, d.bram18, d.uram], dtype=np.float64) * self.utilisation)
+        self.caps_list = [float(v) for v in self.caps]
+        self.edges3 = [(i, j, int(getattr(self.layers[j], "channels", 1))) for i, j in self.edges]
         self.available = np.array([d.dsp, d.lut, d.ff, d.bram18, d.uram], dtype=np.float64)
 
     def layer_cost(self, i: int, f: Folding) -> _LayerCost:
@@ -111,11 +114,13 @@ class NetworkModel:
             hit = _LayerCost(
                 layer.cycles(f), layer.fill_cycles(f), _vec(layer.resources(f)), wm,
                 on_chip.bram18, _vec(Resources(lut=on_chip.lut, ff=on_chip.ff)), wm.in_uram().uram,
+                WeightStorage.NONE if wm.arrays == 0
+                else WeightStorage.BRAM if on_chip.bram18 else WeightStorage.LUTRAM,
             )  # fmt: skip
             self._memo[key] = hit
         return hit
 
-    def _squeeze_cost(self, a: int, b: int, channels: int) -> np.ndarray:
+    def _squeeze_cost(self, a: int, b: int, channels: int) -> tuple[int, int, int, int, int]:
         key = (a, b, channels)
         hit = self._squeeze.get(key)
         if hit is None:
@@ -126,28 +131,41 @@ class NetworkModel:
         return hit
 
     def cost(self, foldings: Sequence[Folding]) -> NetworkCost:
-        n = len(self.layers)
-        costs = [self.layer_cost(i, foldings[i]) for i in range(n)]
-        cycles = np.array([c.cycles for c in costs])
-        totals = np.sum([c.modules for c in costs], axis=0)
-        for i, j in self.edges:  # squeeze between layers with different stream counts
+        memo = self._memo
+        costs = []
+        for i, f in enumerate(foldings):
+            c = memo.get((i, f))
+            costs.append(c if c is not None else self.layer_cost(i, f))
+        dsp = lut = ff = bram = uram = 0
+        for c in costs:
+            m = c.modules
+            dsp += m[0]
+            lut += m[1]
+            ff += m[2]
+            bram += m[3]
+            uram += m[4]
+        for i, j, channels in self.edges3:  # squeeze between layers with different stream counts
             a = foldings[i].coarse_out * foldings[i].coarse_group
             b = foldings[j].coarse_in * foldings[j].coarse_group
             if a != b:
-                totals = totals + self._squeeze_cost(a, b, getattr(self.layers[j], "channels", 1))
-        depth = [0.0] * n
-        for j in range(n):
-            depth[j] = costs[j].fill + max((depth[i] for i in self.preds[j]), default=0.0)
-        storage, offchip_bits = self._place(costs, totals)
-        for i, c in enumerate(costs):
-            s = storage[i]
+                sq = self._squeeze_cost(a, b, channels)
+                lut += sq[1]
+                ff += sq[2]
+        depth = [0.0] * len(costs)
+        for j, c in enumerate(costs):
+            preds = self.preds[j]
+            depth[j] = c.fill + (max(depth[i] for i in preds) if preds else 0.0)
+        storage, offchip_bits = self._place(costs, bram, uram)
+        for c, s in zip(costs, storage, strict=True):
             if s is WeightStorage.BRAM:
-                totals[_BRAM] += c.w_bram
+                bram += c.w_bram
             elif s is WeightStorage.LUTRAM:
-                totals = totals + c.w_lutram
+                lut += c.w_lutram[1]
+                ff += c.w_lutram[2]
             elif s is WeightStorage.URAM:
-                totals[_URAM] += c.w_uram
-        compute = float(cycles.max())
+                uram += c.w_uram
+        cycles = [c.cycles for c in costs]
+        compute = max(cycles)
         f_hz = self.device.clock_hz
         bits = self.input_bits + self.output_bits + offchip_bits
         required = bits * f_hz / compute / 1e9
@@ -155,22 +173,21 @@ class NetworkModel:
         interval = compute * slowdown
         total_depth = max(depth)
         throughput = self.batch * f_hz / (interval * self.batch + total_depth)
-        feasible = bool(np.all(totals <= self.caps))
+        caps = self.caps_list
+        feasible = dsp <= caps[0] and lut <= caps[1] and ff <= caps[2] and bram <= caps[3] and uram <= caps[4]
+        totals = np.array([dsp, lut, ff, bram, uram], dtype=np.int64)
         return NetworkCost(
-            throughput, interval, compute, slowdown, total_depth, totals, storage, feasible, cycles, required
-        )
+            throughput, interval, compute, slowdown, total_depth, totals, storage, bool(feasible),
+            np.array(cycles), required,
+        )  # fmt: skip
 
-    def _place(self, costs: list[_LayerCost], totals: np.ndarray) -> tuple[tuple[WeightStorage, ...], int]:
-        storage = [
-            WeightStorage.NONE if c.weights.arrays == 0
-            else WeightStorage.BRAM if c.w_bram else WeightStorage.LUTRAM
-            for c in costs
-        ]  # fmt: skip
-        bram_left = self.caps[_BRAM] - totals[_BRAM]
+    def _place(self, costs: list[_LayerCost], bram: int, uram: int) -> tuple[tuple[WeightStorage, ...], int]:
+        storage = [c.storage for c in costs]
+        bram_left = self.caps_list[_BRAM] - bram
         need = sum(c.w_bram for c in costs)
         offchip_bits = 0
         if need > bram_left:
-            uram_left = self.caps[_URAM] - totals[_URAM]
+            uram_left = self.caps_list[_URAM] - uram
             for i in sorted(range(len(costs)), key=lambda k: -costs[k].w_bram):
                 if need <= bram_left or costs[i].w_bram == 0:
                     break
@@ -183,10 +200,14 @@ class NetworkModel:
                     offchip_bits += costs[i].weights.bits
         return tuple(storage), offchip_bits
 
-    def binding(self, cost: NetworkCost) -> ResourceKind:
-        """The resource closest to its limit; off-chip bandwidth when it slows the pipeline down."""
+    def binding(self, cost: NetworkCost, foldings: Sequence[Folding]) -> ResourceKind:
+        """The resource closest to its limit; off-chip bandwidth when it slows the pipeline down;
+        PARALLELISM when the slowest layer is fully unfolded (more resources would not help)."""
         if cost.slowdown > 1.0:
             return ResourceKind.BANDWIDTH
+        slowest = int(np.argmax(cost.cycles))
+        if foldings[slowest] == self.layers[slowest].maximal():
+            return ResourceKind.PARALLELISM
         with np.errstate(divide="ignore", invalid="ignore"):
             use = np.where(self.available > 0, cost.totals / self.available, 0.0)
         return RES_KINDS[int(np.argmax(use))]

@@ -34,10 +34,11 @@ def optimise_folding(
     utilisation: float = DEFAULT_UTILISATION,
     seed: int = 0,
     iterations: int | None = None,
+    use_sparsity: bool = True,
 ) -> DataflowDesign:
     """Fold every layer of ``graph`` to maximise throughput on ``device`` within ``utilisation`` of
     each resource. Conv nodes carrying a :class:`~accelflow.ir.ChannelSparsity` annotation with at least
-    10% zero products are built sparse. ``seed``/``iterations`` apply to annealing.
+    10% zero products are built sparse (``use_sparsity=False`` builds all dense). ``seed``/``iterations`` apply to annealing.
 
     Example::
 
@@ -46,7 +47,7 @@ def optimise_folding(
         >>> design.binding_resource, round(design.throughput_images_per_s)
     """
     model = network_model(graph, device, batch=batch, data_bits=data_bits, weight_bits=weight_bits,
-                          utilisation=utilisation)  # fmt: skip
+                          utilisation=utilisation, use_sparsity=use_sparsity)  # fmt: skip
     method = Method(method)
     if method is Method.GREEDY:
         fold, cost = greedy(model)

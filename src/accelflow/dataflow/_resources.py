@@ -56,7 +56,8 @@ URAM_WIDTH, URAM_DEPTH = 72, 4096
 
 
 class ResourceKind(enum.StrEnum):
-    """A resource a design can run out of; ``BANDWIDTH`` is off-chip memory bandwidth."""
+    """A resource a design can run out of; ``BANDWIDTH`` is off-chip memory bandwidth.
+    ``PARALLELISM`` means none binds: the slowest layer is already fully unfolded."""
 
     DSP = "dsp"
     LUT = "lut"
@@ -64,6 +65,7 @@ class ResourceKind(enum.StrEnum):
     BRAM18 = "bram18"
     URAM = "uram"
     BANDWIDTH = "bandwidth"
+    PARALLELISM = "parallelism"
 
 
 @dataclass(frozen=True)

@@ -58,10 +58,17 @@ def anneal(
     cost = model.cost(fold)
     cur = _objective(model, cost) if cost.feasible else -math.inf
     best_fold, best_cost = fold.copy(), cost
+    alike: dict[int, list[Folding]] = {}
     for k in range(steps):
         temp = t_start * (t_end / t_start) ** (k / max(steps - 1, 1))
         i = int(np.argmax(cost.cycles)) if rng.random() < 0.5 else rng.randrange(n)
-        moves = model.layers[i].neighbours(fold[i], up=rng.random() < 0.6)
+        if rng.random() < 0.25:  # re-split the same parallelism (e.g. coarse_in <-> coarse_out)
+            lanes = fold[i].lanes
+            if i not in alike:
+                alike[i] = model.layers[i].all_foldings()
+            moves = [f for f in alike[i] if lanes / 2 <= f.lanes <= lanes * 2 and f != fold[i]]
+        else:
+            moves = model.layers[i].neighbours(fold[i], up=rng.random() < 0.6)
         if not moves:
             continue
         trial = fold.copy()
@@ -95,8 +102,8 @@ def exhaustive(model: NetworkModel, node_budget: int = 2_000_000) -> tuple[list[
 
     def vec(i: int, f: Folding) -> np.ndarray:
         c = model.layer_cost(i, f)
-        v = c.modules.astype(np.float64).copy()
-        v[1:3] += c.w_lutram[1:3]  # LUTRAM weights never move; BRAM weights may go to URAM/off-chip
+        v = np.array(c.modules, dtype=np.float64)
+        v[1:3] += np.array(c.w_lutram[1:3], dtype=np.float64)  # LUTRAM weights never move; BRAM weights may go to URAM/off-chip
         return v
 
     res = [np.array([vec(i, f) for f in opts]) for i, opts in enumerate(options)]

@@ -1,0 +1,97 @@
+"""`accelflow dataflow MODEL --device u250`: fold a network onto a layer-pipelined FPGA accelerator."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from accelflow.dataflow import (
+    DataflowDesign,
+    Method,
+    apply_sparsity,
+    device_names,
+    load_device,
+    optimise_folding,
+    read_sparsity_from_onnx,
+)
+from accelflow.errors import ConfigError
+from accelflow.frontends import load_model
+from accelflow.ir import ChannelSparsity
+
+__all__ = ["register", "run"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "dataflow", help="fold a model onto a dataflow (fpgaConvNet-style) FPGA accelerator",
+        description="MODEL is an ONNX file or zoo:NAME. Conv layers with channel_sparsity_hist histograms "
+                    "(from --sparsity-from, or on the model's own ONNX Conv nodes) and >= 10%% zero products "
+                    "are built sparse; otherwise layers are dense.",
+    )  # fmt: skip
+    p.add_argument("model", help="path to an .onnx file, or zoo:NAME")
+    p.add_argument("--device", default="u250", help=f"FPGA device ({', '.join(device_names())}) or a YAML file")
+    p.add_argument("--sparsity-from", metavar="FILE.onnx", help="read channel_sparsity_hist Conv attributes")
+    p.add_argument("--method", default="greedy", choices=[m.value for m in Method], help="folding optimiser")
+    p.add_argument("--batch", type=int, default=256, help="images per batch (default 256)")
+    p.add_argument("--bits", type=int, default=16, help="data and weight width in bits (default 16)")
+    p.add_argument("--utilisation", type=float, default=0.9, help="max fraction of each resource (default 0.9)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the annealing optimiser")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=run)
+
+
+def _table(design: DataflowDesign, dense: DataflowDesign) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{design.network} on {design.device.name} ({design.device.clock_mhz:g} MHz)")
+    for col in ("layer", "op", "ci", "co", "cg", "fine", "cycles", "dsp", "lut", "bram18", "sparsity"):
+        table.add_column(col, justify="left" if col in ("layer", "op") else "right", overflow="fold")
+    for layer in design.layers:
+        f, r = layer.folding, layer.resources
+        table.add_row(
+            layer.name, layer.op.value, str(f.coarse_in), str(f.coarse_out), str(f.coarse_group), str(f.fine),
+            f"{layer.cycles_per_image:,.0f}", f"{r.dsp:,}", f"{r.lut:,}", f"{r.bram18:,}",
+            f"{layer.sparsity:.1%}" + (" (sparse)" if layer.sparse else ""),
+        )  # fmt: skip
+    console = Console()
+    console.print(table)
+    r = design.resources
+    console.print(
+        f"throughput {design.throughput_images_per_s:,.1f} images/s (dense design: "
+        f"{dense.throughput_images_per_s:,.1f}); DSP {r.dsp:,}, LUT {r.lut:,}, FF {r.ff:,}, BRAM18 {r.bram18:,}, "
+        f"URAM {r.uram:,}; binding resource: {design.binding_resource.value}"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.batch < 1:
+        raise ConfigError(f"--batch must be >= 1, got {args.batch}")
+    device = load_device(args.device)
+    graph = load_model(args.model)
+    sparsity: dict[str, ChannelSparsity] = {}
+    if args.sparsity_from:
+        sparsity = read_sparsity_from_onnx(args.sparsity_from)
+        if not sparsity:
+            raise ConfigError(f"{args.sparsity_from}: no Conv node carries channel_sparsity_hist")
+    elif args.model.lower().endswith(".onnx"):
+        sparsity = read_sparsity_from_onnx(args.model)
+    if sparsity:
+        apply_sparsity(graph, sparsity)
+    common = dict(batch=args.batch, data_bits=args.bits, weight_bits=args.bits, utilisation=args.utilisation)
+    method = Method(args.method)
+    design = optimise_folding(graph, device, method, seed=args.seed, **common)  # type: ignore[arg-type]
+    dense = design
+    if sparsity:
+        dense = optimise_folding(graph, device, method, seed=args.seed, use_sparsity=False, **common)  # type: ignore[arg-type]
+    if args.json:
+        out = design.to_dict()
+        out["dense_throughput_images_per_s"] = dense.throughput_images_per_s
+        out["method"] = method.value
+        out["sparsity_source"] = args.sparsity_from or (args.model if sparsity else None)
+        json.dump(out, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        _table(design, dense)
+    return 0
