@@ -46,6 +46,7 @@ class _Importer:
         self.graph = Graph(model.graph.name or Path(source).stem)
         self.consts: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
         self.values: dict[str, Node] = {}
+        self.comparisons: dict[str, tuple[Node, float]] = {}  # Greater(x, t) outputs awaiting a Where
         self.consumers: dict[str, int] = {}
         for n in model.graph.node:
             for i in n.input:
@@ -170,7 +171,12 @@ class _Importer:
         hi = self.const(n, 2, required=False) if len(n.input) > 2 else a.get("max")
         lo_v = None if lo is None else float(np.asarray(lo))
         hi_v = None if hi is None else float(np.asarray(hi))
-        if lo_v == 0.0 and hi_v == 6.0:
+        x = self.act(n)
+        if lo_v is None and hi_v is not None and x.op is OpKind.THRESHOLD_RELU and not x.users \
+                and isinstance(x.attrs, ThresholdAttrs) and x.attrs.clip is None:
+            x.attrs = ThresholdAttrs(x.attrs.threshold, hi_v)  # torch.where(x > t, x, 0).clamp(max=c)
+            self.values[n.output[0]] = x
+        elif lo_v == 0.0 and hi_v == 6.0:
             self.emit(n, OpKind.RELU6, [self.act(n)])
         elif lo_v == 0.0 and hi_v is None:
             self.emit(n, OpKind.RELU, [self.act(n)])
@@ -218,6 +224,36 @@ class _Importer:
         if int(self.attrs(n).get("axis", 1)) != 1:
             raise UnsupportedOperatorError(f"{self.where(n)}: Flatten only with axis=1 (keep the batch)")
         self.emit(n, OpKind.FLATTEN, [self.act(n)])
+
+    def greater(self, n: onnx.NodeProto) -> None:
+        t = self.const(n, 1)
+        if t is None or t.size != 1:
+            raise UnsupportedOperatorError(f"{self.where(n)}: Greater only against a scalar threshold")
+        self.comparisons[n.output[0]] = (self.act(n), float(t.reshape(-1)[0]))
+
+    def where_op(self, n: onnx.NodeProto) -> None:
+        """Where(x > t, x, 0) is a thresholded ReLU (PyTorch exports ThresholdReLU this way)."""
+        cond = self.comparisons.get(n.input[0])
+        zeros = self.consts.get(n.input[2])
+        if cond is None or zeros is None or np.any(zeros) or self.values.get(n.input[1]) is not cond[0]:
+            raise UnsupportedOperatorError(f"{self.where(n)}: Where only as Where(x > t, x, 0) (thresholded ReLU)")
+        self.emit(n, OpKind.THRESHOLD_RELU, [cond[0]], ThresholdAttrs(cond[1]))
+
+    def unsqueeze(self, n: onnx.NodeProto) -> None:
+        axes = self.attrs(n).get("axes")
+        if axes is None:
+            axes = self.const(n, 1)
+        x = self.act(n)
+        propagate_shapes(self.graph)
+        full = [1, *x.shape]  # type: ignore[misc]
+        if n.op_type == "Unsqueeze":
+            rank = len(full) + len(np.asarray(axes).reshape(-1))
+            for ax in sorted(int(a) % rank for a in np.asarray(axes).reshape(-1)):
+                full.insert(ax, 1)
+        else:
+            drop = {int(a) % len(full) for a in np.asarray(axes).reshape(-1)} if axes is not None else None
+            full = [d for i, d in enumerate(full) if not (d == 1 and (drop is None or i in drop) and i > 0)]
+        self.emit(n, OpKind.RESHAPE, [x], ReshapeAttrs(tuple(full[1:])))
 
     def passthrough(self, n: onnx.NodeProto) -> None:
         self.values[n.output[0]] = self.act(n)
@@ -311,6 +347,10 @@ _OP_TABLE: dict[str, Callable[[_Importer, onnx.NodeProto], None]] = {
     "Flatten": _Importer.flatten,
     "Reshape": _Importer.reshape,
     "Softmax": _simple(OpKind.SOFTMAX, _softmax_attrs),
+    "Greater": _Importer.greater,
+    "Where": _Importer.where_op,
+    "Unsqueeze": _Importer.unsqueeze,
+    "Squeeze": _Importer.unsqueeze,
     "Dropout": _Importer.passthrough,
     "Identity": _Importer.passthrough,
 }

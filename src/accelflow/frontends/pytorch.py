@@ -151,7 +151,8 @@ class _Importer:
         if handler is None:
             label = key if isinstance(key, str) else getattr(key, "__name__", repr(key))
             raise UnsupportedOperatorError(
-                f"node {n.name!r}: function {label} is not supported; supported: {', '.join(sorted(SUPPORTED_FUNCTIONS))}"
+                f"node {n.name!r}: function {label} is not supported; supported modules: "
+                f"{', '.join(sorted(SUPPORTED_MODULES))}; functions: {', '.join(sorted(SUPPORTED_FUNCTIONS))}"
             )
         return handler(self, n)
 
@@ -311,12 +312,19 @@ SUPPORTED_FUNCTIONS = frozenset(
 )
 
 
+class _Tracer(torch.fx.Tracer):
+    """Keeps accelflow's ThresholdReLU as one module instead of tracing into torch.where."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return type(m).__name__ == "ThresholdReLU" or super().is_leaf_module(m, module_qualified_name)
+
+
 def from_pytorch(model: nn.Module, input_shape: Sequence[int], name: str | None = None) -> Graph:
     """Trace ``model`` (in eval mode) for one input of ``input_shape`` (without batch) into the IR."""
     model = model.eval()
     shape = tuple(int(d) for d in input_shape)
     try:
-        gm = torch.fx.symbolic_trace(model)
+        gm = torch.fx.GraphModule(model, _Tracer().trace(model))
     except Exception as exc:  # fx raises many types for untraceable code
         raise ModelImportError(f"cannot trace {type(model).__name__} with torch.fx: {exc}") from exc
     try:

@@ -11,6 +11,8 @@ import enum
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 __all__ = [
     "OpKind",
     "Attrs",
@@ -142,6 +144,13 @@ class ThresholdAttrs(Attrs):
 
     threshold: float = 0.0
     clip: float | None = None
+
+    def __post_init__(self) -> None:
+        # Values are float32 at run time and in ONNX: keep the float32-rounded value so both import
+        # routes agree exactly.
+        object.__setattr__(self, "threshold", float(np.float32(self.threshold)))
+        if self.clip is not None:
+            object.__setattr__(self, "clip", float(np.float32(self.clip)))
 
 
 @dataclass(frozen=True)

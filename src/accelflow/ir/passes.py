@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from accelflow.ir.graph import Graph
+from accelflow.ir.graph import Graph, Node
 from accelflow.ir.interpret import propagate_shapes
 from accelflow.ir.ops import GlobalPoolAttrs, OpKind
 
@@ -28,26 +28,65 @@ def fold_batchnorm(
     return w.astype(np.float32), b.astype(np.float32)
 
 
-def canonicalize(graph: Graph) -> Graph:
-    """Give equivalent spellings one form, so both importers produce the same IR.
+def _is_reshape(node: Node) -> bool:
+    return node.op in (OpKind.FLATTEN, OpKind.RESHAPE)
 
-    * global average pooling followed by a flatten/reshape to ``(C,)`` becomes one pooling node
-      without kept dimensions (ONNX GlobalAveragePool+Flatten and ReduceMean+Reshape, PyTorch
-      AdaptiveAvgPool+flatten);
-    * reshapes and flattens that do not change the shape are removed.
-    """
-    propagate_shapes(graph)
+
+def _only_inserts_unit_dims(node: Node) -> bool:
+    src, dst = node.inputs[0].shape, node.shape
+    return src is not None and dst is not None and [d for d in dst if d != 1] == [d for d in src if d != 1] \
+        and dst[0] == src[0]
+
+
+def _rewrite_once(graph: Graph) -> bool:
+    """Apply the first applicable rewrite; return whether the graph changed."""
     for node in graph:
+        bias = node.params.get("bias")
+        if bias is not None and not np.any(bias):
+            del node.params["bias"]
+        if node.op is OpKind.RESHAPE and node.shape is not None and len(node.shape) == 1:
+            node.op, node.attrs = OpKind.FLATTEN, None
+        if _is_reshape(node) and node.shape == node.inputs[0].shape:
+            graph.bypass(node)
+            return True
+        if _is_reshape(node) and _is_reshape(node.inputs[0]) and len(node.inputs[0].users) == 1 \
+                and node.inputs[0] not in graph.outputs:
+            parent = node.inputs[0]
+            node.inputs = [parent.inputs[0]]
+            graph.erase_node(parent)
+            return True
+        if node.op is OpKind.GLOBAL_AVGPOOL and _is_reshape(node.inputs[0]) and len(node.inputs[0].users) == 1 \
+                and _only_inserts_unit_dims(node.inputs[0]) and node.inputs[0] not in graph.outputs:
+            parent = node.inputs[0]  # ONNX spells 1-D global pooling as Unsqueeze + ReduceMean + Squeeze
+            node.inputs = [parent.inputs[0]]
+            graph.erase_node(parent)
+            propagate_shapes(graph)
+            return True
         if node.op is OpKind.GLOBAL_AVGPOOL and isinstance(node.attrs, GlobalPoolAttrs) and node.attrs.keepdims:
             users = node.users
-            if users and all(u.op in (OpKind.FLATTEN, OpKind.RESHAPE) and u.shape == node.shape[:1] for u in users):
+            assert node.shape is not None
+            if users and all(_is_reshape(u) and u.shape == node.shape[:1] for u in users):
                 node.attrs = GlobalPoolAttrs(keepdims=False)
                 node.shape = node.shape[:1]
                 for u in users:
                     graph.replace_all_uses(u, node)
                     graph.erase_node(u)
-    for node in graph:
-        if node.op in (OpKind.FLATTEN, OpKind.RESHAPE) and node.shape == node.inputs[0].shape:
-            graph.bypass(node)
+                return True
+    return False
+
+
+def canonicalize(graph: Graph) -> Graph:
+    """Give equivalent spellings one form, so both importers produce the same IR.
+
+    * global average pooling followed by a flatten/reshape to ``(C,)`` becomes one pooling node
+      without kept dimensions (ONNX GlobalAveragePool+Flatten and ReduceMean+Reshape, PyTorch
+      AdaptiveAvgPool+flatten); unit dims inserted before it (Unsqueeze) are dropped;
+    * an all-zero bias is no bias (exporters drop it after folding a freshly initialised BatchNorm);
+    * a reshape to one dimension is a flatten; chains of reshapes collapse to one;
+    * reshapes and flattens that do not change the shape are removed.
+    """
+    propagate_shapes(graph)
+    while _rewrite_once(graph):
+        pass
     graph.check()
     return graph

@@ -1,0 +1,122 @@
+"""Both import routes (torch.fx and ONNX) give the same IR for every zoo model; the executor agrees
+with PyTorch."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from torch import nn
+
+from accelflow.errors import ModelImportError, UnsupportedOperatorError
+from accelflow.frontends import export_onnx, from_onnx, from_pytorch, load_model
+from accelflow.ir import LayerCost, OpKind, execute, network_cost
+from accelflow.zoo import create, names, spec
+
+# ImageNet-size models are imported and executed at a reduced resolution to keep the suite fast (they
+# are fully convolutional); MAC counts are checked at the published input size below.
+EXEC_SHAPE = {"resnet18": (3, 64, 64), "resnet50": (3, 64, 64), "mobilenet_v2": (3, 64, 64),
+              "mobilenet_v3_large": (3, 64, 64), "mobilenet_v3_small": (3, 64, 64)}
+
+
+def _signature(graph):
+    costs = network_cost(graph)
+    return [(n.op, n.shape, costs[n].macs, tuple(sorted(n.params))) for n in graph if n.op is not OpKind.INPUT]
+
+
+@pytest.fixture(scope="module")
+def onnx_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("onnx")
+
+
+@pytest.mark.parametrize("name", names())
+def test_routes_agree_and_executor_matches_pytorch(name, onnx_dir):
+    info = spec(name)
+    model = create(name)
+    shape = EXEC_SHAPE.get(name, info.input_shape)
+    via_fx = from_pytorch(model, shape, name=name)
+    via_onnx = from_onnx(export_onnx(model, shape, onnx_dir / f"{name}.onnx"))
+    assert _signature(via_fx) == _signature(via_onnx)
+    for a, b in zip(via_fx.compute_nodes(), via_onnx.compute_nodes(), strict=True):
+        for role in a.params:
+            np.testing.assert_allclose(a.params[role], b.params[role], atol=1e-6, rtol=0, err_msg=f"{name}:{a.name}")
+        assert a.attrs == b.attrs
+
+    graph = via_fx
+    x = np.random.default_rng(0).normal(size=(2, *shape)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    out = execute(graph, x)[0]
+    assert out.shape == ref.shape
+    scale = max(1.0, float(np.abs(ref).max()))
+    assert float(np.abs(out - ref).max()) <= 1e-4 * scale
+
+
+@pytest.mark.parametrize("name", [n for n in names() if spec(n).reference_macs])
+def test_published_mac_counts(name):
+    info = spec(name)
+    total = sum(network_cost(load_model(f"zoo:{name}")).values(), LayerCost())
+    assert abs(total.macs - info.reference_macs) / info.reference_macs < 0.02
+
+
+def test_macs_against_published_figures_explicitly():
+    macs = {n: sum(network_cost(load_model(f"zoo:{n}")).values(), LayerCost()).macs
+            for n in ("resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small")}
+    assert 1.80e9 < macs["resnet18"] < 1.84e9
+    assert 4.0e9 < macs["resnet50"] < 4.2e9
+    assert 295e6 < macs["mobilenet_v2"] < 305e6
+    assert 210e6 < macs["mobilenet_v3_large"] < 225e6
+    assert 54e6 < macs["mobilenet_v3_small"] < 60e6
+
+
+class _Unsupported(nn.Module):
+    def forward(self, x):
+        return torch.tanh(x)
+
+
+def test_unsupported_pytorch_op_names_node_and_lists_supported():
+    with pytest.raises(UnsupportedOperatorError, match=r"tanh.*supported modules: .*Conv2d"):
+        from_pytorch(_Unsupported(), (4,))
+
+
+def test_unsupported_onnx_op_names_file_node_and_lists_supported(tmp_path):
+    node = onnx.helper.make_node("Tanh", ["x"], ["y"], name="my_tanh")
+    graph = onnx.helper.make_graph(
+        [node], "g",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 4])],
+    )
+    path = tmp_path / "tanh.onnx"
+    onnx.save(onnx.helper.make_model(graph), path)
+    with pytest.raises(UnsupportedOperatorError, match=r"tanh.onnx.*my_tanh.*Tanh.*supported: .*Conv"):
+        from_onnx(path)
+
+
+def test_malformed_and_dynamic_onnx_are_rejected(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x00not a model")
+    with pytest.raises(ModelImportError, match="bad.onnx"):
+        from_onnx(bad)
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Relu", ["x"], ["y"])], "g",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", "C"])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", "C"])],
+    )
+    dyn = tmp_path / "dyn.onnx"
+    onnx.save(onnx.helper.make_model(graph), dyn)
+    with pytest.raises(ModelImportError, match="static shape"):
+        from_onnx(dyn)
+
+
+def test_thresholded_relu_and_dropout_import(tmp_path):
+    from accelflow.zoo import ThresholdReLU
+
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), ThresholdReLU(0.3, clip=6.0)).eval()
+    g = from_pytorch(model, (4,))
+    assert [n.op for n in g][1:] == [OpKind.LINEAR, OpKind.THRESHOLD_RELU]
+    x = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+    np.testing.assert_allclose(execute(g, x)[0], model(torch.from_numpy(x)).detach().numpy(), atol=1e-6)
+    via_onnx = from_onnx(export_onnx(model, (4,), tmp_path / "th.onnx"))
+    assert _signature(via_onnx) == _signature(g)
+    assert via_onnx.find(OpKind.THRESHOLD_RELU)[0].attrs == g.find(OpKind.THRESHOLD_RELU)[0].attrs
