@@ -84,6 +84,18 @@ def estimate(
         shapes.append(layer_shape(node))
     if mode is Mode.REGRESSION:
         layers = _regression(shapes, arch, tiles)
+    elif mode is Mode.FAST:
+        # identical layers (same sizes) start from the same empty frontier and give the same result:
+        # evaluate each once; repeats report 0 evaluated instructions (they were not evaluated)
+        seen: dict[LayerShape, LayerPerf] = {}
+        layers = []
+        for s in shapes:
+            key = _shape_key(s)
+            if key in seen:
+                layers.append(dataclasses.replace(seen[key], name=s.name, iterations_evaluated=0, instructions_evaluated=0))
+            else:
+                seen[key] = estimate_shape(s, arch, mode, tiles)
+                layers.append(seen[key])
     else:
         layers = [estimate_shape(s, arch, mode, tiles) for s in shapes]
     return PerfReport(mode, tuple(layers), time.perf_counter() - started, arch.name, tuple(skipped))
