@@ -1,0 +1,69 @@
+"""Speed of the performance model: fast-mode ResNet-50 on the Gemmini-like template (goal < 2 s on one
+core), evaluated-instruction ratio fast vs full (paper: 154 iterations for 4.19e9 instructions), and
+full-mode instructions per second.
+
+Run: .venv/bin/python benchmarks/bench_perf_speed.py [--quick]   (--quick skips the full-mode run)
+Writes benchmarks/results/perf_speed.json. The process is pinned to one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+from accelflow.arch import template
+from accelflow.frontends import load_model
+from accelflow.perf import Mode, estimate
+
+OUT = Path(__file__).parent / "results" / "perf_speed.json"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="skip the full-mode run")
+    args = ap.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    graph = load_model("zoo:resnet50")
+    arch = template("gemmini")
+    walls, fast = [], None
+    for _ in range(3):
+        t0 = time.perf_counter()
+        fast = estimate(graph, arch, Mode.FAST)
+        walls.append(time.perf_counter() - t0)
+    assert fast is not None
+    out = {
+        "network": "resnet50 (224x224)",
+        "template": "gemmini",
+        "fast_wall_seconds_median": statistics.median(walls),
+        "fast_wall_seconds_all": walls,
+        "total_cycles_fast": fast.total_cycles,
+        "instructions_total": fast.instructions_total,
+        "instructions_evaluated_fast": fast.instructions_evaluated,
+        "iterations_evaluated_fast": fast.iterations_evaluated,
+        "evaluated_ratio": fast.instructions_total / fast.instructions_evaluated,
+        "layers": len(fast.layers),
+        "skipped_not_timed": list(fast.skipped),
+    }
+    print(json.dumps(out, indent=1), flush=True)
+    if not args.quick:
+        t0 = time.perf_counter()
+        full = estimate(graph, arch, Mode.FULL)
+        wall = time.perf_counter() - t0
+        out.update({
+            "full_wall_seconds": wall,
+            "total_cycles_full": full.total_cycles,
+            "full_instructions_per_second": full.instructions_evaluated / wall,
+            "fast_vs_full_error_pct": 100.0 * abs(fast.total_cycles - full.total_cycles) / full.total_cycles,
+        })  # fmt: skip
+        print(f"full: {full.total_cycles:,} cycles, {wall:.1f} s, {out['full_instructions_per_second']:,.0f} instr/s")
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
