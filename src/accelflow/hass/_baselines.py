@@ -1,0 +1,107 @@
+"""Baselines HASS is compared with: dense, one uniform (global) threshold pair, and the slowest-layer
+heuristic. All return a :class:`HassResult` whose design meets the accuracy bound.
+
+* **dense**: no thresholds and no sparse hardware (histograms ignored), folding optimised on the device.
+* **uniform**: one absolute weight threshold and one activation threshold for every layer, the best pair
+  within the bound on a small 2-D grid (the non-hardware-aware sparse design).
+* **slowest layer**: start from plain ReLU sparsity; repeatedly raise the weight fraction and the input
+  activation threshold of the current bottleneck layer by one step, keeping the step only if the accuracy
+  stays within the bound (a rejected step is rolled back and that layer is frozen): no one-step overshoot.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from accelflow.hass._evaluate import Evaluation, Evaluator
+from accelflow.hass._result import HassResult, TrialRecord, make_result
+from accelflow.hass._space import Objective, Thresholds
+
+__all__ = ["dense_baseline", "uniform_baseline", "slowest_layer_baseline", "uniform_grid"]
+
+log = logging.getLogger(__name__)
+
+
+def _record(i: int, source: str, ev: Evaluation, objective: Objective, bound: float) -> TrialRecord:
+    return TrialRecord(i, source, ev.accuracy, ev.accuracy_drop, ev.throughput, ev.dsp, ev.objective(objective),
+                       ev.feasible(bound))
+
+
+def _result(method: str, ev: Evaluation, evaluator: Evaluator, objective: Objective, bound: float,
+            records: Sequence[TrialRecord] = ()) -> HassResult:
+    dense = evaluator.dense_design()
+    return make_result(method, ev, dense.throughput_images_per_s, int(dense.resources.dsp), evaluator.space,
+                       objective, bound, evaluator.base_accuracy, tuple(records))
+
+
+def dense_baseline(evaluator: Evaluator, objective: Objective = Objective.THROUGHPUT) -> HassResult:
+    """The dense design: thresholds 0, no sparse layers (accuracy drop 0 by construction)."""
+    design = evaluator.dense_design()
+    ev = Evaluation(Thresholds(), evaluator.base_accuracy, 0.0, design, {}, 0.0)
+    return make_result("dense", ev, design.throughput_images_per_s, int(design.resources.dsp), evaluator.space,
+                       objective, 0.0, evaluator.base_accuracy, (_record(0, "dense", ev, objective, 0.0),))
+
+
+def uniform_grid(evaluator: Evaluator, weight_fractions: Sequence[float] = (0.0, 0.2, 0.4, 0.55, 0.7, 0.8),
+                 activation_ratios: Sequence[float] = (0.0, 0.1, 0.2, 0.35, 0.5)) -> list[tuple[float, float]]:
+    """Absolute (weight, activation) threshold pairs: global quantiles of all conv ``|w|`` pooled, and
+    multiples of the mean positive activation pooled over the ReLUs feeding convs."""
+    space = evaluator.space
+    pooled = np.sort(np.concatenate([space.weight_magnitudes[c] for c in space.convs]))
+    w_values = [0.0 if f <= 0 else float(pooled[min(int(f * len(pooled)), len(pooled) - 1)]) for f in weight_fractions]
+    act_scale = float(np.mean(list(space.activation_scale.values()))) if space.activation_scale else 0.0
+    return [(w, r * act_scale) for w in w_values for r in activation_ratios]
+
+
+def uniform_baseline(evaluator: Evaluator, max_accuracy_drop: float, objective: Objective = Objective.THROUGHPUT,
+                     grid: Sequence[tuple[float, float]] | None = None) -> HassResult:
+    """Best single global (weight, activation) threshold pair within the bound on ``grid``."""
+    grid = uniform_grid(evaluator) if grid is None else grid
+    best: Evaluation | None = None
+    records = []
+    for i, (w, a) in enumerate(grid):
+        ev = evaluator(evaluator.space.uniform(w, a))
+        records.append(_record(i, "uniform", ev, objective, max_accuracy_drop))
+        if ev.feasible(max_accuracy_drop) and (best is None or ev.objective(objective) > best.objective(objective)):
+            best = ev
+    if best is None:  # the (0, 0) point is normally on the grid; fall back to it
+        best = evaluator(Thresholds())
+    return _result("uniform", best, evaluator, objective, max_accuracy_drop, records)
+
+
+def slowest_layer_baseline(evaluator: Evaluator, max_accuracy_drop: float,
+                           objective: Objective = Objective.THROUGHPUT, weight_step: float = 0.1,
+                           activation_step: float = 0.1, max_steps: int = 30) -> HassResult:
+    """Greedy heuristic: raise the thresholds of the bottleneck conv while accuracy holds (see module doc)."""
+    space = evaluator.space
+    params = space.params(Thresholds())
+    current = evaluator(space.thresholds(params))
+    records = [_record(0, "slowest_layer", current, objective, max_accuracy_drop)]
+    frozen: set[str] = set()
+    for step in range(1, max_steps + 1):
+        convs = [layer for layer in current.design.layers if layer.name in space.weight_magnitudes
+                 and layer.name not in frozen]
+        if not convs:
+            break
+        target = max(convs, key=lambda layer: layer.cycles_per_image).name
+        trial = dict(params)
+        trial[f"w:{target}"] = min(trial[f"w:{target}"] + weight_step, space.max_weight_fraction)
+        feed = space.feeds.get(target)
+        if feed is not None:
+            trial[f"a:{feed}"] = min(trial[f"a:{feed}"] + activation_step, space.max_activation_ratio)
+        if trial == params:
+            frozen.add(target)
+            continue
+        ev = evaluator(space.thresholds(trial))
+        records.append(_record(step, "slowest_layer", ev, objective, max_accuracy_drop))
+        if ev.feasible(max_accuracy_drop):
+            params, current = trial, ev
+        else:  # roll back the step that broke the bound and stop touching this layer
+            frozen.add(target)
+    log.info("slowest-layer heuristic: %d evaluations, %d layers frozen", len(records), len(frozen))
+    result = _result("slowest_layer", current, evaluator, objective, max_accuracy_drop, records)
+    return replace(result, extra={"frozen_layers": sorted(frozen)})

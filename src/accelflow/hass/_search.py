@@ -1,0 +1,213 @@
+"""HASS search with Optuna's ask/tell interface and a small module-level loop.
+
+Each trial samples per-layer thresholds, evaluates accuracy, measured sparsity and the folded design, and
+reports the objective (TPE) or (accuracy, objective) (NSGA-II). The accuracy bound is a *constraint*
+(``drop - bound <= 0``) given to the sampler and, independently, a hard filter when the design is chosen:
+only trials whose measured drop is within the bound can be returned, and the chosen trial is re-evaluated
+before it is returned, so the returned design never violates the bound. The dense point (all thresholds 0,
+drop 0) is always trial 0 of a new study, so a feasible design always exists.
+
+The study lives in SQLite by default and is created before any trial runs, with ``load_if_exists``: running
+the same search again resumes it, keeping completed trials and running only the missing ones. To
+distribute trials, several workers call :func:`run_search` (or ask/tell themselves) on one storage URL.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from accelflow.hass._errors import HassError
+from accelflow.hass._evaluate import Evaluation, Evaluator
+from accelflow.hass._result import HassResult, TrialRecord, make_result
+from accelflow.hass._space import Objective, SamplerKind, Thresholds
+
+__all__ = [
+    "DEFAULT_STORAGE",
+    "SearchSettings",
+    "create_study",
+    "ask",
+    "tell",
+    "feasible_trials",
+    "best_trial",
+    "trial_records",
+    "run_search",
+]
+
+log = logging.getLogger(__name__)
+
+#: Where studies go unless a storage URL is given (relative to the working directory).
+DEFAULT_STORAGE = "sqlite:///accelflow_hass.db"
+
+_CONSTRAINT = "accuracy_drop_excess"  # drop - bound in points (<= 0 feasible), seen by the samplers
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """What to search for. ``max_accuracy_drop`` in percentage points; ``trials`` is the total number of
+    completed trials the study should hold (a resumed study runs only the missing ones)."""
+
+    max_accuracy_drop: float = 1.0
+    trials: int = 50
+    objective: Objective = Objective.THROUGHPUT
+    sampler: SamplerKind = SamplerKind.TPE
+    seed: int = 0
+    storage: str | None = DEFAULT_STORAGE
+    study_name: str | None = None
+    startup_trials: int = 10
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "objective", Objective(self.objective))
+        object.__setattr__(self, "sampler", SamplerKind(self.sampler))
+        if self.max_accuracy_drop < 0:
+            raise HassError(f"max_accuracy_drop must be >= 0 points, got {self.max_accuracy_drop}")
+        if self.trials < 1:
+            raise HassError(f"trials must be >= 1, got {self.trials}")
+
+    def name_for(self, network: str, device: str) -> str:
+        return self.study_name or (f"hass-{network}-{device}-{self.objective.value}-{self.sampler.value}"
+                                   f"-drop{self.max_accuracy_drop:g}")
+
+
+def _sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
+    if settings.sampler is SamplerKind.TPE:
+        return optuna.samplers.TPESampler(seed=settings.seed, n_startup_trials=settings.startup_trials,
+                                          multivariate=True)
+    if settings.sampler is SamplerKind.NSGA2:
+        return optuna.samplers.NSGAIISampler(seed=settings.seed, population_size=max(4, settings.startup_trials))
+    return optuna.samplers.RandomSampler(seed=settings.seed)
+
+
+def create_study(settings: SearchSettings, network: str, device: str,
+                 initial: Sequence[tuple[str, Mapping[str, float]]] = ()) -> optuna.Study:
+    """Create (or load, keeping its trials) the study; a new study gets the ``(source, params)`` points of
+    ``initial`` enqueued first (normalised parameters, e.g. the dense point: all zeros)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    directions = ["maximize", "maximize"] if settings.sampler is SamplerKind.NSGA2 else ["maximize"]
+    study = optuna.create_study(storage=settings.storage, study_name=settings.name_for(network, device),
+                                sampler=_sampler(settings), directions=directions, load_if_exists=True)
+    if not study.trials:
+        study.set_user_attr("max_accuracy_drop", settings.max_accuracy_drop)
+        study.set_user_attr("objective", settings.objective.value)
+        for source, params in initial:
+            study.enqueue_trial(dict(params), user_attrs={"source": source}, skip_if_exists=True)
+    elif study.user_attrs.get("max_accuracy_drop") not in (None, settings.max_accuracy_drop):
+        raise HassError(f"study {study.study_name!r} was created with a different accuracy bound; "
+                        "pass another study name")
+    return study
+
+
+def ask(study: optuna.Study, evaluator: Evaluator) -> tuple[optuna.trial.Trial, Thresholds]:
+    """Start a trial and sample its thresholds (enqueued parameters are honoured)."""
+    trial = study.ask()
+    return trial, evaluator.space.suggest(trial)
+
+
+def tell(study: optuna.Study, trial: optuna.trial.Trial, ev: Evaluation, settings: SearchSettings) -> None:
+    """Record an evaluation: constraint, summary and absolute thresholds as user attributes, then the values."""
+    excess = ev.accuracy_drop - settings.max_accuracy_drop
+    trial.set_constraint(_CONSTRAINT, excess if ev.design.feasible else max(excess, 0.0) + 1.0)
+    for key, value in ev.summary().items():
+        trial.set_user_attr(key, value)
+    trial.set_user_attr("thresholds", json.dumps(ev.thresholds.to_dict()))
+    value = ev.objective(settings.objective)
+    values: list[float] = [ev.accuracy, value] if settings.sampler is SamplerKind.NSGA2 else [value]
+    study.tell(trial, values)
+
+
+def feasible_trials(study: optuna.Study, max_accuracy_drop: float) -> list[optuna.trial.FrozenTrial]:
+    """Completed trials whose recorded drop is within the bound and whose design fits the device."""
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return [t for t in done if t.user_attrs.get("accuracy_drop", float("inf")) <= max_accuracy_drop + 1e-9
+            and t.user_attrs.get("design_feasible", False)]
+
+
+def _objective_of(trial: optuna.trial.FrozenTrial, objective: Objective) -> float:
+    thr = float(trial.user_attrs["throughput_images_per_s"])
+    return thr if objective is Objective.THROUGHPUT else thr / max(int(trial.user_attrs["dsp"]), 1)
+
+
+def best_trial(study: optuna.Study, settings: SearchSettings) -> optuna.trial.FrozenTrial:
+    """The feasible trial with the highest objective (ties: higher accuracy)."""
+    feasible = feasible_trials(study, settings.max_accuracy_drop)
+    if not feasible:
+        raise HassError(f"study {study.study_name!r} has no trial within {settings.max_accuracy_drop} points")
+    return max(feasible, key=lambda t: (_objective_of(t, settings.objective), t.user_attrs["accuracy"]))
+
+
+def trial_records(study: optuna.Study, settings: SearchSettings) -> tuple[TrialRecord, ...]:
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return tuple(TrialRecord(
+        number=t.number, source=str(t.user_attrs.get("source", "search")),
+        accuracy=float(t.user_attrs["accuracy"]), accuracy_drop=float(t.user_attrs["accuracy_drop"]),
+        throughput_images_per_s=float(t.user_attrs["throughput_images_per_s"]), dsp=int(t.user_attrs["dsp"]),
+        objective=_objective_of(t, settings.objective),
+        feasible=t.user_attrs["accuracy_drop"] <= settings.max_accuracy_drop + 1e-9
+        and bool(t.user_attrs.get("design_feasible", False)),
+    ) for t in done)
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(TextColumn("[bold]hass[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), disable=not enabled, transient=True)
+
+
+def run_search(evaluator: Evaluator, settings: SearchSettings, initial: Sequence[Mapping[str, float]] = (),
+               progress: bool = False, finetune: Any = None, extra: dict[str, Any] | None = None) -> HassResult:
+    """Run (or resume) a search until the study holds ``settings.trials`` completed trials; return the best
+    feasible design.
+
+    ``initial`` are normalised parameter sets tried right after the dense point (e.g. a baseline's
+    thresholds, see ``ThresholdSpace.params``). ``finetune``, if given, is called as
+    ``finetune(model, thresholds) -> model``; the fine-tuned model is re-evaluated and kept only if it
+    stays within the bound and does not lower the objective.
+    """
+    points = [("dense", evaluator.space.params(Thresholds()))] + [("initial", dict(p)) for p in initial]
+    study = create_study(settings, evaluator.name, evaluator.device.name, points)
+    done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+    todo = max(settings.trials - done, 0)
+    if done:
+        log.info("resuming study %s with %d completed trials, %d to go", study.study_name, done, todo)
+    with _progress(progress) as bar:
+        task = bar.add_task(evaluator.name, total=todo)
+        for _ in range(todo):
+            trial, thresholds = ask(study, evaluator)
+            try:
+                ev = evaluator(thresholds)
+            except BaseException:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                raise
+            tell(study, trial, ev, settings)
+            bar.advance(task)
+    return _finish(study, evaluator, settings, finetune, extra)
+
+
+def _finish(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings, finetune: Any,
+            extra: dict[str, Any] | None) -> HassResult:
+    ranked = sorted(feasible_trials(study, settings.max_accuracy_drop),
+                    key=lambda t: (_objective_of(t, settings.objective), t.user_attrs["accuracy"]), reverse=True)
+    chosen: Evaluation | None = None
+    for trial in ranked:  # re-evaluate; a trial that no longer meets the bound is skipped, never returned
+        ev = evaluator(Thresholds.from_dict(json.loads(trial.user_attrs["thresholds"])))
+        if ev.feasible(settings.max_accuracy_drop):
+            chosen = ev
+            break
+        log.warning("trial %d no longer meets the bound on re-evaluation; trying the next", trial.number)
+    if chosen is None:
+        raise HassError(f"study {study.study_name!r} has no trial within {settings.max_accuracy_drop} points")
+    finetuned = False
+    if finetune is not None:
+        tuned = evaluator(chosen.thresholds, model=finetune(evaluator.model, chosen.thresholds))
+        if tuned.feasible(settings.max_accuracy_drop) and \
+                tuned.objective(settings.objective) >= chosen.objective(settings.objective):
+            chosen, finetuned = tuned, True
+    dense = evaluator.dense_design()
+    return make_result("hass", chosen, dense.throughput_images_per_s, int(dense.resources.dsp), evaluator.space,
+                       settings.objective, settings.max_accuracy_drop, evaluator.base_accuracy,
+                       trial_records(study, settings), finetuned, extra)
