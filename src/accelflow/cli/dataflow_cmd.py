@@ -12,6 +12,7 @@ from accelflow.dataflow import (
     apply_sparsity,
     device_names,
     load_device,
+    load_onnx_with_sparsity,
     optimise_folding,
     read_sparsity_from_onnx,
 )
@@ -69,15 +70,15 @@ def run(args: argparse.Namespace) -> int:
     if args.batch < 1:
         raise ConfigError(f"--batch must be >= 1, got {args.batch}")
     device = load_device(args.device)
-    graph = load_model(args.model)
     sparsity: dict[str, ChannelSparsity] = {}
+    if args.model.lower().endswith(".onnx"):
+        graph, sparsity = load_onnx_with_sparsity(args.model)  # its own histograms, if any
+    else:
+        graph = load_model(args.model)
     if args.sparsity_from:
         sparsity = read_sparsity_from_onnx(args.sparsity_from)
         if not sparsity:
             raise ConfigError(f"{args.sparsity_from}: no Conv node carries channel_sparsity_hist")
-    elif args.model.lower().endswith(".onnx"):
-        sparsity = read_sparsity_from_onnx(args.model)
-    if sparsity:
         apply_sparsity(graph, sparsity)
     common = dict(batch=args.batch, data_bits=args.bits, weight_bits=args.bits, utilisation=args.utilisation)
     method = Method(args.method)

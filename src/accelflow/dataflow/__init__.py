@@ -19,7 +19,7 @@ from accelflow.dataflow._device import Device, device_names, load_device
 from accelflow.dataflow._folding import Folding
 from accelflow.dataflow._layers import SPARSE_MIN, ConvLayer, LayerModel, PoolLayer
 from accelflow.dataflow._network import DEFAULT_UTILISATION, NetworkModel, WeightStorage
-from accelflow.dataflow._onnx import apply_sparsity, read_sparsity_from_onnx
+from accelflow.dataflow._onnx import apply_sparsity, load_onnx_with_sparsity, read_sparsity_from_onnx
 from accelflow.dataflow._optimise import Method, optimise_folding
 from accelflow.dataflow._resources import ResourceKind, Resources
 from accelflow.dataflow._search import SearchBudgetError
@@ -47,6 +47,7 @@ __all__ = [
     "evaluate_design",
     "expected_window_cycles",
     "load_device",
+    "load_onnx_with_sparsity",
     "network_model",
     "optimise_folding",
     "apply_sparsity",

@@ -12,11 +12,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 from accelflow.errors import ConfigError, ModelImportError
 from accelflow.ir import ChannelSparsity, ConvAttrs, Graph, OpKind
 
-__all__ = ["read_sparsity_from_onnx", "apply_sparsity", "ONNX_ATTRIBUTE"]
+__all__ = ["read_sparsity_from_onnx", "load_onnx_with_sparsity", "apply_sparsity", "ONNX_ATTRIBUTE"]
 
 ONNX_ATTRIBUTE = "channel_sparsity_hist"
 
@@ -28,17 +29,41 @@ def _key(weight: str, node_name: str, output: str) -> str:
     return node_name or output
 
 
-def read_sparsity_from_onnx(path: str | Path) -> dict[str, ChannelSparsity]:
-    """``{layer name: ChannelSparsity}`` for every Conv of ``path`` carrying the attribute, in file order."""
-    import onnx
-
+def _load(path: str | Path, external: bool = False) -> onnx.ModelProto:
     p = Path(path)
     if not p.exists():
         raise ModelImportError(f"{p}: no such file")
     try:
-        proto = onnx.load(str(p), load_external_data=False)
+        return onnx.load(str(p), load_external_data=external)
     except Exception as exc:  # onnx raises several unrelated types for a bad file
         raise ModelImportError(f"{p}: not a readable ONNX model ({type(exc).__name__}: {exc})") from exc
+
+
+def read_sparsity_from_onnx(path: str | Path) -> dict[str, ChannelSparsity]:
+    """``{layer name: ChannelSparsity}`` for every Conv of ``path`` carrying the attribute, in file order."""
+    return _read_proto(_load(path), Path(path))
+
+
+def load_onnx_with_sparsity(path: str | Path) -> tuple[Graph, dict[str, ChannelSparsity]]:
+    """Import an ONNX model whose Conv nodes carry ``channel_sparsity_hist`` and annotate the IR.
+
+    The ONNX checker rejects the (non-standard) attribute, so it is read first and then removed from
+    the in-memory model before the import.
+    """
+    from accelflow.frontends import from_onnx
+
+    proto = _load(path, external=True)
+    hists = _read_proto(proto, Path(path))
+    for node in proto.graph.node:
+        for attr in [a for a in node.attribute if a.name == ONNX_ATTRIBUTE]:
+            node.attribute.remove(attr)
+    graph = from_onnx(proto)
+    if hists:
+        apply_sparsity(graph, hists)
+    return graph, hists
+
+
+def _read_proto(proto: onnx.ModelProto, p: Path) -> dict[str, ChannelSparsity]:
     dims = {init.name: list(init.dims) for init in proto.graph.initializer}
     out: dict[str, ChannelSparsity] = {}
     for node in proto.graph.node:

@@ -1,0 +1,97 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import helper
+from torch import nn
+
+from accelflow.cli.main import main
+from accelflow.dataflow import apply_sparsity, load_onnx_with_sparsity, read_sparsity_from_onnx
+from accelflow.errors import ModelImportError
+from accelflow.frontends import export_onnx, load_model
+from accelflow.ir import ChannelSparsity
+
+
+class Tiny(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(8, 4, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.pool(self.conv2(self.relu(self.conv1(x)))), 1))
+
+
+def _write(tmp_path: Path, hists: dict[str, np.ndarray]) -> Path:
+    path = export_onnx(Tiny(), (3, 8, 8), tmp_path / "tiny.onnx")
+    proto = onnx.load(str(path))
+    for node in proto.graph.node:
+        key = node.input[1].removesuffix(".weight") if node.op_type == "Conv" else None
+        if key in hists:
+            node.attribute.append(helper.make_attribute("channel_sparsity_hist", hists[key].ravel().tolist()))
+    onnx.save(proto, str(path))
+    return path
+
+
+def _hists() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    h1 = rng.dirichlet(np.ones(10), size=3)
+    h2 = np.zeros((8, 10))
+    h2[:, 5] = 1.0  # 5 of 9 products zero everywhere
+    return {"conv1": h1, "conv2": h2}
+
+
+def test_read_and_apply_by_name(tmp_path: Path) -> None:
+    path = _write(tmp_path, _hists())
+    got = read_sparsity_from_onnx(path)
+    assert list(got) == ["conv1", "conv2"]
+    np.testing.assert_allclose(got["conv1"].hist, _hists()["conv1"], atol=1e-6)
+    g, hists = load_onnx_with_sparsity(path)  # the importer's checker rejects the attribute itself
+    assert list(hists) == ["conv1", "conv2"] and g["conv2"].annotations
+    plain = load_model(str(export_onnx(Tiny(), (3, 8, 8), tmp_path / "plain.onnx")))
+    assert apply_sparsity(plain, got) == 2  # annotated by name
+    assert plain["conv2"].annotation(ChannelSparsity).mean_sparsity == pytest.approx(5 / 9)
+
+
+def test_bad_attribute_length_is_reported(tmp_path: Path) -> None:
+    path = _write(tmp_path, {"conv1": np.full((1, 7), 1 / 7)})
+    with pytest.raises(ModelImportError, match="K\\*K\\+1"):
+        read_sparsity_from_onnx(path)
+
+
+def test_cli_json_with_sparsity(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, _hists())
+    dense_onnx = export_onnx(Tiny(), (3, 8, 8), tmp_path / "dense.onnx")
+    assert main([ "dataflow", str(dense_onnx), "--device", "zc706", "--sparsity-from", str(path), "--json",
+                  "--utilisation", "0.02"]) == 0  # fmt: skip
+    out = json.loads(capsys.readouterr().out)
+    for key in ("throughput_images_per_s", "dense_throughput_images_per_s", "dsp", "lut", "ff", "bram18"):
+        assert key in out
+    conv2 = next(layer for layer in out["layers"] if layer["name"] == "conv2")
+    assert conv2["sparse"] and conv2["sparsity"] == pytest.approx(5 / 9)
+    assert set(conv2["folding"]) == {"coarse_in", "coarse_out", "coarse_group", "fine"}
+    assert out["throughput_images_per_s"] >= out["dense_throughput_images_per_s"]
+
+
+def test_cli_zoo_model_is_dense_and_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dataflow", "zoo:lenet5", "--device", "zcu102", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert not any(layer["sparse"] for layer in out["layers"])
+    assert out["throughput_images_per_s"] == out["dense_throughput_images_per_s"]
+    assert main(["dataflow", "zoo:lenet5", "--device", "nope"]) == 2
+    assert "known devices" in capsys.readouterr().err
+    assert main(["dataflow", "zoo:lenet5", "--sparsity-from", "missing.onnx"]) == 2
+
+
+def test_cli_reads_histograms_on_the_model_itself(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, _hists())
+    assert main(["dataflow", str(path), "--device", "zc706", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [layer["sparse"] for layer in out["layers"] if layer["op"] == "conv"] == [True, True]
