@@ -35,7 +35,7 @@ from accelflow.dataflow._resources import (
 from accelflow.dataflow._sparse import expected_window_cycles, max_stream_cycles
 from accelflow.ir import OpKind
 
-__all__ = ["LayerModel", "ConvLayer", "PoolLayer", "StreamLayer", "WeightMemory", "SPARSE_MIN", "STREAM_FIFO_DEPTH"]
+__all__ = ["LayerModel", "ConvLayer", "PoolLayer", "WeightMemory", "SPARSE_MIN", "STREAM_FIFO_DEPTH"]
 
 #: Layers whose mean zero-product fraction is below this are built dense (REFERENCE section 3).
 SPARSE_MIN = 0.10
