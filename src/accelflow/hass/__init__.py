@@ -32,6 +32,7 @@ from accelflow.hass._search import (
     tell,
     trial_records,
 )
+from accelflow.hass._setup import ZooProblem, subset, zoo_problem
 from accelflow.hass._space import (
     Objective,
     SamplerKind,
@@ -70,4 +71,7 @@ __all__ = [
     "trial_records",
     "uniform_baseline",
     "uniform_grid",
+    "ZooProblem",
+    "subset",
+    "zoo_problem",
 ]

@@ -1,0 +1,88 @@
+"""`accelflow hass MODEL`: hardware-aware sparsity search of a zoo model on a dataflow FPGA device."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from accelflow.errors import ConfigError
+
+__all__ = ["register", "run"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "hass", help="search per-layer sparsity thresholds for a dataflow accelerator (HASS)",
+        description="MODEL is zoo:NAME (or NAME) of a zoo model with a data set; its trained weights come from "
+                    "the training cache (trained on first use).")
+    p.add_argument("model", help="zoo:NAME, e.g. zoo:resnet8")
+    p.add_argument("--device", default="u250", help="FPGA device (see `accelflow dataflow --help`)")
+    p.add_argument("--max-accuracy-drop", type=float, default=1.0, help="accuracy-drop bound in points")
+    p.add_argument("--trials", type=int, default=40, help="completed trials the study should hold")
+    p.add_argument("--data", default=None, help="data set (default: the model's own, e.g. fashion_mnist)")
+    p.add_argument("--storage", default=None, help="Optuna storage URL (default sqlite:///accelflow_hass.db)")
+    p.add_argument("--study-name", default=None, help="study name (default derived from model/device/bound)")
+    p.add_argument("--objective", choices=["throughput", "throughput_per_dsp"], default="throughput")
+    p.add_argument("--sampler", choices=["tpe", "nsga2", "random"], default="tpe")
+    p.add_argument("--batch", type=int, default=256, help="accelerator batch size")
+    p.add_argument("--validation-size", type=int, default=1000, help="validation images used for accuracy")
+    p.add_argument("--calibration-size", type=int, default=100, help="training images used for sparsity")
+    p.add_argument("--finetune-steps", type=int, default=0, help="fine-tune the chosen design for N steps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from accelflow.hass import DEFAULT_STORAGE, FineTune, Objective, SamplerKind, SearchSettings, run_search, zoo_problem
+
+    name = args.model[4:] if args.model.startswith("zoo:") else args.model
+    if name.endswith(".onnx"):
+        raise ConfigError("hass needs a trainable zoo model (zoo:NAME); ONNX files carry no training hook")
+    from accelflow.zoo import names
+
+    if name not in names():
+        raise ConfigError(f"unknown zoo model {name!r}; known: {', '.join(names())}")
+    if args.trials < 1 or args.max_accuracy_drop < 0:
+        raise ConfigError("--trials must be >= 1 and --max-accuracy-drop >= 0")
+    problem = zoo_problem(name, args.device, args.data, args.validation_size, args.calibration_size, args.batch,
+                          seed=args.seed, progress=not args.json)
+    settings = SearchSettings(max_accuracy_drop=args.max_accuracy_drop, trials=args.trials,
+                              objective=Objective(args.objective), sampler=SamplerKind(args.sampler), seed=args.seed,
+                              storage=args.storage or DEFAULT_STORAGE, study_name=args.study_name)
+    finetune = FineTune(problem.splits.train, steps=args.finetune_steps) if args.finetune_steps > 0 else None
+    result = run_search(problem.evaluator, settings, progress=not args.json, finetune=finetune)
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    _table(result)
+    return 0
+
+
+def _table(result: object) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from accelflow.hass import HassResult
+
+    assert isinstance(result, HassResult)
+    table = Table(title=f"HASS {result.network} on {result.device} ({result.objective.value})")
+    for col in ("layer", "folding (ci,co,cg,f)", "cycles/img", "DSP", "sparse", "zeros", "w thr", "a thr"):
+        table.add_column(col, justify="right" if col not in ("layer",) else "left")
+    for layer in result.layers:
+        if layer.op != "conv":
+            continue
+        f = layer.folding
+        table.add_row(layer.name, f"{f['coarse_in']},{f['coarse_out']},{f['coarse_group']},{f['fine']}",
+                      f"{layer.cycles_per_image:,.0f}", f"{layer.resources.get('dsp', 0):,.0f}",
+                      "yes" if layer.sparse else "no", f"{layer.sparsity:.2f}",
+                      "" if layer.weight_threshold is None else f"{layer.weight_threshold:.3g}",
+                      "" if layer.activation_threshold is None else f"{layer.activation_threshold:.3g}")
+    console = Console()
+    console.print(table)
+    console.print(f"throughput {result.throughput_images_per_s:,.0f} img/s (dense {result.dense_throughput_images_per_s:,.0f},"
+                  f" x{result.speedup_over_dense:.2f}); DSP {result.dsp} LUT {result.lut:,.0f} FF {result.ff:,.0f} "
+                  f"BRAM18 {result.bram18:,.0f}; accuracy {100 * result.accuracy:.2f}% "
+                  f"(drop {result.accuracy_drop:.2f} points, bound {result.max_accuracy_drop})")

@@ -1,0 +1,63 @@
+"""Build an :class:`Evaluator` for a zoo model trained on its data set (what the CLI and benchmark use)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from torch import nn
+
+from accelflow.data import ArraySplit, Splits, load
+from accelflow.dataflow import Method, load_device
+from accelflow.hass._errors import HassError
+from accelflow.hass._evaluate import Evaluator
+from accelflow.hass._space import build_space
+
+__all__ = ["ZooProblem", "zoo_problem", "subset"]
+
+log = logging.getLogger(__name__)
+
+
+def subset(split: ArraySplit, n: int, seed: int = 0) -> ArraySplit:
+    """A seeded random subset of ``n`` examples (all of them when ``n >= len(split)``)."""
+    if n >= len(split):
+        return split
+    idx = np.sort(np.random.default_rng(seed).choice(len(split), n, replace=False))
+    return ArraySplit(split.x[idx], split.y[idx])
+
+
+@dataclass(frozen=True, eq=False)
+class ZooProblem:
+    """A trained zoo model, its data, and the evaluator of a search on ``device``."""
+
+    name: str
+    model: nn.Module
+    splits: Splits
+    evaluator: Evaluator
+    test_accuracy: float
+
+
+def zoo_problem(name: str, device: str, dataset: str | None = None, validation_size: int = 1000,
+                calibration_size: int = 100, batch: int = 256, method: Method = Method.GREEDY,
+                seed: int = 0, progress: bool = False) -> ZooProblem:
+    """Trained ``name`` (from the training cache, trained on first use) with an evaluator whose accuracy is
+    measured on ``validation_size`` validation examples and sparsity on ``calibration_size`` training images."""
+    from accelflow.train import cached_model
+    from accelflow.zoo import spec
+
+    info = spec(name)
+    data = dataset or info.default_dataset
+    if data is None:
+        raise HassError(f"zoo model {name!r} has no default data set; pass --data (e.g. fashion_mnist)")
+    model, cache = cached_model(name, data, progress=progress)
+    splits = load(data)
+    if not splits.info.is_image:
+        raise HassError(f"HASS searches conv thresholds; data set {data!r} is not an image set")
+    calibration = subset(splits.train, calibration_size, seed + 1).x
+    validation = subset(splits.val, validation_size, seed)
+    space = build_space(model, calibration)
+    evaluator = Evaluator(model, tuple(splits.info.input_shape), validation, calibration, load_device(device),
+                          space, name=name, batch=batch, method=method)
+    log.info("%s on %s: cached test accuracy %.4f", name, data, cache.test_accuracy)
+    return ZooProblem(name, model, splits, evaluator, cache.test_accuracy)
