@@ -45,8 +45,9 @@ def test_fold_model_by_hand() -> None:
 def test_stride_and_depthwise() -> None:
     layer = {"kind": "depthwise", "ifmap_h": 9, "ifmap_w": 9, "filter_h": 3, "filter_w": 3,
              "channels": 5, "num_filters": 5, "stride": 2}
-    # one channel: E = 4*4, K = 9 -> one fold of 2*4 + 4 + 16 - 2 = 26 lines -> 25; five channels.
-    assert sf.layer_compute_cycles(layer, 4, 4, "ws") == 5 * 25
+    # one channel: E = 4*4 (stride 2), K = 9 -> ceil(9/4) = 3 folds of 2*4 + 4 + 16 - 2 = 26 lines,
+    # minus one; five channels simulated one after the other.
+    assert sf.layer_compute_cycles(layer, 4, 4, "ws") == 5 * (3 * 26 - 1)
     with pytest.raises(ValueError):
         sf.compute_cycles(sf.ConvShape(4, 4, 1, 1, 1, 1), 4, 4, "rs")
 
@@ -55,11 +56,14 @@ def _random_layers(n: int, seed: int) -> list[dict]:
     rng = random.Random(seed)
     layers = []
     for i in range(n):
-        k = rng.choice([1, 3, 5])
-        layers.append({"name": f"r{i}", "kind": "conv", "ifmap_h": rng.randint(k, 12),
-                       "ifmap_w": rng.randint(k, 12), "filter_h": k, "filter_w": k,
+        k, s = rng.choice([1, 3, 5]), rng.choice([1, 2])
+        # ifmap = the extent the strided window reads, where SCALE-Sim's ceil output size and
+        # PyTorch's floor agree (as in benchmarks/layers/scalesim_layers.json)
+        ho, wo = rng.randint(1, 6), rng.randint(1, 6)
+        layers.append({"name": f"r{i}", "kind": "conv", "ifmap_h": (ho - 1) * s + k,
+                       "ifmap_w": (wo - 1) * s + k, "filter_h": k, "filter_w": k,
                        "channels": rng.randint(1, 40), "num_filters": rng.randint(1, 40),
-                       "stride": rng.choice([1, 2])})
+                       "stride": s})
     return layers
 
 
