@@ -50,13 +50,13 @@ def _check_seq(nodes: tuple[Node, ...], have: Available, where: str) -> Availabl
     for i, node in enumerate(nodes):
         here = f"{where}step {i + 1}"
         if isinstance(node, Step):
-            missing = [r for r in type(node.task).needs if r not in have]
+            missing = [r for r in node.task.needs if r not in have]
             if missing:
                 raise FlowValidationError(
                     f"{here} (task '{task_label(node.task)}'): needs {', '.join(_fmt(m) for m in missing)}, "
                     f"which neither the initial state nor an earlier task provides"
                 )
-            have |= set(type(node.task).produces)
+            have |= set(node.task.produces)
             labels.append(node.id)
         elif isinstance(node, Fork):
             outs = [_check_seq(b, have, f"{here} fork branch {j + 1} ") for j, b in enumerate(node.branches)]

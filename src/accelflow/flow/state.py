@@ -9,6 +9,7 @@ store saves the model as a ``.pt`` artefact beside the JSON.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -128,7 +129,7 @@ class DesignState:
     - ``input_shape``: one example's shape without batch; the IR is derived on demand by :meth:`graph`.
     - ``dataset`` / ``data_kwargs``: the data set name and :func:`accelflow.data.load` options.
     - ``target``: the FPGA part, clock and hls4ml settings.
-    - ``precision``: per-layer fixed-point choices (JSON data, e.g. ``{"fc1": {"weight": [8, 3], ...}}``),
+    - ``precision``: per-layer fixed-point types (IR node name -> :class:`accelflow.hls.LayerPrecision`),
       the HLS-level design decisions a quantisation task hands to the hls4ml conversion task.
     - ``artefacts``: named paths made by tasks (``hls_project``, ``hls_report``, ...).
     - ``metrics``: ``{stage: {name: value}}``, e.g. ``{"hls_csim": {"accuracy": 0.74}}``; accuracies are
@@ -229,6 +230,8 @@ class DesignState:
             value = getattr(self, f.name)
             if f.name == "target":
                 value = value.model_dump(mode="json")
+            elif f.name == "precision" and value is not None:
+                value = {k: _record_json(v) for k, v in value.items()}
             elif f.name == "history":
                 value = [
                     {"task": r.task, "key": r.key, "params": _json_ready(r.params), "seconds": r.seconds,
@@ -249,12 +252,31 @@ class DesignState:
             dataset=data.get("dataset"),
             data_kwargs=dict(data.get("data_kwargs") or {}),
             target=HardwareTarget.model_validate(data.get("target") or {}),
-            precision=data.get("precision"),
+            precision=_precision_from_json(data.get("precision")),
             artefacts=dict(data.get("artefacts") or {}),
             metrics={k: dict(v) for k, v in (data.get("metrics") or {}).items()},
             info=dict(data.get("info") or {}),
             history=tuple(TaskRecord(**r) for r in data.get("history") or ()),
         )
+
+
+def _record_json(value: Any) -> Any:
+    """A frozen record (e.g. accelflow.hls.LayerPrecision) as JSON data; plain JSON passes through."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _json_ready(dataclasses.asdict(value))
+    return _json_ready(value)
+
+
+def _precision_from_json(data: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """Rebuild per-layer :class:`accelflow.hls.LayerPrecision` records written by :func:`_record_json`."""
+    if data is None:
+        return None
+    from accelflow.hls import FixedPoint, LayerPrecision
+
+    def fixed(d: Mapping[str, Any] | None) -> Any:
+        return None if d is None else FixedPoint(**d)
+
+    return {layer: LayerPrecision(**{k: fixed(v) for k, v in rec.items()}) for layer, rec in data.items()}
 
 
 STATE_JSON = "state.json"

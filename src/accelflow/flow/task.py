@@ -97,7 +97,11 @@ class TaskContext:
 
 @dataclass
 class Task(ABC):
-    """Narrow base of every task: declare ``name``, ``needs``, ``produces``; implement :meth:`run`."""
+    """Narrow base of every task: declare ``name``, ``needs``, ``produces``; implement :meth:`run`.
+
+    ``needs``/``produces`` are class attributes, or properties when they depend on a parameter (a task
+    writing its metrics under a configurable stage name).
+    """
 
     name: ClassVar[str] = ""
     needs: ClassVar[tuple[Requirement, ...]] = ()

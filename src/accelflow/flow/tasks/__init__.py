@@ -17,6 +17,14 @@ BUILTIN_MODULES: tuple[tuple[str, str, str], ...] = (
     ("train", "accelflow.flow.tasks.training", "Train"),
     ("fine_tune", "accelflow.flow.tasks.training", "FineTune"),
     ("evaluate", "accelflow.flow.tasks.training", "Evaluate"),
+    ("prune", "accelflow.flow.tasks.compress_tasks", "Prune"),
+    ("scale", "accelflow.flow.tasks.compress_tasks", "Scale"),
+    ("qat", "accelflow.flow.tasks.compress_tasks", "QuantizeAware"),
+    ("quantize", "accelflow.flow.tasks.hls_tasks", "QuantizeHls"),
+    ("hls4ml", "accelflow.flow.tasks.hls_tasks", "Hls4mlConvert"),
+    ("emulate", "accelflow.flow.tasks.hls_tasks", "EmulateHls"),
+    ("estimate", "accelflow.flow.tasks.hls_tasks", "EstimateResources"),
+    ("parse_report", "accelflow.flow.tasks.hls_tasks", "ParseReport"),
 )
 
 
