@@ -8,7 +8,7 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-PEERS_DIR="${PEERS_DIR:-$HERE/../.peers}"
+PEERS_DIR="${PEERS_DIR:-$(cd "$HERE/.." && pwd)/.peers}"
 PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 
