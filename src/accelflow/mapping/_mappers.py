@@ -7,7 +7,8 @@ Default tiling rules (ours, documented in docs/performance-models.md):
 - gemmini: dim x dim blocks; the accumulator holds ``ti`` row blocks per output block, double
   buffered (default ``ti`` = accumulator rows / (2 * dim) / dim, i.e. 32 for 64 KiB).
 - ultratrail: 8 output x 8 input channels per MAC instruction over all output positions and taps.
-- plasticine: 16 output channels (lanes) x ``px`` output positions per PCU pattern (default px = 64).
+- plasticine: 16 output channels (lanes) x ``px`` output positions per PCU pattern (default
+  px = min(64, ceil(npx / pcus)) so that small layers still use all PCUs).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from accelflow.arch import Architecture, Expr
+from accelflow.arch import Architecture, Expr, ceil_div
 from accelflow.errors import ConfigError
 from accelflow.ir import OpKind
 from accelflow.mapping._layer import ELEMENTWISE_OPS, GEMM_OPS, POOL_OPS, LayerShape, UnsupportedOnArchError
@@ -130,18 +131,24 @@ def _ultratrail(shape: LayerShape, arch: Architecture, tiles: Mapping[str, int])
 # -- Plasticine-derived CGRA ----------------------------------------------------------------------------
 def _plasticine(shape: LayerShape, arch: Architecture, tiles: Mapping[str, int]) -> LoopNest:
     lanes, pcus = int(arch.param("lanes")), int(arch.param("pcus"))
-    px = int(tiles.get("px", 64))
     slots = 2 * pcus  # PMU buffers: double buffering per PCU
     if shape.op in GEMM_OPS:
-        p_body = (
-            _i("ld", writes=(_a("pmu", f"2 + p % {slots}"),), words="p_size * window"),
-            _i("pcu_dot", reads=(_a("pmu", f"2 + p % {slots}"), _a("pmu", "f % 2")),
-               writes=(_a("pmu", f"{2 + slots} + p % {slots}"),), n="p_size", k="window"),
-            _i("st", reads=(_a("pmu", f"{2 + slots} + p % {slots}"),), words="p_size * f_size"),
-        )  # fmt: skip
+        # default rule (ours): spread the output positions over the PCUs, at most 64 per pattern
+        px = int(tiles.get("px", max(1, min(64, ceil_div(shape.npx, pcus)))))
+        slot = f"(f + p) % {slots}"  # rotating PMU buffers: consecutive patterns use different PCUs' buffers
+        pmu_words = int(arch.param("pmus")) * int(arch.param("pmu_kb")) * 1024 * 8 // arch.word_bits
+        resident = shape.npx * shape.window <= pmu_words // 2  # ours: keep the (im2col) input resident
+        x = "1" if resident else f"2 + {slot}"
+        dot = _i("pcu_dot", reads=(_a("pmu", x), _a("pmu", "f % 2")),
+                 writes=(_a("pmu", f"{2 + slots} + {slot}"),), n="p_size", k="window")  # fmt: skip
+        store = _i("st", reads=(_a("pmu", f"{2 + slots} + {slot}"),), words="p_size * f_size")
+        p_body = (dot, store) if resident else (_i("ld", writes=(_a("pmu", x),), words="p_size * window"), dot, store)
         f_body = (_i("ld", writes=(_a("pmu", "f % 2"),), words="f_size * window"), _loop("p", "npx", px, *p_body, period=slots))
-        body = (_loop("f", "filters", lanes, *f_body),)
-        return LoopNest(shape.name, arch.name, _groups(shape, body), _constants(shape), (("lanes", lanes), ("px", px)))
+        body: tuple[Item, ...] = (_loop("f", "filters", lanes, *f_body, period=slots),)
+        if resident:
+            body = (_i("ld", writes=(_a("pmu", 1),), words="npx * window"), *body)
+        note = "input resident in the PMUs" if resident else "input streamed per pattern"
+        return LoopNest(shape.name, arch.name, _groups(shape, body), _constants(shape), (("lanes", lanes), ("px", px)), note)
     if shape.op in POOL_OPS or shape.op in ELEMENTWISE_OPS:
         n = "e_size * taps" if shape.op in POOL_OPS else "e_size"
         n_in = 2 if shape.op in ELEMENTWISE_OPS else 1

@@ -48,7 +48,7 @@ class RegressionModel:
 
         x = np.array([layer_features(s, arch) for s in shapes])
         y = np.log1p(np.array(cycles, dtype=float))
-        model = GradientBoostingRegressor(n_estimators=200, max_depth=3, learning_rate=0.05, random_state=self.seed)
+        model = GradientBoostingRegressor(n_estimators=100, max_depth=3, learning_rate=0.05, random_state=self.seed)
         model.fit(x, y)
         self._model = model
         return self
