@@ -1,0 +1,167 @@
+"""The ask/tell loop: ask trials with fixed distributions, evaluate them on an executor, tell as they finish.
+
+>>> from optuna.distributions import FloatDistribution
+>>> study = create_study("doc", storage="sqlite:///:memory:")
+>>> res = optimize(study, lambda p: p["x"] ** 2, {"x": FloatDistribution(-1, 1)}, n_trials=3, progress=False)
+>>> res.completed
+3
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import math
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.trial import TrialState
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from accelflow.search._errors import SearchError
+from accelflow.search._executor import Executor, SerialExecutor
+from accelflow.search._study import (
+    HEARTBEAT_SECONDS,
+    create_study,
+    finished_trials,
+    recover_stale_trials,
+    worker_id,
+)
+
+__all__ = ["Outcome", "OptimizeResult", "Objective", "optimize"]
+
+log = logging.getLogger(__name__)
+
+JSONValue = Any
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an objective may return instead of bare values: the values plus attributes to record on the
+    trial (JSON-serialisable, e.g. cycles and area behind a latency/area objective)."""
+
+    values: tuple[float, ...]
+    attrs: Mapping[str, JSONValue] = field(default_factory=dict)
+
+
+#: ``objective(params) -> float | tuple[float, ...] | Outcome``; must be picklable for process/Dask executors.
+Objective = Callable[[dict[str, Any]], "float | tuple[float, ...] | Outcome"]
+
+
+@dataclass(frozen=True)
+class OptimizeResult:
+    """Counts after the loop: trials this call evaluated, failed and recovered; study totals."""
+
+    evaluated: int
+    failed: int
+    recovered: int
+    completed: int
+    wall_seconds: float
+
+
+def _as_outcome(value: Any, n_objectives: int) -> Outcome:
+    if isinstance(value, Outcome):
+        out = value
+    elif isinstance(value, (tuple, list)):
+        out = Outcome(tuple(float(v) for v in value))
+    else:
+        out = Outcome((float(value),))
+    if len(out.values) != n_objectives:
+        raise SearchError(f"objective returned {len(out.values)} value(s) for {n_objectives} direction(s)")
+    if any(math.isnan(v) for v in out.values):
+        raise SearchError(f"objective returned NaN: {out.values}")
+    return out
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, fut: cf.Future[Any]) -> bool:
+    """Record a finished evaluation; False if it failed (the error text is kept as user attribute)."""
+    try:
+        out = _as_outcome(fut.result(), len(study.directions))
+    except Exception as exc:
+        msg = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        trial.set_user_attr("error", msg)
+        study.tell(trial, state=TrialState.FAIL)
+        log.warning("trial %d failed: %s", trial.number, msg)
+        return False
+    for key, value in out.attrs.items():
+        trial.set_user_attr(key, value)
+    study.tell(trial, list(out.values))
+    return True
+
+
+def _counts(study: optuna.Study) -> tuple[int, int]:
+    """(finished trials, finished + running trials of every worker): the budget counts both."""
+    done = len(finished_trials(study))
+    return done, done + len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+
+
+def _heartbeat(study: optuna.Study, in_flight: Mapping[cf.Future[Any], optuna.Trial]) -> None:
+    storage = study._storage
+    if isinstance(storage, optuna.storages.RDBStorage) and storage.get_heartbeat_interval() is not None:
+        for trial in in_flight.values():
+            storage.record_heartbeat(trial._trial_id)
+
+
+def optimize(study: optuna.Study, objective: Objective, space: Mapping[str, BaseDistribution], n_trials: int,
+             executor: Executor | None = None, progress: bool = True) -> OptimizeResult:
+    """Run trials until the study holds ``n_trials`` finished ones (complete, or failed by their evaluation).
+
+    At most ``executor.n_workers`` evaluations are in flight. Trials left RUNNING by a killed process are
+    failed and re-enqueued first, so a second call resumes an interrupted search. Several processes may run
+    this loop on one study at once: each counts everyone's finished and running trials against the budget
+    (two processes asking at the same instant may overshoot it by one trial each).
+    """
+    if n_trials < 0:
+        raise SearchError(f"n_trials must be >= 0, got {n_trials}")
+    executor = executor or SerialExecutor()
+    start = time.perf_counter()
+    recovered = len(recover_stale_trials(study))
+    done, active = _counts(study)
+    in_flight: dict[cf.Future[Any], optuna.Trial] = {}
+    evaluated = failed = 0
+    me = worker_id()
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[status]}"), TimeElapsedColumn(), disable=not progress, transient=False)
+    with bar:
+        task = bar.add_task(study.study_name, total=n_trials, completed=min(done, n_trials), status="")
+        last_beat = time.monotonic()
+        try:
+            while True:
+                while active < n_trials and len(in_flight) < executor.n_workers:
+                    with warnings.catch_warnings():  # we record heartbeats ourselves, outside Study.optimize
+                        warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+                        trial = study.ask(fixed_distributions=dict(space))
+                    trial.set_user_attr("worker", me)
+                    in_flight[executor.submit(objective, dict(trial.params))] = trial
+                    active += 1
+                if not in_flight:
+                    break
+                finished, _ = cf.wait(in_flight, timeout=HEARTBEAT_SECONDS / 2, return_when=cf.FIRST_COMPLETED)
+                for fut in finished:
+                    ok = _tell(study, in_flight.pop(fut), fut)
+                    evaluated += 1
+                    failed += not ok
+                if time.monotonic() - last_beat > HEARTBEAT_SECONDS / 2:
+                    _heartbeat(study, in_flight)
+                    recovered += len(recover_stale_trials(study))
+                    last_beat = time.monotonic()
+                if finished:
+                    done, active = _counts(study)
+                    bar.update(task, completed=min(done, n_trials), status=f"failed {failed}" if failed else "")
+        except BaseException:
+            # Interrupted (Ctrl-C) or the storage failed: leave no trial RUNNING on our account.
+            for trial in in_flight.values():
+                try:
+                    trial.set_user_attr("interrupted", True)
+                    study.tell(trial, state=TrialState.FAIL)
+                    study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
+                except Exception:  # best effort; recover_stale_trials handles what remains
+                    pass
+            raise
+    completed = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    return OptimizeResult(evaluated, failed, recovered, completed, time.perf_counter() - start)
