@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 
 import optuna
 
+from accelflow.flow.control import Flow, Node
 from accelflow.flow.errors import FlowValidationError
 
 __all__ = [
     "ORDERS", "RESOURCE_KEYS", "SearchSpace", "Candidate", "Evaluation", "SearchResult", "metaml_score",
-    "ask_candidate", "search_flows", "grid_candidates", "grid_search",
+    "ask_candidate", "search_flows", "grid_candidates", "grid_search", "candidate_flow",
 ]
 
 log = logging.getLogger(__name__)
@@ -164,3 +165,15 @@ def grid_search(evaluate: Callable[[Candidate], Evaluation], candidates: Sequenc
     start = time.perf_counter()
     evaluations = tuple(evaluate(c) for c in candidates)
     return SearchResult(evaluations, time.perf_counter() - start)
+
+
+def candidate_flow(candidate: Candidate, make_step: Mapping[str, Callable[[float], Node]],
+                   tail: Sequence[Node] = (), name: str = "") -> Flow:
+    """The flow of a candidate: ``make_step[letter](tolerance)`` for each letter of its order, then ``tail``
+    (e.g. emulate + estimate). ``make_step`` maps S, P, Q to step factories, so task settings stay the
+    caller's choice."""
+    missing = sorted(set(candidate.order) - set(make_step))
+    if missing:
+        raise FlowValidationError(f"candidate {candidate.order}: no step factory for {missing}")
+    steps = [make_step[x](candidate.tolerances[x]) for x in candidate.order]
+    return Flow(name or f"candidate-{candidate.order}", (*steps, *tail))

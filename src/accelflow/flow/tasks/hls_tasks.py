@@ -18,7 +18,9 @@ from accelflow.hls import (
     emulate,
     estimate_resources,
     parse_vivado_report,
+    uniform_precision,
 )
+from accelflow.ir import COMPUTE_OPS
 
 __all__ = ["QuantizeHls", "Hls4mlConvert", "EmulateHls", "EstimateResources", "ParseReport", "hls_config"]
 
@@ -139,7 +141,12 @@ class EmulateHls(Task):
     def run(self, state: DesignState, ctx: TaskContext) -> DesignState:
         test = state.splits().test
         n = self.samples or len(test)
-        y = emulate(state.graph(), dict(state.precision or {}), test.x[:n])
+        graph = state.graph()
+        # layers without a chosen type run at hls4ml's default ap_fixed<16,6> (accumulators too), as in C-sim
+        precision = uniform_precision([node.name for node in graph],
+                                      {node.name for node in graph if node.op in COMPUTE_OPS})
+        precision.update(state.precision or {})
+        y = emulate(graph, precision, test.x[:n])
         return state.with_metrics("hls_emu", accuracy=float((y.argmax(axis=1) == test.y[:n]).mean()))
 
 

@@ -1,0 +1,154 @@
+"""Flow-level search (MetaML-Pro) against a grid over the same space, on the digits MLP (real data).
+
+Space: task order in {Q, SP, SQ, PQ, SPQ, S, P} and the tolerances of S, P and Q (1-4 %). Every candidate
+is run as a flow by the engine from the same trained model: its O-tasks, then the fixed-point accuracy
+(numpy emulator of hls4ml's arithmetic, bit-accurate: the test suite cross-checks it against hls4ml C
+simulation) and the hls4ml-style resource estimate. Score = accuracy + sum over DSP/LUT/FF/BRAM18 of the
+relative saving against the unoptimised ap_fixed<16,6>, reuse-factor-1 design. A g++ C simulation per
+candidate (10-25 s each) would dominate the grid, so hls4ml C simulation runs only on the final designs.
+
+Grid: tolerance levels {1, 2, 3, 4} % for the letters an order uses (124 candidates; --quick: {1, 4} %, 26).
+Search: Optuna TPE, 2 random + 10 guided trials, for several seeds.
+
+Run: .venv/bin/python benchmarks/bench_flow_search.py [--quick] [--seeds 3]
+Writes benchmarks/results/flow_search.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_result  # noqa: E402
+
+from accelflow.flow import DesignState, Flow, HardwareTarget, Step, run_flow  # noqa: E402
+from accelflow.flow.search import (  # noqa: E402
+    RESOURCE_KEYS,
+    Candidate,
+    Evaluation,
+    SearchSpace,
+    candidate_flow,
+    grid_candidates,
+    grid_search,
+    metaml_score,
+    search_flows,
+)
+from accelflow.flow.tasks.compress_tasks import Prune, Scale  # noqa: E402
+from accelflow.flow.tasks.hls_tasks import EmulateHls, EstimateResources, Hls4mlConvert, QuantizeHls  # noqa: E402
+from accelflow.train import cached_model, evaluate  # noqa: E402
+
+log = logging.getLogger("bench_flow_search")
+
+MODEL, DATASET = "digits_mlp", "digits"
+STEPS = {
+    "S": lambda t: Step(Scale(tolerance=t, retrain_epochs=4, batch_size=64, max_failures=2)),
+    "P": lambda t: Step(Prune(tolerance=t, finetune_epochs=3, batch_size=64, min_step=0.05)),
+    "Q": lambda t: Step(QuantizeHls(tolerance=t)),
+}
+TAIL = (Step(EmulateHls()), Step(EstimateResources()))
+
+
+class Evaluator:
+    """Runs a candidate's flow from the trained model; keeps final states so the best can be C-simulated."""
+
+    def __init__(self, start: DesignState, baseline: dict[str, float], scratch: str) -> None:
+        self.start, self.baseline, self.scratch = start, baseline, scratch
+        self.states: dict[str, DesignState] = {}
+
+    def __call__(self, cand: Candidate) -> Evaluation:
+        t0 = time.perf_counter()
+        flow = candidate_flow(cand, STEPS, TAIL)
+        state = run_flow(flow, self.start, scratch_dir=self.scratch).state
+        acc = state.metric("hls_emu.accuracy")
+        res = {k: state.metric(f"resources.{k}") for k in RESOURCE_KEYS}
+        self.states[cand.label()] = state
+        seconds = time.perf_counter() - t0
+        ev = Evaluation(cand, metaml_score(acc, res, self.baseline), acc, res, seconds)
+        log.info("%-28s score %.4f acc %.4f dsp %5.0f lut %6.0f  %.1f s", cand.label(), ev.score, acc,
+                 res["dsp"], res["lut"], seconds)
+        return ev
+
+
+def _csim(state: DesignState, scratch: str) -> float:
+    out = run_flow(Flow("csim", (Step(Hls4mlConvert()),)), state, scratch_dir=scratch).state
+    return out.metric("hls_csim.accuracy")
+
+
+def _ev_json(ev: Evaluation) -> dict[str, Any]:
+    return {"order": ev.candidate.order, "tolerances": dict(ev.candidate.tolerances), "score": ev.score,
+            "accuracy": ev.accuracy, "resources": dict(ev.resources), "seconds": ev.seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="grid with tolerance levels {1, 4} % only")
+    parser.add_argument("--seeds", type=int, default=3, help="independent searches (TPE seeds)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("accelflow").setLevel(logging.WARNING)
+
+    model, info = cached_model(MODEL, DATASET, progress=False)
+    start = DesignState(model=model, model_name=MODEL, input_shape=(64,), dataset=DATASET,
+                        target=HardwareTarget(io_type="io_parallel", reuse_factor=1))
+    float_acc = evaluate(model, start.splits().test)
+    scratch = tempfile.mkdtemp(prefix="bench-flow-search-")
+    base_state = run_flow(Flow("baseline", (Step(EmulateHls()), Step(EstimateResources(stage="baseline")))),
+                          start, scratch_dir=scratch).state
+    baseline = {k: base_state.metric(f"baseline.{k}") for k in RESOURCE_KEYS}
+    log.info("baseline ap_fixed<16,6> RF1: %s, emulated accuracy %.4f", baseline, base_state.metric("hls_emu.accuracy"))
+
+    space = SearchSpace()
+    levels = (0.01, 0.04) if args.quick else (0.01, 0.02, 0.03, 0.04)
+    grid_eval = Evaluator(start, baseline, scratch)
+    grid = grid_search(grid_eval, list(grid_candidates(space, levels)))
+    log.info("grid: %d candidates in %.0f s, best %s %.4f", len(grid.evaluations), grid.seconds,
+             grid.best.candidate.label(), grid.best.score)
+
+    searches = []
+    for seed in range(args.seeds):
+        ev = Evaluator(start, baseline, scratch)
+        with tempfile.TemporaryDirectory() as tmp:
+            res = search_flows(ev, space, n_random=2, n_guided=10, seed=seed,
+                               storage=f"sqlite:///{tmp}/study.db", study_name=f"seed{seed}")
+        best = res.best
+        log.info("search seed %d: %d trials in %.0f s, best %s %.4f", seed, len(res.evaluations), res.seconds,
+                 best.candidate.label(), best.score)
+        searches.append({"seed": seed, "trials": len(res.evaluations), "seconds": res.seconds,
+                         "best": _ev_json(best), "best_state": ev.states[best.candidate.label()],
+                         "fraction_of_grid_best": best.score / grid.best.score,
+                         "grid_candidates_beaten_or_matched": sum(e.score <= best.score for e in grid.evaluations)})
+
+    # hls4ml C simulation of the final designs only (one g++ build each)
+    grid_best_state = grid_eval.states[grid.best.candidate.label()]
+    grid_csim = _csim(grid_best_state, scratch)
+    for s in searches:
+        s["best"]["csim_accuracy"] = _csim(s.pop("best_state"), scratch)
+    mean_search_seconds = sum(s["seconds"] for s in searches) / len(searches)
+    payload = {
+        "model": MODEL, "dataset": DATASET, "dataset_synthetic": False,
+        "float_test_accuracy": float_acc, "baseline": baseline,
+        "baseline_emulated_accuracy": base_state.metric("hls_emu.accuracy"),
+        "accuracy_in_score": "emulated fixed-point test accuracy (bit-accurate numpy emulator of hls4ml)",
+        "grid": {"levels": list(levels), "candidates": len(grid.evaluations), "seconds": grid.seconds,
+                 "best": {**_ev_json(grid.best), "csim_accuracy": grid_csim},
+                 "all": [_ev_json(e) for e in grid.evaluations]},
+        "search": searches,
+        "mean_search_seconds": mean_search_seconds,
+        "speedup_vs_grid": grid.seconds / mean_search_seconds,
+        "searches_matching_grid_best": sum(s["best"]["score"] >= grid.best.score - 1e-9 for s in searches),
+        "quick": args.quick,
+    }
+    path = write_result("flow_search", payload)
+    log.info("grid %.0f s vs search %.0f s (x%.1f); search best / grid best: %s -> %s", grid.seconds,
+             mean_search_seconds, payload["speedup_vs_grid"],
+             [round(s["fraction_of_grid_best"], 4) for s in searches], path)
+
+
+if __name__ == "__main__":
+    main()
