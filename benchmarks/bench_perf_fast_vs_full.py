@@ -26,7 +26,7 @@ OUT = Path(__file__).parent / "results" / "perf_fast_vs_full.json"
 
 
 def _mape(pred: list[int], ref: list[int]) -> float:
-    return 100.0 * sum(abs(p - r) / r for p, r in zip(pred, ref)) / len(ref)
+    return 100.0 * sum(abs(p - r) / r for p, r in zip(pred, ref, strict=True)) / len(ref)
 
 
 def main() -> None:
@@ -78,11 +78,11 @@ def main() -> None:
                   f"full {t_full:6.1f}s fast {t_fast:5.2f}s", flush=True)  # fmt: skip
         # baselines on the pooled layer set of this template
         keys = [dataclasses.replace(s, name="") for s, *_ in pooled]
-        labels = {k: full for k, (_, full, _, _) in zip(keys, pooled)}
+        labels = {k: full for k, (_, full, _, _) in zip(keys, pooled, strict=True)}
         distinct = list(labels)
         models: dict = {}
         reg = []
-        for k, (s, *_rest) in zip(keys, pooled):
+        for k, (s, *_rest) in zip(keys, pooled, strict=True):
             if k not in models:
                 train = [d for d in distinct if d != k]
                 models[k] = RegressionModel().fit(train, [labels[d] for d in train], arch)

@@ -62,6 +62,6 @@ def test_baselines_against_full() -> None:
     reg = estimate(g, arch, Mode.REGRESSION)
     assert [lp.name for lp in roof.layers] == [lp.name for lp in full.layers] == [lp.name for lp in reg.layers]
     # the roofline is a lower bound on an array that cannot exceed its peak
-    assert all(r.cycles <= f.cycles for r, f in zip(roof.layers, full.layers))
+    assert all(r.cycles <= f.cycles for r, f in zip(roof.layers, full.layers, strict=True))
     assert all(lp.cycles > 0 for lp in reg.layers)
     assert full.skipped  # pooling/add are not supported on the systolic template and are listed

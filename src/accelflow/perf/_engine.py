@@ -54,7 +54,7 @@ class _CInstr:
         unit = arch.unit(path[-1])
         op = next(o for o in unit.operations if o.name == ins.op)
         self.path = tuple(eng.station[s] for s in path[:-1])
-        self.stage_lat = tuple(eng.stage_lat[s] for s in self.path)
+        self.stage_lat = tuple((s, eng.stage_lat[s]) for s in self.path)  # (station, latency) pairs
         self.unit = eng.unit_index[unit.name]
         self.lat, self.occ = op.latency, op.occupancy
         self.fields = ins.fields
@@ -137,7 +137,7 @@ class _Engine:
         s_last, s_ring = self.s_last, self.s_ring
         t = 0
         prev = -1
-        for s, sl in zip(ci.path, ci.stage_lat):
+        for s, sl in ci.stage_lat:
             e = s_last[s] if s_last[s] > t else t
             r = s_ring[s]
             if len(r) == r.maxlen and r[0] > e:
@@ -227,12 +227,12 @@ class _Engine:
         """Set the frontier to a normalised ``state`` placed at time ``t``."""
         s_last, s_ring, u_last, u_ring, m_port, m_flight, ready, read, end = state
         self.s_last = [t + v for v in s_last]  # type: ignore[attr-defined]
-        for d, vals in zip(self.s_ring, s_ring):  # type: ignore[call-overload]
+        for d, vals in zip(self.s_ring, s_ring, strict=True):  # type: ignore[call-overload]
             d.clear()
             d.extend(t + v for v in vals)
         self.u_last = [t + v for v in u_last]  # type: ignore[attr-defined]
         for group, saved in ((self.u_ring, u_ring), (self.m_port, m_port), (self.m_flight, m_flight)):
-            for d, vals in zip(group, saved):  # type: ignore[call-overload]
+            for d, vals in zip(group, saved, strict=True):  # type: ignore[call-overload]
                 d.clear()
                 d.extend(t + v for v in vals)
         self.ready = {k: t + v for k, v in ready}  # type: ignore[attr-defined]
