@@ -63,3 +63,23 @@ def test_space_validation() -> None:
         SearchSpace(orders=("SX",))
     with pytest.raises(FlowValidationError):
         SearchSpace(tolerance_low=0.05, tolerance_high=0.01)
+
+
+def test_search_space_generated_from_task_fields() -> None:
+    import optuna
+
+    from accelflow.flow import build_task
+    from accelflow.flow.search import param_distributions
+    from accelflow.flow.tasks.compress_tasks import Prune, Scale
+
+    dists = param_distributions(Prune, ["tolerance", "finetune_epochs"])
+    assert isinstance(dists["tolerance"], optuna.distributions.FloatDistribution)
+    assert (dists["tolerance"].low, dists["tolerance"].high) == (0.0, 0.5)
+    assert isinstance(dists["finetune_epochs"], optuna.distributions.IntDistribution)
+    assert param_distributions(Scale, ["method"])["method"].choices == ("stepwise", "bayesian")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask(dists)
+    task = build_task(Prune, trial.params, "trial")  # a sampled point is a valid task
+    assert 0.0 <= task.tolerance <= 0.5
+    with pytest.raises(FlowValidationError, match="no search range"):
+        param_distributions(Prune, ["structured"])

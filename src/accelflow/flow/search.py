@@ -26,10 +26,12 @@ import optuna
 
 from accelflow.flow.control import Flow, Node
 from accelflow.flow.errors import FlowValidationError
+from accelflow.flow.task import Task, param_specs
 
 __all__ = [
     "ORDERS", "RESOURCE_KEYS", "SearchSpace", "Candidate", "Evaluation", "SearchResult", "metaml_score",
     "ask_candidate", "search_flows", "grid_candidates", "grid_search", "candidate_flow",
+    "param_distributions",
 ]
 
 log = logging.getLogger(__name__)
@@ -177,3 +179,28 @@ def candidate_flow(candidate: Candidate, make_step: Mapping[str, Callable[[float
         raise FlowValidationError(f"candidate {candidate.order}: no step factory for {missing}")
     steps = [make_step[x](candidate.tolerances[x]) for x in candidate.order]
     return Flow(name or f"candidate-{candidate.order}", (*steps, *tail))
+
+
+def param_distributions(cls: type[Task], names: Sequence[str] | None = None
+                        ) -> dict[str, optuna.distributions.BaseDistribution]:
+    """Optuna distributions for a task's searchable parameters (those given a range or choices in
+    :func:`~accelflow.flow.task.param`), optionally restricted to ``names``; usable with ``study.ask``."""
+    out: dict[str, optuna.distributions.BaseDistribution] = {}
+    for spec in param_specs(cls):
+        if names is not None and spec.name not in names:
+            continue
+        if spec.choices is not None:
+            values = [c.value if hasattr(c, "value") else c for c in spec.choices]
+            out[spec.name] = optuna.distributions.CategoricalDistribution(values)
+        elif spec.low is not None and spec.high is not None:
+            if isinstance(spec.default, bool):
+                continue
+            if isinstance(spec.default, int):
+                out[spec.name] = optuna.distributions.IntDistribution(int(spec.low), int(spec.high),
+                                                                      log=spec.log_scale)
+            else:
+                out[spec.name] = optuna.distributions.FloatDistribution(spec.low, spec.high, log=spec.log_scale)
+    unknown = sorted(set(names or ()) - set(out))
+    if unknown:
+        raise FlowValidationError(f"task '{cls.name}': parameters {unknown} have no search range")
+    return out
