@@ -254,7 +254,8 @@ class _Engine:
         full, tile, rem = iteration_sizes(loop, env)
         innermost = not any(isinstance(it, Loop) for it in loop.body)
         memo_key = None
-        if self.fast:
+        # memoise loop entries only where a hit can save work (tiny innermost loops are cheaper to run)
+        if self.fast and (not innermost or full >= 4):
             t0, s0 = self.snapshot()
             memo_key = (id(loop), ctx, full, tile, rem, s0)
             hit = self.memo.get(memo_key)
@@ -272,7 +273,7 @@ class _Engine:
             if innermost:
                 self.n_iter += 1
             k += 1
-            if self.fast and k < full:
+            if self.fast and full - k >= 2:  # a jump needs at least one whole remaining period
                 t, state = self.snapshot()
                 key = (k % loop.period, state)
                 seen = history.get(key)
