@@ -106,3 +106,14 @@ def test_expressions_are_safe_and_integer() -> None:
     for bad in ("__import__('os').system('true')", "n.real", "[1, 2]", "1.5 * n", "lambda: 1", "open('x')"):
         with pytest.raises(ExprError):
             Expr.parse(bad)
+
+
+def test_user_yaml_file_equals_shipped_template(tmp_path: Path) -> None:
+    from importlib import resources
+
+    text = resources.files("accelflow.arch").joinpath("templates", "gemmini.yaml").read_text()
+    path = tmp_path / "my_gemmini.yaml"
+    path.write_text(text.replace("dram_latency_cycles: 80", "dram_latency_cycles: 20"))
+    mine = parse_arch_spec(str(path))
+    assert mine == template("gemmini", dram_latency_cycles=20)
+    assert mine != template("gemmini")
