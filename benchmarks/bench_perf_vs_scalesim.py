@@ -13,7 +13,7 @@
    dataflow and SRAM sizes and unlimited bandwidth, on the same unpadded layers.
 4. Checks SCALE-Sim's numbers against the closed form in ``benchmarks/peers/scalesim_formula.py``.
 5. Writes ``benchmarks/results/perf_vs_scalesim.json`` (one entry per dataflow, ``_quick`` suffixed
-   for ``--quick``): per layer cycles and absolute % errors, MAPE, wall times and speed ratios.
+   for ``--quick``; ``perf_vs_scalesim_<stem>.json`` for another ``--layers`` file): per layer cycles and absolute % errors, MAPE, wall times and speed ratios.
 
 Exit code 0 when the MAPE of fast mode against SCALE-Sim is <= 5 % for every dataflow run, 1 otherwise,
 3 when the peers cannot be installed.
@@ -242,19 +242,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-zigzag", action="store_true", help="skip the ZigZag peer")
     parser.add_argument("--no-full", action="store_true", help="skip our full mode")
     parser.add_argument("--refresh", action="store_true", help="ignore the cached peer results")
+    parser.add_argument("--layers", type=Path, default=LAYER_FILE,
+                        help="layer file (default benchmarks/layers/scalesim_layers.json)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    spec = json.loads(LAYER_FILE.read_text())
+    layer_file = args.layers.resolve()
+    spec = json.loads(layer_file.read_text())
     layers = spec["layers"]
     if args.quick:
-        layers = [layer for layer in layers if layer["name"] in set(spec["quick"])]
+        quick = set(spec.get("quick", [layer["name"] for layer in layers[:5]]))
+        layers = [layer for layer in layers if layer["name"] in quick]
     setup_peers("scalesim" if args.no_zigzag else "all")
 
-    out_file = RESULTS / "perf_vs_scalesim.json"
+    suffix = "" if layer_file == LAYER_FILE else "_" + layer_file.stem
+    out_file = RESULTS / f"perf_vs_scalesim{suffix}.json"
     doc: dict[str, Any] = json.loads(out_file.read_text()) if out_file.exists() else {}
     doc.setdefault("runs", {})
-    doc["layer_file"] = str(LAYER_FILE.relative_to(HERE.parent))
+    doc["layer_file"] = layer_file.name
     dataflows = ["ws", "os", "is"] if args.dataflow == "all" else [args.dataflow]
     ok = True
     for df in dataflows:

@@ -132,7 +132,7 @@ def run_layer(work: Path, array: dict, bandwidth: object, layer: dict) -> dict:
     with open(out_dir / run_name / "COMPUTE_REPORT.csv", newline="") as fh:
         rows = [[c.strip() for c in r] for r in csv.reader(fh)]
     head = rows[0]
-    recs = [dict(zip(head, r)) for r in rows[1:] if r and r[0]]
+    recs = [dict(zip(head, r, strict=True)) for r in rows[1:] if r and r[0]]
 
     def col(key: str) -> list[float]:
         return [float(rec[key]) for rec in recs]

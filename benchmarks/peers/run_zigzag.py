@@ -35,7 +35,6 @@ from pathlib import Path
 
 def _accelerator_yaml(rows: int, cols: int, out: Path) -> Path:
     import yaml  # zigzag depends on pyyaml
-
     import zigzag
 
     src = Path(zigzag.__file__).parent / "inputs" / "hardware" / "tpu_like.yaml"
