@@ -21,6 +21,7 @@ from typing import Any
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from accelflow.search._errors import SearchError
@@ -126,7 +127,7 @@ def optimize(study: optuna.Study, objective: Objective, space: Mapping[str, Base
     evaluated = failed = 0
     me = worker_id()
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[status]}"), TimeElapsedColumn(), disable=not progress, transient=False)
+                   TextColumn("{task.fields[status]}"), TimeElapsedColumn(), disable=not progress, console=Console(stderr=True))
     with bar:
         task = bar.add_task(study.study_name, total=n_trials, completed=min(done, n_trials), status="")
         last_beat = time.monotonic()
