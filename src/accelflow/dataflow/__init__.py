@@ -14,7 +14,7 @@ Example::
     True
 """
 
-from accelflow.dataflow._design import DataflowDesign, LayerDesign, evaluate_design, network_model
+from accelflow.dataflow._design import DataflowDesign, LayerDesign, design_from_cost, evaluate_design, network_model
 from accelflow.dataflow._device import Device, device_names, load_device
 from accelflow.dataflow._folding import Folding
 from accelflow.dataflow._layers import SPARSE_MIN, ConvLayer, LayerModel, PoolLayer
@@ -49,6 +49,7 @@ __all__ = [
     "load_device",
     "load_onnx_with_sparsity",
     "network_model",
+    "design_from_cost",
     "optimise_folding",
     "apply_sparsity",
     "read_sparsity_from_onnx",

@@ -91,6 +91,7 @@ class NetworkModel:
             raise ConfigError(f"utilisation cap must be in (0, 1], got {self.utilisation}")
         if self.batch < 1:
             raise ConfigError(f"batch must be >= 1, got {self.batch}")
+        self.evaluations = 0  # design points evaluated (for optimiser speed reports)
         self.index = {layer.name: i for i, layer in enumerate(self.layers)}
         self.edges = [(self.index[p], j) for j, layer in enumerate(self.layers) for p in layer.producers]
         self.preds: list[list[int]] = [[] for _ in self.layers]
@@ -131,6 +132,7 @@ class NetworkModel:
         return hit
 
     def cost(self, foldings: Sequence[Folding]) -> NetworkCost:
+        self.evaluations += 1
         memo = self._memo
         costs = []
         for i, f in enumerate(foldings):
