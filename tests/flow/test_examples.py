@@ -49,3 +49,18 @@ def test_quick_metaml_flow_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixt
     report = json.loads(capsys.readouterr().out)
     assert report["metrics"]["hls_csim"]["accuracy"] == m["hls_csim"]["accuracy"]
     store.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["metaml_jet_dnn", "metaml_pro_fork", "metaml_vgg7"])
+def test_example_flow_runs(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The larger example flows (run by `make bench`): each completes and shrinks the design."""
+    assert main(["run", str(FLOWS / f"{name}.yaml"), "--store", str(tmp_path)]) == 0
+    run_id = capsys.readouterr().out.strip().splitlines()[-1]
+    store = RunStore(tmp_path)
+    state = store.final_state(run_id)
+    assert state is not None
+    m = state.metrics
+    assert m["resources"]["dsp"] <= m["baseline"]["dsp"] and m["resources"]["lut"] < m["baseline"]["lut"]
+    assert 0.0 < m["hls_csim"]["accuracy"] <= 1.0
+    store.close()

@@ -72,3 +72,13 @@ def test_cli_rejects_invalid_flow_before_running(tmp_path: Path, capsys: pytest.
     err = capsys.readouterr().err
     assert "broken.yaml: step 2 (task 'fine_tune')" in err and "field 'epochs'" in err
     assert not store.exists()  # nothing ran, not even the store was created
+
+
+def test_cli_rejects_unsatisfied_needs_before_running(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    flow = tmp_path / "needs.yaml"
+    flow.write_text("name: needs\nsteps:\n  - task: quantize\n")  # no model, no data set
+    store = tmp_path / "store"
+    assert main(["run", str(flow), "--store", str(store)]) == 2
+    err = capsys.readouterr().err
+    assert "needs.yaml: step 1 (task 'quantize'): needs state field 'model', state field 'dataset'" in err
+    assert not store.exists()

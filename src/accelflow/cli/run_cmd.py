@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from rich.console import Console
 
-from accelflow.flow import initial_state, load_flow, run_flow
+from accelflow.flow import check_flow, initial_state, load_flow, run_flow
 from accelflow.runs import RunStore
 
 __all__ = ["register", "run", "ConsoleObserver", "DEFAULT_STORE"]
@@ -45,20 +45,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     spec, flow, text = load_flow(args.flow)
     console = Console(stderr=True)
+    start = None
+    if args.resume is None:
+        with console.status("preparing the initial design state"):
+            start = initial_state(spec.start)
+        check_flow(flow, start)  # before the store is touched: an invalid flow leaves no trace
     if args.check:
-        from accelflow.flow import check_flow
-
-        if args.resume is None:
-            check_flow(flow, initial_state(spec.start))
         console.print(f"{args.flow}: valid flow '{flow.name}' with {len(flow.steps)} top-level step(s)")
         return 0
     store = RunStore(args.store)
     try:
-        if args.resume:
+        if start is None:
             start = store.initial_state(store.get_run(args.resume).id)
-        else:
-            with console.status("preparing the initial design state"):
-                start = initial_state(spec.start)
         result = run_flow(flow, start, store=store, run_id=args.resume, flow_text=text, seed=spec.seed,
                           progress=console.is_terminal, observer=ConsoleObserver(console))
     finally:
