@@ -14,7 +14,13 @@ Example::
     True
 """
 
-from accelflow.dataflow._design import DataflowDesign, LayerDesign, design_from_cost, evaluate_design, network_model
+from accelflow.dataflow._design import (
+    DataflowDesign,
+    LayerDesign,
+    design_from_cost,
+    evaluate_design,
+    network_model,
+)
 from accelflow.dataflow._device import Device, device_names, load_device
 from accelflow.dataflow._folding import Folding
 from accelflow.dataflow._layers import SPARSE_MIN, ConvLayer, LayerModel, PoolLayer
