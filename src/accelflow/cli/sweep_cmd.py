@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import logging
 import sys
@@ -157,7 +158,8 @@ def run(args: argparse.Namespace) -> int:
     _check_template(args.arch, {**grid, **fixed})
     shape = parse_shape(args.input_shape)
     sweep = ArchSweep(args.model, args.arch, Mode(args.mode).value, tuple((k, v[0]) for k, v in fixed.items()), shape)
-    sweep.arch({k: v[0] for k, v in grid.items()})  # bad parameter values fail here, before any worker
+    for combo in itertools.islice(itertools.product(*grid.values()), 10_000):  # bad values fail before any worker
+        sweep.arch(dict(zip(grid, combo, strict=True)))
     load_model(args.model, shape)  # a bad model fails here with a one-line error
     name = args.study or _study_name(sweep, grid, args.trials)
     sampler = optuna.samplers.TPESampler(seed=args.seed, multivariate=True) if args.trials else None
