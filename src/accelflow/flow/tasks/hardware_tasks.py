@@ -1,0 +1,148 @@
+"""Tasks that bring the other two systems into a design flow.
+
+* ``train_cached``: the zoo model trained on its data set through the trained-weight cache.
+* ``perf_estimate``: latency of the current network on a described accelerator (AIDG fast mode).
+* ``dataflow``: the layer-pipelined FPGA design of the current network (folding optimised).
+* ``hass``: hardware-aware sparsity search on that dataflow target; the state's model becomes the
+  thresholded, weight-pruned network that the search chose.
+Each writes its full report as a JSON artefact and its headline numbers as metrics.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from accelflow.flow.state import DesignState, MetricKey, StateField
+from accelflow.flow.task import Task, TaskContext, param
+
+__all__ = ["TrainCached", "PerfEstimate", "DataflowTask", "HassTask"]
+
+
+def _write_json(path: Path, payload: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(payload if isinstance(payload, str) else json.dumps(payload, indent=1))
+    tmp.replace(path)
+    return path
+
+
+@dataclass
+class TrainCached(Task):
+    """Load (or train once and cache) the state's zoo model on its data set with the default recipe."""
+
+    name = "train_cached"
+    needs = (StateField.MODEL, StateField.DATASET)
+    produces = (StateField.TRAINED, MetricKey("train", "accuracy"), MetricKey("train", "val_accuracy"))
+
+    def run(self, state: DesignState, ctx: TaskContext) -> DesignState:
+        from accelflow.errors import ConfigError
+        from accelflow.train import cached_model
+
+        if state.model_name is None:
+            raise ConfigError("train_cached needs a zoo model name in the flow's start section")
+        model, info = cached_model(state.model_name, state.dataset, data_kwargs=dict(state.data_kwargs),
+                                   progress=ctx.progress)
+        return state.evolve(model=model).with_info(weights_cache_key=info.key).with_metrics(
+            "train", accuracy=info.test_accuracy, val_accuracy=info.val_accuracy)
+
+
+@dataclass
+class PerfEstimate(Task):
+    """Latency of the network on an accelerator described as data (``accelflow estimate``'s model)."""
+
+    name = "perf_estimate"
+    needs = (StateField.MODEL,)
+    produces = (MetricKey("perf", "total_cycles"),)
+
+    arch: str = param("gemmini", help="template spec (e.g. 'systolic:rows=16,cols=16') or a YAML path")
+    mode: str = param("fast", choices=("fast", "full", "roofline", "regression"))
+
+    def run(self, state: DesignState, ctx: TaskContext) -> DesignState:
+        from accelflow.arch import parse_arch_spec
+        from accelflow.perf import Mode, estimate
+
+        report = estimate(state.graph(), parse_arch_spec(self.arch), Mode(self.mode))
+        path = _write_json(ctx.path("perf.json"), report.to_json())
+        return state.with_artefact("perf_report", path).with_metrics(
+            "perf",
+            total_cycles=report.total_cycles,
+            instructions_total=report.instructions_total,
+            instructions_evaluated=report.instructions_evaluated,
+            wall_seconds=report.wall_seconds,
+        )
+
+
+def _design_metrics(design: Any) -> dict[str, float]:
+    r = design.resources
+    return {"throughput_images_per_s": design.throughput_images_per_s, "dsp": r.dsp, "lut": r.lut,
+            "ff": r.ff, "bram18": r.bram18}
+
+
+@dataclass
+class DataflowTask(Task):
+    """Dense layer-pipelined FPGA design of the network with the folding optimised for a device."""
+
+    name = "dataflow"
+    needs = (StateField.MODEL,)
+    produces = (MetricKey("dataflow", "throughput_images_per_s"),)
+
+    device: str = param("zcu102", help="device name, see `accelflow dataflow --help`")
+    method: str = param("greedy", choices=("greedy", "anneal"))
+    batch: int = param(256, low=1, high=1 << 20)
+
+    def run(self, state: DesignState, ctx: TaskContext) -> DesignState:
+        from accelflow.dataflow import Method, load_device, optimise_folding
+
+        design = optimise_folding(state.graph(), load_device(self.device), Method(self.method), batch=self.batch)
+        path = _write_json(ctx.path("dataflow.json"), design.to_json())
+        return state.with_artefact("dataflow_design", path).with_metrics("dataflow", **_design_metrics(design))
+
+
+@dataclass
+class HassTask(Task):
+    """Hardware-aware sparsity search on a dataflow FPGA target (per-layer weight/activation thresholds).
+
+    Accuracy is measured on ``validation_size`` validation images, sparsity on ``calibration_size``
+    training images; the study lives in the task's artefact directory so a resumed run keeps its trials.
+    """
+
+    name = "hass"
+    needs = (StateField.MODEL, StateField.DATASET, StateField.TRAINED)
+    produces = (MetricKey("hass", "throughput_images_per_s"), MetricKey("hass", "accuracy_drop"))
+
+    device: str = param("zcu102", help="device name, see `accelflow dataflow --help`")
+    max_accuracy_drop: float = param(1.0, low=0.0, high=100.0, help="bound in accuracy points")
+    trials: int = param(20, low=1, high=100000)
+    objective: str = param("throughput", choices=("throughput", "throughput_per_dsp"))
+    validation_size: int = param(1000, low=10)
+    calibration_size: int = param(64, low=1)
+    batch: int = param(256, low=1, high=1 << 20)
+
+    def run(self, state: DesignState, ctx: TaskContext) -> DesignState:
+        from accelflow.dataflow import load_device
+        from accelflow.hass import Evaluator, SearchSettings, build_space, run_search, subset
+
+        splits = state.splits()
+        model = state.model_copy()
+        calibration = subset(splits.train, self.calibration_size, ctx.seed + 1).x
+        evaluator = Evaluator(model, tuple(splits.info.input_shape), subset(splits.val, self.validation_size, ctx.seed),
+                              calibration, load_device(self.device), build_space(model, calibration),
+                              name=state.model_name or "model", batch=self.batch)
+        settings = SearchSettings(max_accuracy_drop=self.max_accuracy_drop, trials=self.trials,
+                                  objective=self.objective, seed=ctx.seed,
+                                  storage=f"sqlite:///{ctx.path('hass_study.db')}")
+        result = run_search(evaluator, settings, progress=ctx.progress)
+        path = _write_json(ctx.path("hass.json"), result.to_json())
+        sparse_model = result.thresholds.apply(model)
+        return state.evolve(model=sparse_model).with_artefact("hass_result", path).with_metrics(
+            "hass",
+            throughput_images_per_s=result.throughput_images_per_s,
+            dense_throughput_images_per_s=result.dense_throughput_images_per_s,
+            speedup_over_dense=result.throughput_images_per_s / result.dense_throughput_images_per_s,
+            accuracy=result.accuracy,
+            accuracy_drop=result.accuracy_drop,
+            dsp=result.dsp, lut=result.lut, ff=result.ff, bram18=result.bram18,
+        )
