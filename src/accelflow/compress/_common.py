@@ -6,9 +6,9 @@ from torch import nn
 
 from accelflow.data import Splits
 from accelflow.errors import AccelflowError
-from accelflow.train import evaluate
+from accelflow.train import TrainRecipe, evaluate, train
 
-__all__ = ["CompressError", "prunable_layers", "evaluate_on"]
+__all__ = ["CompressError", "prunable_layers", "evaluate_on", "fit"]
 
 
 class CompressError(AccelflowError):
@@ -22,3 +22,9 @@ def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Linear | nn.Conv2d |
 
 def evaluate_on(model: nn.Module, splits: Splits, split: str) -> float:
     return evaluate(model, getattr(splits, split))
+
+
+def fit(model: nn.Module, splits: Splits, recipe: TrainRecipe) -> None:
+    """Train in place quietly on one thread: the models pruned/scaled here are small, and one thread is
+    faster than two on a shared machine (OpenMP threads waiting for busy cores)."""
+    train(model, splits, recipe, progress=False, num_threads=1)

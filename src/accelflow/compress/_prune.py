@@ -11,10 +11,10 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from accelflow.compress._common import CompressError, evaluate_on, prunable_layers
+from accelflow.compress._common import CompressError, evaluate_on, prunable_layers, fit
 from accelflow.data import Splits
 from accelflow.errors import ConfigError
-from accelflow.train import TrainRecipe, train
+from accelflow.train import TrainRecipe
 
 __all__ = ["PruneConfig", "PruneTrial", "PruneResult", "prune_magnitude", "auto_prune", "weight_sparsity"]
 
@@ -135,7 +135,7 @@ def prune_magnitude(
     if finetune is not None:
         if splits is None:
             raise ConfigError("prune_magnitude: fine-tuning needs splits")
-        train(pruned, splits, finetune, progress=False)
+        fit(pruned, splits, finetune)
     _bake(pruned)
     return pruned.eval()
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from accelflow.compress._common import CompressError, evaluate_on, prunable_layers
+from accelflow.compress._common import CompressError, evaluate_on, prunable_layers, fit
 from accelflow.data import Splits
 from accelflow.hls._fixed import FixedPoint, RoundingMode
-from accelflow.train import TrainRecipe, train
+from accelflow.train import TrainRecipe
 
 __all__ = ["QATConfig", "QATResult", "quantize_aware_train", "fake_quantize"]
 
@@ -109,7 +109,7 @@ def quantize_aware_train(model: nn.Module, splits: Splits, config: QATConfig = Q
         parent_name, _, leaf = name.rpartition(".")
         parent = q.get_submodule(parent_name) if parent_name else q
         setattr(parent, leaf, _QuantWrapped(mod, wt, at))
-    train(q, splits, config.finetune, progress=False)
+    fit(q, splits, config.finetune)
     accuracy = evaluate_on(q, splits, config.eval_split)
     # unwrap: weights onto their grids (masked), activations left to the HLS precision
     for name, mod in list(q.named_modules()):

@@ -18,10 +18,10 @@ import optuna
 import torch
 from torch import fx, nn
 
-from accelflow.compress._common import CompressError, evaluate_on
+from accelflow.compress._common import CompressError, evaluate_on, fit
 from accelflow.data import Splits
 from accelflow.errors import ConfigError
-from accelflow.train import TrainRecipe, train
+from accelflow.train import TrainRecipe
 
 __all__ = ["ScaleMethod", "ScaleConfig", "ScaleTrial", "ScaleResult", "scale_widths", "auto_scale", "layer_widths"]
 
@@ -103,7 +103,7 @@ def _chain(model: nn.Module) -> list[tuple[str, nn.Module]]:
             )
         if node.op == "call_module":
             mod = mods[str(node.target)]
-            if not isinstance(mod, nn.Linear | nn.Conv2d | nn.BatchNorm2d | nn.BatchNorm1d | _PASS):
+            if not isinstance(mod, (nn.Linear, nn.Conv2d, nn.BatchNorm2d, nn.BatchNorm1d, *_PASS)):
                 raise CompressError(f"scale_widths: unsupported layer {node.target} ({type(mod).__name__})")
             if isinstance(mod, nn.Conv2d) and mod.groups != 1:
                 raise CompressError(f"scale_widths: grouped convolution {node.target} is not supported")
@@ -204,7 +204,7 @@ def auto_scale(model: nn.Module, splits: Splits, config: ScaleConfig = ScaleConf
         nonlocal best
         t0 = time.perf_counter()
         cand = scale_widths(model, factor)
-        train(cand, splits, config.retrain, progress=False)
+        fit(cand, splits, config.retrain)
         acc = evaluate_on(cand, splits, config.eval_split)
         ok = acc >= reference * (1.0 - config.tolerance_relative)
         trials.append(ScaleTrial(factor, acc, ok, layer_widths(cand), time.perf_counter() - t0))

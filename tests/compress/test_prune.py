@@ -1,0 +1,64 @@
+"""Auto-pruning on the trained digits MLP: bisection logic, tolerance, masks, structured pruning."""
+
+import numpy as np
+import torch
+from torch import nn
+
+from accelflow.compress import PruneConfig, auto_prune, prunable_layers, prune_magnitude, weight_sparsity
+from accelflow.data import Splits
+from accelflow.train import TrainRecipe, evaluate
+
+QUICK = TrainRecipe(epochs=2, batch_size=64, lr=1e-3)
+
+
+def test_auto_prune_bisection(digits: tuple[nn.Module, Splits]) -> None:
+    model, splits = digits
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = PruneConfig(tolerance_points=2.0, start_rate=0.5, min_step=0.05, finetune=QUICK)
+    res = auto_prune(model, splits, cfg)
+    rates = [t.rate for t in res.trials]
+    assert rates[0] == 0.5
+    # bisection: each step halves and moves up after an accepted rate, down after a rejected one
+    for i in range(1, len(rates)):
+        step = 0.25 / 2 ** (i - 1)
+        assert abs(abs(rates[i] - rates[i - 1]) - step) < 1e-12
+        assert (rates[i] > rates[i - 1]) == res.trials[i - 1].accepted
+    assert 0.25 / 2 ** (len(rates) - 1) < cfg.min_step <= 0.25 / 2 ** (len(rates) - 2)
+    accepted = [t for t in res.trials if t.accepted]
+    assert accepted, "50 % pruning of the digits MLP should be accepted at 2 points"
+    assert res.rate == max(t.rate for t in accepted)
+    assert (res.reference_accuracy - res.accuracy) * 100 <= cfg.tolerance_points + 1e-9
+    assert res.accuracy == evaluate(res.model, splits.val)
+    assert abs(res.sparsity - res.rate) < 0.01  # per-layer magnitude pruning at the same rate
+    # the input model is untouched and the result has plain (baked) weights
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert not any("weight_orig" in k for k in res.model.state_dict())
+
+
+def test_masks_stay_fixed_during_finetune(digits: tuple[nn.Module, Splits]) -> None:
+    model, splits = digits
+    untuned = prune_magnitude(model, 0.7)
+    tuned = prune_magnitude(model, 0.7, splits=splits, finetune=QUICK)
+    for (_, a), (_, b) in zip(prunable_layers(untuned), prunable_layers(tuned), strict=True):
+        assert torch.equal(a.weight == 0, b.weight == 0)
+        assert not torch.equal(a.weight, b.weight)  # but the kept weights were retrained
+    assert abs(weight_sparsity(tuned) - 0.7) < 0.01
+
+
+def test_structured_pruning_removes_whole_neurons(digits: tuple[nn.Module, Splits]) -> None:
+    model, _ = digits
+    pruned = prune_magnitude(model, 0.5, structured=True)
+    layers = prunable_layers(pruned)
+    for i, (name, mod) in enumerate(layers):
+        dead = (mod.weight == 0).all(dim=1)
+        if i == len(layers) - 1:
+            assert not dead.any(), "the output layer keeps all its neurons"
+            continue
+        assert int(dead.sum()) == round(0.5 * mod.weight.shape[0]), name
+        assert torch.all(mod.bias[dead] == 0)
+        # the removed neurons are those with the smallest L1 norm
+        norms = dict(model.named_modules())[name].weight.abs().sum(dim=1)
+        assert norms[dead].max() <= norms[~dead].min()
+    x = torch.as_tensor(np.random.default_rng(0).random((5, 64), dtype=np.float32))
+    h = pruned.layers.relu1(pruned.layers.fc1(x))
+    assert torch.all(h[:, (pruned.layers.fc1.weight == 0).all(dim=1)] == 0)

@@ -1,0 +1,79 @@
+"""Width scaling (rebuild, warm start, auto-scaling) and quantisation-aware fine-tuning."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from accelflow.compress import (
+    CompressError,
+    QATConfig,
+    ScaleConfig,
+    auto_scale,
+    layer_widths,
+    prunable_layers,
+    prune_magnitude,
+    quantize_aware_train,
+    scale_widths,
+)
+from accelflow.data import Splits
+from accelflow.hls import FixedPoint
+from accelflow.train import TrainRecipe
+from accelflow.zoo import create
+
+
+@pytest.mark.parametrize(
+    "name,shape,kw", [("digits_mlp", (64,), {}), ("lenet5", (1, 28, 28), {}), ("vgg7", (1, 16, 16), {"input_size": 16})]
+)
+def test_scale_widths_rebuilds(name: str, shape: tuple[int, ...], kw: dict[str, int]) -> None:
+    model = create(name, **kw)
+    x = torch.as_tensor(np.random.default_rng(0).random((3, *shape), dtype=np.float32))
+    same = scale_widths(model, 1.0)
+    with torch.no_grad():
+        torch.testing.assert_close(same(x), model(x))  # factor 1 keeps every channel, in order
+    half = scale_widths(model, 0.5)
+    full, narrow = layer_widths(model), layer_widths(half)
+    assert narrow[-1] == full[-1]
+    assert narrow[:-1] == tuple(max(1, round(w * 0.5)) for w in full[:-1])
+    assert half(x).shape == model(x).shape
+
+
+def test_scale_keeps_strongest_channels_of_a_pruned_model() -> None:
+    model = create("digits_mlp")
+    pruned = prune_magnitude(model, 0.5, structured=True)  # half the hidden neurons are exactly zero
+    x = torch.as_tensor(np.random.default_rng(1).random((4, 64), dtype=np.float32))
+    with torch.no_grad():
+        torch.testing.assert_close(scale_widths(pruned, 0.5)(x), pruned(x))  # dropping dead neurons is exact
+
+
+def test_unsupported_models_are_refused() -> None:
+    with pytest.raises(CompressError, match="chain"):
+        scale_widths(create("resnet8"), 0.5)
+
+
+def test_auto_scale_stepwise(digits: tuple[nn.Module, Splits]) -> None:
+    model, splits = digits
+    cfg = ScaleConfig(tolerance_relative=0.02, retrain=TrainRecipe(epochs=3, batch_size=64, lr=3e-3))
+    res = auto_scale(model, splits, cfg)
+    factors = [t.factor for t in res.trials]
+    assert factors == [1 - i / 8 for i in range(1, len(factors) + 1)]
+    fails = [not t.accepted for t in res.trials]
+    if len(factors) < 7:  # stopped early: the last three tries failed
+        assert all(fails[-3:])
+    accepted = [t for t in res.trials if t.accepted]
+    if accepted:
+        assert res.factor == min(t.factor for t in accepted)
+        assert res.accuracy >= res.reference_accuracy * (1 - cfg.tolerance_relative)
+        assert res.widths == layer_widths(res.model)
+
+
+def test_qat_keeps_grid_and_zeros(digits: tuple[nn.Module, Splits]) -> None:
+    model, splits = digits
+    pruned = prune_magnitude(model, 0.6)
+    wt = FixedPoint(6, 1)
+    res = quantize_aware_train(pruned, splits, QATConfig(weight=wt, finetune=TrainRecipe(epochs=2, batch_size=64)))
+    for (_, a), (_, b) in zip(prunable_layers(pruned), prunable_layers(res.model), strict=True):
+        w = b.weight.detach().double().numpy()
+        np.testing.assert_array_equal(w, wt.quantize(w))  # on the ap_fixed<6,1> grid
+        assert torch.all(b.weight[a.weight == 0] == 0)  # pruned weights stay pruned
+    assert res.accuracy > 0.8
