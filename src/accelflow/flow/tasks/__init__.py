@@ -25,6 +25,10 @@ BUILTIN_MODULES: tuple[tuple[str, str, str], ...] = (
     ("emulate", "accelflow.flow.tasks.hls_tasks", "EmulateHls"),
     ("estimate", "accelflow.flow.tasks.hls_tasks", "EstimateResources"),
     ("parse_report", "accelflow.flow.tasks.hls_tasks", "ParseReport"),
+    ("train_cached", "accelflow.flow.tasks.hardware_tasks", "TrainCached"),
+    ("perf_estimate", "accelflow.flow.tasks.hardware_tasks", "PerfEstimate"),
+    ("dataflow", "accelflow.flow.tasks.hardware_tasks", "DataflowTask"),
+    ("hass", "accelflow.flow.tasks.hardware_tasks", "HassTask"),
 )
 
 
