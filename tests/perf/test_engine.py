@@ -161,3 +161,14 @@ def test_reports_add_and_serialise() -> None:
     assert set(data["layers"][0]) == {"name", "op", "cycles", "instructions", "iterations_evaluated", "utilisation"}
     with pytest.raises(ValueError):
         _ = a + PerfReport(Mode.FULL, (LayerPerf("c", "conv", 1, 1, 1, 0.0),))
+
+
+def test_ultratrail_conv1d_by_hand() -> None:
+    # Conv1d 8->8, 3 taps, length 10: one 8x8 channel tile, n = 8 output positions.
+    # ld_w: 8*8*3 words x 8 bit / 512-bit port = 3 cycles + 1 cycle WMEM latency -> done at 4
+    # conv: waits for the weights (RAW), n * taps + 2 = 26 cycles -> done at 30
+    # opu:  waits for the partial sums (RAW), n + 2 = 10 cycles -> done at 40
+    g = from_pytorch(nn.Sequential(nn.Conv1d(8, 8, 3)), (8, 10))
+    shape = layer_shape(g.compute_nodes()[0])
+    for mode in (Mode.FULL, Mode.FAST):
+        assert estimate_shape(shape, template("ultratrail"), mode).cycles == 40
