@@ -20,7 +20,16 @@ from accelflow.arch._load import (
     template_names,
     template_parameters,
 )
-from accelflow.arch._model import ArchError, Architecture, MemoryInterface, Operation, Stage, Storage, Unit, build
+from accelflow.arch._model import (
+    ArchError,
+    Architecture,
+    MemoryInterface,
+    Operation,
+    Stage,
+    Storage,
+    Unit,
+    build,
+)
 from accelflow.arch._schema import ArchitectureSpec, EdgeKind
 
 __all__ = [
