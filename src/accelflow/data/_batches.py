@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from accelflow.data._types import ArraySplit
+from accelflow.errors import ConfigError
 
 __all__ = ["BatchLoader", "to_loader"]
 
@@ -23,7 +24,7 @@ class BatchLoader:
         self, split: ArraySplit, batch_size: int, shuffle: bool = False, seed: int = 0, drop_last: bool = False
     ) -> None:
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         self.x = torch.from_numpy(np.ascontiguousarray(split.x))
         self.y = torch.from_numpy(np.ascontiguousarray(split.y))
         self.batch_size = batch_size

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from torch import nn
 
 from accelflow.data import ArraySplit, BatchLoader, Splits, to_loader
-from accelflow.errors import AccelflowError
+from accelflow.errors import AccelflowError, ConfigError, DataError
 from accelflow.train._recipe import OptimizerKind, SchedulerKind, TrainRecipe
 
 __all__ = ["EpochStats", "TrainResult", "TrainingDivergedError", "train", "evaluate", "default_num_threads"]
@@ -73,7 +73,7 @@ def _threads(num_threads: int | None) -> Iterator[None]:
         user_set = "OMP_NUM_THREADS" in os.environ or before != _THREADS_AT_IMPORT
         num_threads = before if user_set else default_num_threads()
     if num_threads < 1:
-        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+        raise ConfigError(f"num_threads must be >= 1, got {num_threads}")
     if num_threads != before:
         torch.set_num_threads(num_threads)
     try:
@@ -144,7 +144,7 @@ def evaluate(model: nn.Module, split: ArraySplit, batch_size: int = 512) -> floa
     The model's train/eval mode is restored afterwards.
     """
     if len(split) == 0:
-        raise ValueError("cannot evaluate on an empty split")
+        raise DataError("cannot evaluate on an empty split; load the data set with a larger limit")
     was_training = model.training
     model.eval()
     correct = 0
