@@ -48,7 +48,7 @@ def _check_intact(study, n_points: int) -> None:
     assert not study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("workers", [pytest.param(1, marks=pytest.mark.slow), 2])
 def test_sigkill_mid_search_resumes_keeping_completed_trials(tmp_path, workers):
     url = f"sqlite:///{tmp_path / 'kill.db'}"
     study = create_study("kill", storage=url)

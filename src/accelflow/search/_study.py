@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy
 from optuna.distributions import CategoricalDistribution
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
@@ -84,13 +85,42 @@ def _rdb(url: str) -> optuna.storages.RDBStorage:
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_SECONDS,
-                                              grace_period=3 * HEARTBEAT_SECONDS)
+            storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
+                                                 heartbeat_interval=HEARTBEAT_SECONDS,
+                                                 grace_period=3 * HEARTBEAT_SECONDS)
     except ImportError as exc:
         raise SearchError(f"storage {url!r}: database driver missing ({exc}); install it, e.g. psycopg2-binary") from None
     except Exception as exc:  # sqlalchemy.exc.ArgumentError / OperationalError: bad URL, server down
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SearchError(f"storage {url!r}: cannot open ({type(exc).__name__}: {first})") from None
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        _sqlite_setup(storage.engine)
+    return storage
+
+
+def _sqlite_setup(engine: Any) -> None:
+    """Make SQLite safe for several processes and faster.
+
+    pysqlite opens a transaction only at the first write, so Optuna's read-check-write when popping an
+    enqueued trial (``SELECT ... FOR UPDATE`` is a no-op in SQLite) can hand one trial to two processes.
+    Every transaction here starts with ``BEGIN IMMEDIATE`` (takes the write lock first), which serialises
+    them. Write-ahead logging with ``synchronous=NORMAL`` avoids a full fsync per commit (a power cut may
+    lose the last transactions but does not corrupt the file; a killed process loses nothing).
+    """
+
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    sqlalchemy.event.listen(engine, "connect", _on_connect)
+    sqlalchemy.event.listen(engine, "begin", _on_begin)
+    engine.dispose()  # reopen pooled connections with these settings
 
 
 def create_study(name: str, storage: str | os.PathLike[str] | None = None,
