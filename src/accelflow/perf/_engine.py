@@ -130,6 +130,7 @@ class _Engine:
         self.max_frontier = 0
         self.memo: dict[tuple[object, ...], tuple[tuple[object, ...], int, int]] = {}
         self.compiled: dict[int, _CInstr] = {}
+        self.stride_cache: dict[int, dict[int, int]] = {}
 
     # -- one dynamic instruction ---------------------------------------------------------------------
     def execute(self, ci: _CInstr, env: Mapping[str, int]) -> None:
@@ -266,6 +267,7 @@ class _Engine:
         var, svar = loop.var, loop.var + "_size"
         env[svar] = tile
         history: dict[tuple[object, ...], tuple[int, int]] = {}
+        strides = self.strides(loop, env) if self.fast and full >= 4 else {}
         k = 0
         while k < full:
             env[var] = k
@@ -275,7 +277,7 @@ class _Engine:
             k += 1
             if self.fast and full - k >= 2:  # a jump needs at least one whole remaining period
                 t, state = self.snapshot()
-                key = (k % loop.period, state)
+                key = (k % loop.period, _translate(state, strides, -k) if strides else state)
                 seen = history.get(key)
                 if seen is None:
                     if len(history) >= _HISTORY:
@@ -286,7 +288,7 @@ class _Engine:
                 p = k - k_prev
                 q = (full - k) // p
                 if q > 0:  # the frontier repeats with period p: skip q whole periods
-                    self.restore(state, t + q * (t - t_prev))
+                    self.restore(_translate(state, strides, q * p) if strides else state, t + q * (t - t_prev))
                     k += q * p
                 history.clear()
         if rem:  # epilogue: the partial last iteration
@@ -300,6 +302,53 @@ class _Engine:
         if memo_key is not None:
             t1, s1 = self.snapshot()
             self.memo[memo_key] = (s1, t1 - t0, 0)
+
+
+    def strides(self, loop: Loop, env: dict[str, int]) -> dict[int, int]:
+        """On-chip spaces whose addresses in ``loop`` all move by the same stride per iteration.
+
+        The fast mode compares frontiers up to this translation (e.g. accumulator rows addressed by
+        the loop index), so such loops become periodic too; the stream is translation-equivariant in
+        these spaces and periodic (``index % period``) in the others, so a repeat is exact.
+        """
+        key = id(loop)
+        found = self.stride_cache.get(key)
+        if found is not None:
+            return found
+        accesses: list[tuple[int, Expr]] = []
+        probe = dict(env)
+
+        def collect(block: tuple[Item, ...]) -> None:
+            for it in block:
+                if isinstance(it, Loop):
+                    probe[it.var], probe[f"{it.var}_size"] = 0, it.tile
+                    collect(it.body)
+                else:
+                    accesses.extend((self.space[a.space], a.address) for a in (*it.reads, *it.writes))
+
+        collect(loop.body)
+        per_space: dict[int, set[int | None]] = {}
+        full, tile, _ = iteration_sizes(loop, env)
+        points = range(min(full, 64))
+        for space, expr in accesses:
+            if loop.var not in expr.names:
+                per_space.setdefault(space, set()).add(0)
+                continue
+            values = [expr({**probe, loop.var: v, f"{loop.var}_size": tile}) for v in points]
+            diffs = {b - a for a, b in zip(values, values[1:], strict=False)}
+            per_space.setdefault(space, set()).add(diffs.pop() if len(diffs) == 1 else None)
+        found = {s: next(iter(c)) for s, c in per_space.items() if len(c) == 1 and next(iter(c)) not in (0, None)}
+        self.stride_cache[key] = found  # type: ignore[assignment]
+        return found  # type: ignore[return-value]
+
+
+def _translate(state: tuple[object, ...], strides: dict[int, int], steps: int) -> tuple[object, ...]:
+    """Move the locations of the strided spaces by ``steps`` iterations (keys are space + address << 6)."""
+
+    def move(items: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+        return tuple(sorted((k + ((strides.get(k & 63, 0) * steps) << 6), v) for k, v in items))
+
+    return (*state[:6], move(state[6]), move(state[7]), state[8])  # type: ignore[arg-type]
 
 
 def evaluate_nest(nest: LoopNest, arch: Architecture, fast: bool) -> EngineResult:
