@@ -108,6 +108,7 @@ def _pareto_plot(trials: list[dict[str, Any]], x_key: str, xlabel: str, maximise
     ax.axhline(100 * reference - bound, color="#c0392b", ls="--", lw=1, label=f"accuracy bound (-{bound:g} pt)")
     ax.scatter([chosen[x_key]], [100 * chosen["accuracy"]], marker="*", s=180, color="#e6a23c", zorder=5,
                label="returned design")
+    ax.ticklabel_format(axis="x", useOffset=False, style="plain")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("accuracy (%)")
     ax.grid(alpha=0.3)

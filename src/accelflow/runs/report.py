@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from accelflow.runs.plots import ReportFigure, report_figures
 from accelflow.runs.store import RunStatus, RunStore
 
 __all__ = ["REPORT_VERSION", "build_report", "render_html", "write_report"]
@@ -69,8 +71,20 @@ def _metrics_table(metrics: dict[str, dict[str, float]]) -> str:
     return f"<table><tr><th>stage</th><th>metric</th><th>value</th></tr>{rows}</table>"
 
 
-def render_html(report: dict[str, Any]) -> str:
-    """A self-contained HTML page: run summary, per-stage metrics, and one row per task execution."""
+def _figures_html(figures: Sequence[ReportFigure]) -> str:
+    if not figures:
+        return ""
+    blocks = "".join(
+        f'<figure id="fig-{html.escape(f.key)}"><h3>{html.escape(f.title)}</h3>'
+        f'<img class="plot" alt="{html.escape(f.title)}" src="{f.data_uri}">'
+        f"<figcaption>{html.escape(f.caption)}</figcaption></figure>"
+        for f in figures
+    )
+    return f"<h2>Figures</h2>{blocks}"
+
+
+def render_html(report: dict[str, Any], figures: Sequence[ReportFigure] = ()) -> str:
+    """A self-contained HTML page: run summary, per-stage metrics, figures, one row per task execution."""
     run = report["run"]
     ex_rows = "".join(
         "<tr>" + "".join(f"<td>{c}</td>" for c in (
@@ -85,7 +99,9 @@ def render_html(report: dict[str, Any]) -> str:
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>accelflow run {html.escape(run['id'])}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #bbb;padding:3px 8px;text-align:left;font-size:90%}}th{{background:#eee}}</style>
+td,th{{border:1px solid #bbb;padding:3px 8px;text-align:left;font-size:90%}}th{{background:#eee}}
+figure{{margin:1em 0;max-width:100%}}img.plot{{max-width:100%;border:1px solid #ddd}}
+figcaption{{font-size:85%;color:#555}}</style>
 </head><body>
 <h1>Run {html.escape(run['id'])}: {html.escape(run['flow'])}</h1>
 <p>status <b>{run['status']}</b>, created {run['created']}, updated {run['updated']};
@@ -94,6 +110,7 @@ target {html.escape(json.dumps(report['target']))}</p>
 {f"<p><b>error:</b> {html.escape(run['error'])}</p>" if run['error'] else ""}
 <h2>Metrics per stage</h2>
 {_metrics_table(report['metrics'])}
+{_figures_html(figures)}
 <h2>Task executions</h2>
 <table><tr><th>#</th><th>flow position</th><th>task</th><th>status</th><th>seconds</th><th>parameters</th>
 <th>metrics written</th><th>error</th></tr>{ex_rows}</table>
@@ -107,5 +124,5 @@ def write_report(store: RunStore, run_id: str) -> tuple[Path, Path]:
     directory = store.run_dir(report["run"]["id"])
     json_path, html_path = directory / "report.json", directory / "report.html"
     json_path.write_text(json.dumps(report, indent=1))
-    html_path.write_text(render_html(report))
+    html_path.write_text(render_html(report, report_figures(report)))
     return json_path, html_path
