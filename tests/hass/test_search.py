@@ -1,0 +1,92 @@
+"""The accuracy bound is never violated; interrupted SQLite studies resume with completed trials kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+from accelflow.hass import (
+    Evaluator,
+    SearchSettings,
+    Thresholds,
+    accuracy,
+    dense_baseline,
+    run_search,
+    slowest_layer_baseline,
+    uniform_baseline,
+)
+
+
+def test_accuracy_falls_as_uniform_thresholds_rise(trained, evaluator) -> None:
+    base = accuracy(trained, evaluator.validation)
+    assert base > 0.7  # the tiny CNN did learn the digits (10 classes)
+    accs = []
+    for scale in [0.0, 0.5, 1.0, 2.0, 4.0]:
+        thr = evaluator.space.uniform(0.05 * scale, 0.3 * scale)
+        accs.append(accuracy(thr.apply(trained), evaluator.validation))
+    assert accs[0] == pytest.approx(base)
+    assert all(b <= a + 0.02 for a, b in zip(accs, accs[1:], strict=False))  # monotone up to noise
+    assert accs[-1] < base - 0.2  # heavy thresholds do destroy accuracy
+
+
+def test_search_never_returns_a_design_beyond_the_bound(trained, evaluator, tmp_path: Path) -> None:
+    bound = 0.5
+    settings = SearchSettings(max_accuracy_drop=bound, trials=3, storage=f"sqlite:///{tmp_path / 's.db'}",
+                              startup_trials=2, seed=3)
+    # a random search over wide ranges: most points break a 0.5-point bound
+    result = run_search(evaluator, settings)
+    assert result.accuracy_drop <= bound
+    independent = accuracy(result.thresholds.apply(trained), evaluator.validation)
+    assert 100 * (evaluator.base_accuracy - independent) <= bound
+    assert len(result.trials) == 3 and result.trials[0].source == "dense"
+    feasible = [t for t in result.trials if t.feasible]
+    assert result.throughput_images_per_s == pytest.approx(max(t.throughput_images_per_s for t in feasible))
+    assert all(t.feasible == (t.accuracy_drop <= bound) for t in result.trials)
+    data = result.to_dict()
+    for key in ("throughput_images_per_s", "dense_throughput_images_per_s", "dsp", "lut", "ff", "bram18",
+                "accuracy", "accuracy_drop", "layers", "trials"):
+        assert key in data
+
+
+class _Interrupting(Evaluator):
+    """Stops the run with Ctrl-C at evaluation number ``stop_at`` (simulates a killed worker)."""
+
+    calls: list[int]
+
+    def __call__(self, thresholds: Thresholds, model=None):  # type: ignore[no-untyped-def]
+        self.calls.append(1)
+        if len(self.calls) == 3:
+            raise KeyboardInterrupt
+        return super().__call__(thresholds, model)
+
+
+def test_interrupted_study_resumes_with_completed_trials(evaluator, tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'resume.db'}"
+    settings = SearchSettings(max_accuracy_drop=2.0, trials=4, storage=storage, startup_trials=2, study_name="r")
+    flaky = _Interrupting(**{f: getattr(evaluator, f) for f in evaluator.__dataclass_fields__})
+    object.__setattr__(flaky, "calls", [])
+    with pytest.raises(KeyboardInterrupt):
+        run_search(flaky, settings)
+    study = optuna.load_study(study_name="r", storage=storage)
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(complete) == 2
+    kept = {t.number: t.params for t in complete}
+    result = run_search(evaluator, settings)  # a fresh process would do exactly this
+    study = optuna.load_study(study_name="r", storage=storage)
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(complete) == 4 and len(result.trials) == 4
+    assert all(kept[n] == t.params for t in complete for n in kept if t.number == n)
+    assert result.accuracy_drop <= 2.0
+
+
+def test_baselines_respect_the_bound(evaluator) -> None:
+    dense = dense_baseline(evaluator)
+    assert dense.accuracy_drop == 0 and dense.throughput_images_per_s == dense.dense_throughput_images_per_s
+    uni = uniform_baseline(evaluator, 1.0, grid=[(0.0, 0.0), (0.02, 0.1), (0.5, 2.0)])
+    assert uni.accuracy_drop <= 1.0
+    assert [t.feasible for t in uni.trials][-1] is False  # the extreme grid point breaks the bound
+    heur = slowest_layer_baseline(evaluator, 1.0, weight_step=0.3, activation_step=0.5, max_steps=3)
+    assert heur.accuracy_drop <= 1.0
+    assert all(t.accuracy_drop <= 1.0 or not t.feasible for t in heur.trials)
