@@ -23,7 +23,8 @@ from accelflow.zoo import create
 
 
 @pytest.mark.parametrize(
-    "name,shape,kw", [("digits_mlp", (64,), {}), ("lenet5", (1, 28, 28), {}), ("vgg7", (1, 16, 16), {"input_size": 16})]
+    "name,shape,kw",
+    [("digits_mlp", (64,), {}), ("lenet5", (1, 28, 28), {}), ("vgg7", (1, 16, 16), {"input_size": 16})],
 )
 def test_scale_widths_rebuilds(name: str, shape: tuple[int, ...], kw: dict[str, int]) -> None:
     model = create(name, **kw)
@@ -71,7 +72,9 @@ def test_qat_keeps_grid_and_zeros(digits: tuple[nn.Module, Splits]) -> None:
     model, splits = digits
     pruned = prune_magnitude(model, 0.6)
     wt = FixedPoint(6, 1)
-    res = quantize_aware_train(pruned, splits, QATConfig(weight=wt, finetune=TrainRecipe(epochs=2, batch_size=64)))
+    res = quantize_aware_train(
+        pruned, splits, QATConfig(weight=wt, finetune=TrainRecipe(epochs=2, batch_size=64))
+    )
     for (_, a), (_, b) in zip(prunable_layers(pruned), prunable_layers(res.model), strict=True):
         w = b.weight.detach().double().numpy()
         np.testing.assert_array_equal(w, wt.quantize(w))  # on the ap_fixed<6,1> grid

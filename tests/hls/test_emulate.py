@@ -38,7 +38,9 @@ def _mixed(graph) -> dict[str, LayerPrecision]:  # type: ignore[no-untyped-def]
     for i, n in enumerate(graph):
         if n.op in COMPUTE_OPS:
             out[n.name] = LayerPrecision(
-                result=FixedPoint(9 + i, 4), weight=FixedPoint(7 + i % 3, 1), bias=FixedPoint(6, 2),
+                result=FixedPoint(9 + i, 4),
+                weight=FixedPoint(7 + i % 3, 1),
+                bias=FixedPoint(6, 2),
                 accum=FixedPoint(14 + i, 6),
             )
         elif n.name == "x":
@@ -56,7 +58,9 @@ def test_emulator_matches_hls4ml_csim_exactly(digits: tuple[nn.Module, Splits], 
     # every layer got the types we asked for ('auto' nowhere)
     assert proj.precisions["layers_fc2"]["accum_t"].startswith("fixed<17,6,")  # 14 + node index 3
     assert not any("auto" in t for types in proj.precisions.values() for t in types.values())
-    x = np.concatenate([splits.test.x[:300], np.random.default_rng(2).normal(0, 3, (100, 64)).astype(np.float32)])
+    x = np.concatenate(
+        [splits.test.x[:300], np.random.default_rng(2).normal(0, 3, (100, 64)).astype(np.float32)]
+    )
     np.testing.assert_array_equal(emulate(graph, prec, x), csim_predict(proj, x))
     # same key -> loaded from the cache without recompiling
     again = convert(model, (64,), HlsConfig(io_type=IOType.PARALLEL, precision=prec), tmp_path)

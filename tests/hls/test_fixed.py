@@ -24,7 +24,9 @@ def test_truncation_is_floor_and_overflow_wraps() -> None:
 
 def test_saturation_and_rounding() -> None:
     fp = FixedPoint(4, 2, rounding=RoundingMode.RND, overflow=OverflowMode.SAT)
-    np.testing.assert_array_equal(fp.quantize(np.array([0.3, 0.375, -0.4, 5.0, -5.0])), [0.25, 0.5, -0.5, 1.75, -2.0])
+    np.testing.assert_array_equal(
+        fp.quantize(np.array([0.3, 0.375, -0.4, 5.0, -5.0])), [0.25, 0.5, -0.5, 1.75, -2.0]
+    )
 
 
 def test_requantize_matches_quantize_of_values() -> None:

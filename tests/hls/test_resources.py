@@ -2,7 +2,15 @@
 
 import numpy as np
 
-from accelflow.hls import FixedPoint, IOType, LayerPrecision, Strategy, csd_digits, estimate_resources, hls_weight_codes
+from accelflow.hls import (
+    FixedPoint,
+    IOType,
+    LayerPrecision,
+    Strategy,
+    csd_digits,
+    estimate_resources,
+    hls_weight_codes,
+)
 from accelflow.ir import Graph, LinearAttrs, OpKind
 
 
@@ -22,7 +30,10 @@ def _dense(weight: np.ndarray, bias: np.ndarray | None = None) -> Graph:
 
 def _prec(wbits: int, xbits: int = 16) -> dict[str, LayerPrecision]:
     w = FixedPoint(wbits, 2)
-    return {"x": LayerPrecision(FixedPoint(xbits, 6)), "fc": LayerPrecision(FixedPoint(16, 6), w, w, FixedPoint(24, 8))}
+    return {
+        "x": LayerPrecision(FixedPoint(xbits, 6)),
+        "fc": LayerPrecision(FixedPoint(16, 6), w, w, FixedPoint(24, 8)),
+    }
 
 
 def test_csd_digits_brute_force() -> None:

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from accelflow.compress._common import CompressError, evaluate_on, prunable_layers, fit
+from accelflow.compress._common import CompressError, evaluate_on, fit, prunable_layers
 from accelflow.data import Splits
 from accelflow.errors import ConfigError
 from accelflow.train import TrainRecipe
@@ -76,7 +76,9 @@ class PruneResult:
     trials: tuple[PruneTrial, ...]
 
 
-def _masks(model: nn.Module, rate: float, structured: bool) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+def _masks(
+    model: nn.Module, rate: float, structured: bool
+) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
     """Weight (and bias) masks per prunable layer. Structured: rows of hidden layers by L1 norm; the output
     layer keeps all its neurons. Unstructured: smallest |w| per layer, output layer included."""
     layers = prunable_layers(model)
@@ -123,7 +125,10 @@ def _bake(model: nn.Module) -> None:
 
 
 def prune_magnitude(
-    model: nn.Module, rate: float, structured: bool = False, splits: Splits | None = None,
+    model: nn.Module,
+    rate: float,
+    structured: bool = False,
+    splits: Splits | None = None,
     finetune: TrainRecipe | None = None,
 ) -> nn.Module:
     """Copy of ``model`` with a fraction ``rate`` of weights (or hidden neurons/filters) zeroed by magnitude,
@@ -165,8 +170,13 @@ def auto_prune(model: nn.Module, splits: Splits, config: PruneConfig = PruneConf
         acc = evaluate_on(candidate, splits, config.eval_split)
         accepted = (reference - acc) * 100.0 <= config.tolerance_points
         trials.append(PruneTrial(rate, acc, accepted, time.perf_counter() - t0))
-        log.info("prune rate %.3f: accuracy %.4f (reference %.4f) %s", rate, acc, reference,
-                 "accepted" if accepted else "rejected")
+        log.info(
+            "prune rate %.3f: accuracy %.4f (reference %.4f) %s",
+            rate,
+            acc,
+            reference,
+            "accepted" if accepted else "rejected",
+        )
         if accepted:
             if best is None or rate > best.rate:
                 best = PruneResult(candidate, rate, acc, reference, weight_sparsity(candidate), ())

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from accelflow.compress._common import CompressError, evaluate_on, prunable_layers, fit
+from accelflow.compress._common import CompressError, evaluate_on, fit, prunable_layers
 from accelflow.data import Splits
 from accelflow.hls._fixed import FixedPoint, RoundingMode
 from accelflow.train import TrainRecipe

@@ -23,11 +23,31 @@ from accelflow.data import Splits
 from accelflow.errors import ConfigError
 from accelflow.train import TrainRecipe
 
-__all__ = ["ScaleMethod", "ScaleConfig", "ScaleTrial", "ScaleResult", "scale_widths", "auto_scale", "layer_widths"]
+__all__ = [
+    "ScaleMethod",
+    "ScaleConfig",
+    "ScaleTrial",
+    "ScaleResult",
+    "scale_widths",
+    "auto_scale",
+    "layer_widths",
+]
 
 log = logging.getLogger(__name__)
-_PASS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.Hardswish, nn.Sigmoid, nn.Tanh, nn.MaxPool2d, nn.AvgPool2d,
-         nn.Dropout, nn.Identity, nn.Flatten, nn.Softmax)
+_PASS = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.Hardswish,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.Dropout,
+    nn.Identity,
+    nn.Flatten,
+    nn.Softmax,
+)
 
 
 class ScaleMethod(enum.StrEnum):
@@ -58,9 +78,13 @@ class ScaleConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "method", ScaleMethod(self.method))
         if not 0.0 <= self.tolerance_relative < 1.0:
-            raise ConfigError(f"ScaleConfig.tolerance_relative must be in [0, 1), got {self.tolerance_relative}")
+            raise ConfigError(
+                f"ScaleConfig.tolerance_relative must be in [0, 1), got {self.tolerance_relative}"
+            )
         if not 0.0 < self.min_factor < self.max_factor <= 1.0:
-            raise ConfigError(f"need 0 < min_factor < max_factor <= 1, got {self.min_factor}, {self.max_factor}")
+            raise ConfigError(
+                f"need 0 < min_factor < max_factor <= 1, got {self.min_factor}, {self.max_factor}"
+            )
 
 
 @dataclass(frozen=True)
@@ -109,7 +133,10 @@ def _chain(model: nn.Module) -> list[tuple[str, nn.Module]]:
                 raise CompressError(f"scale_widths: grouped convolution {node.target} is not supported")
             chain.append((str(node.target), mod))
         elif node.op == "call_function" and getattr(node.target, "__name__", "") not in (
-            "flatten", "relu", "reshape", "view"
+            "flatten",
+            "relu",
+            "reshape",
+            "view",
         ):
             raise CompressError(f"scale_widths: unsupported function {node.target} in the model")
     return chain
@@ -119,7 +146,8 @@ def layer_widths(model: nn.Module) -> tuple[int, ...]:
     """Output widths (features or channels) of the dense/conv layers in execution order."""
     return tuple(
         m.out_features if isinstance(m, nn.Linear) else m.out_channels
-        for _, m in _chain(model) if isinstance(m, nn.Linear | nn.Conv2d)
+        for _, m in _chain(model)
+        if isinstance(m, nn.Linear | nn.Conv2d)
     )
 
 
@@ -160,8 +188,17 @@ def scale_widths(model: nn.Module, factor: float) -> nn.Module:
                 if isinstance(mod, nn.Linear):
                     new: nn.Module = nn.Linear(w.shape[1], w.shape[0], bias=bias is not None)
                 else:
-                    new = nn.Conv2d(w.shape[1], w.shape[0], mod.kernel_size, mod.stride, mod.padding,
-                                    mod.dilation, 1, bias is not None, mod.padding_mode)
+                    new = nn.Conv2d(
+                        w.shape[1],
+                        w.shape[0],
+                        mod.kernel_size,
+                        mod.stride,
+                        mod.padding,
+                        mod.dilation,
+                        1,
+                        bias is not None,
+                        mod.padding_mode,
+                    )
                 new.weight.copy_(w)
                 if bias is not None:
                     new.bias.copy_(bias)
@@ -208,8 +245,13 @@ def auto_scale(model: nn.Module, splits: Splits, config: ScaleConfig = ScaleConf
         acc = evaluate_on(cand, splits, config.eval_split)
         ok = acc >= reference * (1.0 - config.tolerance_relative)
         trials.append(ScaleTrial(factor, acc, ok, layer_widths(cand), time.perf_counter() - t0))
-        log.info("scale factor %.3f: accuracy %.4f (reference %.4f) %s", factor, acc, reference,
-                 "accepted" if ok else "rejected")
+        log.info(
+            "scale factor %.3f: accuracy %.4f (reference %.4f) %s",
+            factor,
+            acc,
+            reference,
+            "accepted" if ok else "rejected",
+        )
         if ok and (best is None or factor < best[0]):
             best = (factor, cand, acc)
         return ok, acc
@@ -232,6 +274,8 @@ def auto_scale(model: nn.Module, splits: Splits, config: ScaleConfig = ScaleConf
             # accepted: smaller is better; rejected: penalised by how far accuracy fell short
             study.tell(trial, f if ok else 1.0 + (reference - acc))
     if best is None:
-        return ScaleResult(copy.deepcopy(model).eval(), 1.0, reference, reference, layer_widths(model), tuple(trials))
+        return ScaleResult(
+            copy.deepcopy(model).eval(), 1.0, reference, reference, layer_widths(model), tuple(trials)
+        )
     factor, cand, acc = best
     return ScaleResult(cand.eval(), factor, acc, reference, layer_widths(cand), tuple(trials))

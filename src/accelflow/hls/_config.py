@@ -64,8 +64,12 @@ class LayerPrecision:
         return tuple((k, v) for k, v in pairs if v is not None)
 
 
-def uniform_precision(layer_names: list[str], compute: set[str], fixed: FixedPoint = DEFAULT_FIXED,
-                      accum: FixedPoint | None = None) -> dict[str, LayerPrecision]:
+def uniform_precision(
+    layer_names: list[str],
+    compute: set[str],
+    fixed: FixedPoint = DEFAULT_FIXED,
+    accum: FixedPoint | None = None,
+) -> dict[str, LayerPrecision]:
     """Every layer at ``fixed`` (the hls4ml 'model' granularity baseline); compute layers get weight, bias
     and result ``fixed`` and accumulator ``accum`` (default: ``fixed``, as hls4ml's model-level default)."""
     out: dict[str, LayerPrecision] = {}

@@ -109,7 +109,9 @@ def _quiet() -> Iterator[None]:
         log.debug("hls4ml: %s", buf.getvalue().strip())
 
 
-def convert(model: nn.Module, input_shape: Sequence[int], config: HlsConfig, outdir: str | Path) -> HlsProject:
+def convert(
+    model: nn.Module, input_shape: Sequence[int], config: HlsConfig, outdir: str | Path
+) -> HlsProject:
     """Convert ``model`` (eval mode, CPU) to an hls4ml project under ``outdir``, write and compile it.
 
     ``input_shape`` excludes the batch (``(64,)`` or ``(1, 28, 28)`` channels-first as in PyTorch).
@@ -158,7 +160,9 @@ def convert(model: nn.Module, input_shape: Sequence[int], config: HlsConfig, out
         seconds = time.perf_counter() - t0
         log.info("hls4ml project %s compiled in %.1f s", path, seconds)
     precisions = {
-        layer.name: {k.removeprefix(layer.name + "_"): str(v.precision) for k, v in layer.get_layer_precision().items()}
+        layer.name: {
+            k.removeprefix(layer.name + "_"): str(v.precision) for k, v in layer.get_layer_precision().items()
+        }
         for layer in hm.get_layers()
     }
     return HlsProject(path, key, config, shape, precisions, seconds, hm)

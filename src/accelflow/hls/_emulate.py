@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accelflow.errors import UnsupportedOperatorError
-from accelflow.hls._config import DEFAULT_FIXED, ConfigError, LayerPrecision
+from accelflow.errors import ConfigError, UnsupportedOperatorError
+from accelflow.hls._config import DEFAULT_FIXED, LayerPrecision
 from accelflow.hls._fixed import FixedPoint, OverflowMode
 from accelflow.ir import ConvAttrs, Graph, Node, OpKind, PoolAttrs, interpret
 from accelflow.ir.execute import conv_windows
@@ -102,7 +102,9 @@ def _conv(prec: Precisions) -> Rule:
         a = node.attrs
         assert isinstance(a, ConvAttrs)
         if a.spatial_dims != 2 or a.groups != 1 or a.dilation != (1, 1):
-            raise UnsupportedOperatorError(f"emulator supports plain 2-D convolutions only, not {node.name}: {a}")
+            raise UnsupportedOperatorError(
+                f"emulator supports plain 2-D convolutions only, not {node.name}: {a}"
+            )
         x = xs[0]
         pads = (a.padding[0], a.padding[1], a.padding[2], a.padding[3])
         win = conv_windows(x.codes, (a.kernel[0], a.kernel[1]), (a.stride[0], a.stride[1]), pads)
@@ -129,9 +131,13 @@ def _maxpool(prec: Precisions) -> Rule:
         a = node.attrs
         assert isinstance(a, PoolAttrs)
         if len(a.kernel) != 2 or any(a.padding):
-            raise UnsupportedOperatorError(f"emulator supports unpadded 2-D max pooling only, not {node.name}")
+            raise UnsupportedOperatorError(
+                f"emulator supports unpadded 2-D max pooling only, not {node.name}"
+            )
         lo = np.iinfo(np.int64).min
-        win = conv_windows(xs[0].codes, (a.kernel[0], a.kernel[1]), (a.stride[0], a.stride[1]), (0, 0, 0, 0), fill=lo)
+        win = conv_windows(
+            xs[0].codes, (a.kernel[0], a.kernel[1]), (a.stride[0], a.stride[1]), (0, 0, 0, 0), fill=lo
+        )
         res = _result(node, prec)
         return Fixed(res.requantize(win.max(axis=(4, 5)), xs[0].fractional), res.fractional)
 

@@ -120,7 +120,9 @@ class FixedPoint:
         return self.to_int(x).astype(np.float64) * self.lsb
 
 
-_FIXED_RE = re.compile(r"^\s*(ap_)?(u?)fixed<\s*(\d+)\s*,\s*(-?\d+)\s*(?:,\s*(\w+)\s*)?(?:,\s*(\w+)\s*)?(?:,\s*\d+\s*)?>\s*$")
+_FIXED_RE = re.compile(
+    r"^\s*(ap_)?(u?)fixed<\s*(\d+)\s*,\s*(-?\d+)\s*(?:,\s*(\w+)\s*)?(?:,\s*(\w+)\s*)?(?:,\s*\d+\s*)?>\s*$"
+)
 
 
 def parse_fixed(text: str) -> FixedPoint:
@@ -133,6 +135,8 @@ def parse_fixed(text: str) -> FixedPoint:
     rnd = rnd if rnd.startswith("AP_") else f"AP_{rnd}"
     ovf = ovf if ovf.startswith("AP_") else f"AP_{ovf}"
     try:
-        return FixedPoint(int(m.group(3)), int(m.group(4)), m.group(2) != "u", RoundingMode(rnd), OverflowMode(ovf))
+        return FixedPoint(
+            int(m.group(3)), int(m.group(4)), m.group(2) != "u", RoundingMode(rnd), OverflowMode(ovf)
+        )
     except ValueError as exc:
         raise ConfigError(f"unsupported rounding/overflow mode in {text!r}: {exc}") from exc

@@ -92,7 +92,7 @@ class PrecisionResult:
     seconds: float
 
 
-Knob = tuple[str, str]  # (layer name, "result" | "weight")
+Knob = tuple[str, str]  # (layer name, "result" | "weight" | "accum")
 
 
 def _knobs(graph: Graph) -> list[Knob]:
@@ -101,7 +101,7 @@ def _knobs(graph: Graph) -> list[Knob]:
         if node.op is OpKind.INPUT:
             knobs.append((node.name, "result"))
         elif node.op in COMPUTE_OPS:
-            knobs += [(node.name, "weight"), (node.name, "result")]
+            knobs += [(node.name, "weight"), (node.name, "result"), (node.name, "accum")]
     return knobs
 
 
@@ -111,9 +111,10 @@ def precisions_from_ranges(
     """Per-layer types: integer bits from ``ranges`` (+``margin_bits`` for results and accumulators; weights
     and biases are known exactly), fractional bits from ``fractional`` (keys as :func:`_knobs`).
 
-    Accumulators keep every product bit (``F_acc = F_in + F_w``), so the only rounding inside a layer is the
-    final cast to the result type, as with hls4ml's 'auto' accumulator but with integer bits from data
-    instead of the worst case. Activation, pooling and reshape layers pass their input type through.
+    Accumulators keep every product bit (``F_acc = F_in + F_w``, as hls4ml's 'auto' accumulator but with
+    integer bits from data instead of the worst case) unless an ``(layer, "accum")`` entry asks for fewer
+    fractional bits, in which case every product is truncated to the accumulator's LSB as in hls4ml.
+    Activation, pooling and reshape layers pass their input type through.
     """
     out: dict[str, LayerPrecision] = {}
     for node in graph:
@@ -129,7 +130,7 @@ def precisions_from_ranges(
             ib = integer_bits(r.bias_max, 0)
             ir_ = integer_bits(r.output_max, margin_bits)
             ia = max(integer_bits(r.accum_max, margin_bits), ir_)
-            fa = x_type.fractional + fw
+            fa = min(x_type.fractional + fw, fractional.get((node.name, "accum"), 1 << 30))
             out[node.name] = LayerPrecision(
                 result=FixedPoint(ir_ + fr, ir_),
                 weight=FixedPoint(iw + fw, iw),
@@ -146,11 +147,15 @@ def _accuracy(graph: Graph, precisions: dict[str, LayerPrecision], x: np.ndarray
 
 
 def auto_precision(
-    model: nn.Module, input_shape: tuple[int, ...], splits: Splits, config: PrecisionConfig = PrecisionConfig()
+    model: nn.Module,
+    input_shape: tuple[int, ...],
+    splits: Splits,
+    config: PrecisionConfig = PrecisionConfig(),
 ) -> PrecisionResult:
-    """Choose per-layer ``ap_fixed<W,I>`` types for ``model`` (see module doc), greedy layer by layer.
+    """Choose per-layer ``ap_fixed<W,I>`` types for ``model`` (see module doc).
 
-    For each layer in order (input, then weights and result of every dense/conv layer) the smallest number
+    Phase 1 bisects one common number of fractional bits for every layer; phase 2 goes greedily layer by
+    layer (input, then weights, result and accumulator of every dense/conv layer) and finds the smallest number
     of fractional bits in ``[min_fractional, start_fractional]`` keeping the emulated accuracy at or above
     ``reference * (1 - tolerance_relative)`` is found by bisection, the other layers held at their current
     widths. Integer bits come from profiling first, because wrap-around makes accuracy non-monotone in
@@ -165,8 +170,13 @@ def auto_precision(
     reference = float((torch_predict(model, xv).argmax(axis=1) == yv).mean())
     target = reference * (1.0 - config.tolerance_relative)
     knobs = _knobs(graph)
-    frac = {k: config.start_fractional for k in knobs}
+    frac = {k: config.start_fractional if k[1] != "accum" else 1 << 30 for k in knobs}
     trials: list[PrecisionTrial] = []
+
+    def _uniform_ok(candidate: dict[Knob, int], f: int) -> bool:
+        acc = _accuracy(graph, precisions_from_ranges(graph, ranges, candidate, config.margin_bits), xv, yv)
+        trials.append(PrecisionTrial("*", "uniform", f, acc, acc >= target))
+        return acc >= target
 
     def ok(candidate: dict[Knob, int], knob: Knob) -> bool:
         acc = _accuracy(graph, precisions_from_ranges(graph, ranges, candidate, config.margin_bits), xv, yv)
@@ -175,9 +185,25 @@ def auto_precision(
         return accepted
 
     if not ok(frac, knobs[0]):
-        log.warning("start precision (%d fractional bits) already misses the tolerance", config.start_fractional)
+        log.warning(
+            "start precision (%d fractional bits) already misses the tolerance", config.start_fractional
+        )
+    # phase 1: one common number of fractional bits for every layer (balanced starting point)
+    lo, hi = config.min_fractional, config.start_fractional
+    while lo < hi:
+        mid = (lo + hi) // 2
+        uniform = {k: (mid if k[1] != "accum" else v) for k, v in frac.items()}
+        if _uniform_ok(uniform, mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    frac = {k: (hi if k[1] != "accum" else v) for k, v in frac.items()}
+    log.info("precision: %d fractional bits everywhere meets the tolerance", hi)
+    # phase 2: greedy per-layer reduction from there
     for knob in knobs:
         lo, hi = config.min_fractional, frac[knob]
+        if knob[1] == "accum":  # start from the exact accumulator of the current input/weight types
+            hi = precisions_from_ranges(graph, ranges, frac, config.margin_bits)[knob[0]].accum.fractional  # type: ignore[union-attr]
         while lo < hi:
             mid = (lo + hi) // 2
             if ok({**frac, knob: mid}, knob):
@@ -191,12 +217,23 @@ def auto_precision(
     project = None
     csim_val = csim_test = None
     if config.confirm:
-        project = convert(model, input_shape, HlsConfig(io_type=config.io_type, precision=precisions), config.outdir)
+        project = convert(
+            model, input_shape, HlsConfig(io_type=config.io_type, precision=precisions), config.outdir
+        )
         csim_val = csim_accuracy(project, replace(splits.val, x=xv, y=yv))
         csim_test = csim_accuracy(project, splits.test, limit=config.csim_samples)
         if abs(csim_val - emulated) > 1e-9:
-            log.warning("emulator (%.4f) and hls4ml C-sim (%.4f) disagree on %s", emulated, csim_val, project.path)
+            log.warning(
+                "emulator (%.4f) and hls4ml C-sim (%.4f) disagree on %s", emulated, csim_val, project.path
+            )
     return PrecisionResult(
-        precisions, ranges, reference, emulated, csim_val, csim_test, tuple(trials), project,
+        precisions,
+        ranges,
+        reference,
+        emulated,
+        csim_val,
+        csim_test,
+        tuple(trials),
+        project,
         time.perf_counter() - t0,
     )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accelflow.ir import COMPUTE_OPS, Graph, OpKind, execute
+from accelflow.ir import COMPUTE_OPS, Graph, Node, OpKind, execute
 
 __all__ = ["LayerRanges", "profile_ranges", "integer_bits"]
 
@@ -72,11 +72,8 @@ def profile_ranges(graph: Graph, x: np.ndarray, batch: int = 2000) -> dict[str, 
     return ranges
 
 
-def _abs_accumulation(node: object, abs_x: np.ndarray) -> float:
-    """max over samples/outputs of sum |x||w| + |b| for one dense/conv node."""
-    from accelflow.ir import Node
-
-    assert isinstance(node, Node)
+def _abs_accumulation(node: Node, abs_x: np.ndarray) -> float:
+    """max over samples/outputs of sum |x||w| + |b| for one dense/conv node (the node run on |x|, |w|, |b|)."""
     g = Graph("abs")
     inp = g.add_input("x", abs_x.shape[1:])
     params = {"weight": np.abs(node.params["weight"])}

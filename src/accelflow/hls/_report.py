@@ -10,7 +10,13 @@ from pathlib import Path
 
 from accelflow.hls._config import ReportParseError
 
-__all__ = ["SynthesisReport", "parse_vivado_report", "parse_csynth_xml", "parse_csynth_rpt", "parse_utilization_rpt"]
+__all__ = [
+    "SynthesisReport",
+    "parse_vivado_report",
+    "parse_csynth_xml",
+    "parse_csynth_rpt",
+    "parse_utilization_rpt",
+]
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,9 @@ def parse_csynth_rpt(path: str | Path) -> SynthesisReport:
             total = dict(zip(header, cells, strict=False))
         elif section == "perf" and cells and cells[0].lower() == "clock" and clock is None:
             clock = _cells(lines[i + 2]) if i + 2 < len(lines) else None
-        elif section == "perf" and latency is None and re.fullmatch(r"\d+", cells[0] or "") and len(cells) >= 6:
+        elif (
+            section == "perf" and latency is None and re.fullmatch(r"\d+", cells[0] or "") and len(cells) >= 6
+        ):
             latency = cells
     if not total or latency is None:
         raise ReportParseError(
@@ -134,11 +142,19 @@ def parse_csynth_rpt(path: str | Path) -> SynthesisReport:
         target = float(re.sub(r"[^0-9.]", "", clock[1]) or "nan")
         est = float(re.sub(r"[^0-9.]", "", clock[2]) or "nan")
     return SynthesisReport(
-        path, "csynth_rpt", dsp=num(dsp_key), lut=num("LUT"), ff=num("FF"), bram18=num("BRAM_18K"),
+        path,
+        "csynth_rpt",
+        dsp=num(dsp_key),
+        lut=num("LUT"),
+        ff=num("FF"),
+        bram18=num("BRAM_18K"),
         uram=num("URAM") if "URAM" in total else 0,
-        latency_min_cycles=int(lat_nums[0]), latency_max_cycles=int(lat_nums[1]),
-        interval_min_cycles=int(lat_nums[2]), interval_max_cycles=int(lat_nums[3]),
-        target_clock_ns=target, estimated_clock_ns=est,
+        latency_min_cycles=int(lat_nums[0]),
+        latency_max_cycles=int(lat_nums[1]),
+        interval_min_cycles=int(lat_nums[2]),
+        interval_max_cycles=int(lat_nums[3]),
+        target_clock_ns=target,
+        estimated_clock_ns=est,
     )
 
 
@@ -169,14 +185,20 @@ def parse_utilization_rpt(path: str | Path) -> SynthesisReport:
                 found[key] = cells[1]
     missing = [k for k in ("lut", "ff", "bram_tile", "dsp") if k not in found]
     if missing:
-        raise ReportParseError(f"{path}: utilisation rows {missing} not found; is it a report_utilization file?")
+        raise ReportParseError(
+            f"{path}: utilisation rows {missing} not found; is it a report_utilization file?"
+        )
     try:
         tiles = float(found["bram_tile"])
     except ValueError as exc:
         raise ReportParseError(f"{path}: Block RAM Tile is not a number: {found['bram_tile']!r}") from exc
     return SynthesisReport(
-        path, "utilization", dsp=_int(found["dsp"], path, "DSPs"), lut=_int(found["lut"], path, "LUTs"),
-        ff=_int(found["ff"], path, "Registers"), bram18=int(round(tiles * 2)),
+        path,
+        "utilization",
+        dsp=_int(found["dsp"], path, "DSPs"),
+        lut=_int(found["lut"], path, "LUTs"),
+        ff=_int(found["ff"], path, "Registers"),
+        bram18=int(round(tiles * 2)),
         uram=_int(found.get("uram", "0"), path, "URAM"),
     )
 
@@ -189,10 +211,20 @@ def parse_vivado_report(path: str | Path) -> SynthesisReport:
     head = path.read_text(errors="replace")[:4000]
     if head.lstrip().startswith("<?xml") or "<profile" in head:
         return parse_csynth_xml(path)
-    if "Utilization Estimates" in head or "Performance Estimates" in head or "== Vitis HLS Report" in head \
-            or "== Vivado HLS Report" in head:
+    if (
+        "Utilization Estimates" in head
+        or "Performance Estimates" in head
+        or "== Vitis HLS Report" in head
+        or "== Vivado HLS Report" in head
+    ):
         return parse_csynth_rpt(path)
-    if "report_utilization" in head or "Utilization Design Information" in head or "Slice Logic" in head \
-            or "CLB Logic" in head:
+    if (
+        "report_utilization" in head
+        or "Utilization Design Information" in head
+        or "Slice Logic" in head
+        or "CLB Logic" in head
+    ):
         return parse_utilization_rpt(path)
-    raise ReportParseError(f"{path}: unknown report format (expected csynth.xml/.rpt or a utilisation report)")
+    raise ReportParseError(
+        f"{path}: unknown report format (expected csynth.xml/.rpt or a utilisation report)"
+    )

@@ -93,7 +93,13 @@ class ResourceEstimate:
 
     def as_dict(self) -> dict[str, int]:
         t = self.total
-        return {"dsp": t.dsp, "lut": t.lut, "ff": t.ff, "bram18": t.bram18, "latency_cycles": t.latency_cycles}
+        return {
+            "dsp": t.dsp,
+            "lut": t.lut,
+            "ff": t.ff,
+            "bram18": t.bram18,
+            "latency_cycles": t.latency_cycles,
+        }
 
 
 def _fields(r: LayerResources) -> tuple[object, ...]:
@@ -124,7 +130,9 @@ def _span_bits(codes: np.ndarray) -> np.ndarray:
     return hi - lo + 1
 
 
-def _types(node: Node, prec: Mapping[str, LayerPrecision]) -> tuple[FixedPoint, FixedPoint, FixedPoint, FixedPoint]:
+def _types(
+    node: Node, prec: Mapping[str, LayerPrecision]
+) -> tuple[FixedPoint, FixedPoint, FixedPoint, FixedPoint]:
     lp = prec.get(node.name)
     d = DEFAULT_FIXED
     if lp is None:
@@ -220,7 +228,11 @@ def estimate_resources(
         else:
             # activations / pooling: one comparator (or mux) per value of result width, 1 cycle
             n = int(np.prod(node.shape)) if node.shape is not None else 0
-            per_value = n if io_type is IOType.PARALLEL else (node.shape[0] if node.shape and len(node.shape) == 3 else n)
+            per_value = (
+                n
+                if io_type is IOType.PARALLEL
+                else (node.shape[0] if node.shape and len(node.shape) == 3 else n)
+            )
             lut = per_value * res.width
             if node.op is OpKind.MAXPOOL and node.inputs[0].shape is not None:
                 lut *= 3  # 2x2 window: 3 comparators per output value
