@@ -1,0 +1,44 @@
+"""Profiling and the HLS-level precision search (emulator inner loop; C-sim confirmation is in the bench)."""
+
+import numpy as np
+from torch import nn
+
+from accelflow.data import Splits
+from accelflow.frontends import from_pytorch
+from accelflow.hls import PrecisionConfig, auto_precision, integer_bits, profile_ranges
+from accelflow.ir import COMPUTE_OPS, execute
+
+
+def test_integer_bits() -> None:
+    assert integer_bits(0.9, 0) == 1  # sign bit only: ap_fixed<W,1> holds [-1, 1)
+    assert integer_bits(1.0, 0) == 2
+    assert integer_bits(5.3, 0) == 4 and integer_bits(5.3, 1) == 5
+    assert integer_bits(5.3, 0, signed=False) == 3
+
+
+def test_profile_bounds_every_value(digits: tuple[nn.Module, Splits]) -> None:
+    model, splits = digits
+    graph = from_pytorch(model, (64,))
+    x = splits.train.x[:300]
+    ranges = profile_ranges(graph, x)
+    values = execute(graph, x, keep=True)
+    for node in graph:
+        r = ranges[node.name]
+        assert np.abs(values[node]).max() <= r.output_max + 1e-6
+        if node.op in COMPUTE_OPS:
+            assert r.accum_max >= r.output_max - 1e-6  # sum |x||w| + |b| bounds |sum x w + b|
+            assert r.weight_max == float(np.abs(node.weight).max())
+
+
+def test_auto_precision_meets_tolerance(digits: tuple[nn.Module, Splits]) -> None:
+    model, splits = digits
+    cfg = PrecisionConfig(tolerance_relative=0.02, confirm=False, calibration_samples=500)
+    res = auto_precision(model, (64,), splits, cfg)
+    assert res.emulated_accuracy >= res.reference_accuracy * (1 - cfg.tolerance_relative)
+    assert res.project is None and res.csim_accuracy is None
+    compute = [p for name, p in res.precisions.items() if name.startswith("layers.fc")]
+    assert all(p.weight is not None and p.weight.width < 16 for p in compute)
+    assert all(p.accum is not None and p.result.integer <= p.accum.integer for p in compute)
+    # every accepted trial met the target, every rejected one missed it
+    target = res.reference_accuracy * (1 - cfg.tolerance_relative)
+    assert all((t.accuracy >= target) == t.accepted for t in res.trials)
