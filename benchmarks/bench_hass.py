@@ -1,0 +1,247 @@
+"""HASS benchmark: dense vs uniform threshold vs slowest-layer heuristic vs HASS on CNNs trained here on
+Fashion-MNIST, a Pareto plot, sparsity-measurement timings, and ImageNet-size networks on U250/ZCU102.
+
+    .venv/bin/python benchmarks/bench_hass.py [--quick] [--part small|imagenet|timing|all]
+
+Writes benchmarks/results/hass.json (parts are merged into an existing file so they can run separately)
+and benchmarks/results/hass_pareto_<model>.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from accelflow.data import load
+from accelflow.dataflow import load_device, optimise_folding
+from accelflow.frontends import from_pytorch
+from accelflow.hass import (
+    HassResult,
+    Objective,
+    SearchSettings,
+    Thresholds,
+    accuracy,
+    dense_baseline,
+    run_search,
+    slowest_layer_baseline,
+    subset,
+    uniform_baseline,
+    uniform_grid,
+    zoo_problem,
+)
+from accelflow.sparsity import annotate_graph, mask_weights, measure_sparsity
+from accelflow.zoo import create
+
+RESULTS = Path(__file__).resolve().parent / "results"
+OUT = RESULTS / "hass.json"
+log = logging.getLogger("bench_hass")
+
+
+def _summary(r: HassResult, test_acc: float | None, ref_test: float | None) -> dict[str, Any]:
+    return {
+        "throughput_images_per_s": r.throughput_images_per_s,
+        "throughput_per_dsp": r.throughput_per_dsp,
+        "dsp": r.dsp, "lut": r.lut, "ff": r.ff, "bram18": r.bram18,
+        "binding_resource": r.binding_resource,
+        "val_accuracy": r.accuracy, "val_accuracy_drop": r.accuracy_drop,
+        "test_accuracy": test_acc,
+        "test_accuracy_drop": None if test_acc is None or ref_test is None else 100 * (ref_test - test_acc),
+        "mean_sparsity": float(np.mean([lay.sparsity for lay in r.layers if lay.op == "conv"])),
+        "thresholds": r.thresholds.to_dict(),
+    }
+
+
+def _pareto_plot(name: str, device: str, points: dict[str, list[tuple[float, float]]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    styles = {"hass trials": ("o", 0.35), "uniform grid": ("s", 0.6), "slowest layer": ("^", 0.6)}
+    for label, pts in points.items():
+        if not pts:
+            continue
+        marker, alpha = styles.get(label, ("*", 1.0))
+        ax.scatter([p[1] for p in pts], [p[0] for p in pts], marker=marker, alpha=alpha, label=label,
+                   s=60 if marker == "*" else 20)
+    allpts = sorted((p for pts in points.values() for p in pts), key=lambda p: -p[1])
+    front, best = [], -1.0
+    for acc, thr in allpts:  # max throughput for each accuracy level
+        if acc > best:
+            front.append((acc, thr))
+            best = acc
+    ax.step([p[1] for p in front], [p[0] for p in front], where="post", color="k", lw=1, label="Pareto front")
+    ax.set_xlabel(f"throughput on {device} (images/s)")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title(f"HASS {name}: accuracy vs throughput")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run_small(models: list[str], device: str, trials: int, bound: float, val_size: int, calib_size: int,
+              grid_w: tuple[float, ...], grid_a: tuple[float, ...], heuristic_steps: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in models:
+        t0 = time.perf_counter()
+        problem = zoo_problem(name, device, validation_size=val_size, calibration_size=calib_size, batch=256)
+        ev = problem.evaluator
+        test = subset(problem.splits.test, 2000, seed=7)
+        ref_test = accuracy(problem.model, test)
+
+        def test_acc(r: HassResult) -> float:
+            return accuracy(r.thresholds.apply(problem.model), test)
+
+        dense = dense_baseline(ev)
+        uniform = uniform_baseline(ev, bound, Objective.THROUGHPUT, uniform_grid(ev, grid_w, grid_a))
+        heuristic = slowest_layer_baseline(ev, bound, max_steps=heuristic_steps) if heuristic_steps else None
+        storage = f"sqlite:///{RESULTS / 'hass_studies.db'}"
+        settings = SearchSettings(max_accuracy_drop=bound, trials=trials, objective=Objective.THROUGHPUT,
+                                  storage=storage, study_name=f"bench-{name}-{device}-{trials}", startup_trials=8)
+        hass = run_search(ev, settings, initial=[ev.space.params(uniform.thresholds)], progress=True)
+        entry: dict[str, Any] = {
+            "device": device, "bound_points": bound, "trials": trials,
+            "validation_images": len(ev.validation), "calibration_images": len(ev.calibration),
+            "reference_val_accuracy": ev.base_accuracy, "reference_test_accuracy": ref_test,
+            "cached_test_accuracy": problem.test_accuracy,
+            "dense": _summary(dense, ref_test, ref_test),
+            "uniform": _summary(uniform, test_acc(uniform), ref_test),
+            "hass": _summary(hass, test_acc(hass), ref_test),
+            "hass_layers": [lay.to_dict() for lay in hass.layers if lay.op == "conv"],
+        }
+        if heuristic is not None:
+            entry["slowest_layer"] = _summary(heuristic, test_acc(heuristic), ref_test)
+        for key in ("uniform", "hass") + (("slowest_layer",) if heuristic else ()):
+            entry[f"{key}_vs_dense_throughput"] = entry[key]["throughput_images_per_s"] / entry["dense"]["throughput_images_per_s"]
+            entry[f"{key}_vs_dense_throughput_per_dsp"] = entry[key]["throughput_per_dsp"] / entry["dense"]["throughput_per_dsp"]
+        entry["hass_vs_uniform_throughput"] = entry["hass"]["throughput_images_per_s"] / entry["uniform"]["throughput_images_per_s"]
+        entry["hass_vs_uniform_throughput_per_dsp"] = entry["hass"]["throughput_per_dsp"] / entry["uniform"]["throughput_per_dsp"]
+        entry["trials_list"] = [t.to_dict() for t in hass.trials]
+        entry["uniform_grid"] = [t.to_dict() for t in uniform.trials]
+        entry["slowest_layer_steps"] = [t.to_dict() for t in heuristic.trials] if heuristic else []
+        png = RESULTS / f"hass_pareto_{name}.png"
+        _pareto_plot(name, device, {
+            "hass trials": [(100 * t.accuracy, t.throughput_images_per_s) for t in hass.trials],
+            "uniform grid": [(100 * t.accuracy, t.throughput_images_per_s) for t in uniform.trials],
+            "slowest layer": [(100 * t.accuracy, t.throughput_images_per_s) for t in heuristic.trials] if heuristic else [],
+            "dense": [(100 * dense.accuracy, dense.throughput_images_per_s)],
+        }, png)
+        entry["pareto_png"] = str(png.relative_to(RESULTS.parent.parent))
+        entry["seconds"] = time.perf_counter() - t0
+        out[name] = entry
+        log.info("%s: dense %.0f uniform %.0f hass %.0f img/s (%.0fs)", name, dense.throughput_images_per_s,
+                 uniform.throughput_images_per_s, hass.throughput_images_per_s, entry["seconds"])
+        _merge({"small": {name: entry}})
+    return out
+
+
+def _fmnist_224(n: int) -> np.ndarray:
+    """Fashion-MNIST test images resized to 224x224 and replicated to 3 channels (no ImageNet offline)."""
+    x = torch.as_tensor(load("fashion_mnist", limit_test=max(n, 10)).test.x[:n])
+    x = torch.nn.functional.interpolate(x, size=(224, 224), mode="bilinear", align_corners=False)
+    return x.repeat(1, 3, 1, 1).numpy()
+
+
+def run_imagenet(models: list[str], devices: list[str], images: int, weight_fraction: float) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    calib = _fmnist_224(images)
+    for name in models:
+        model = create(name)  # random (He) init: no ImageNet weights are available offline
+        convs = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
+        thresholds = {}
+        for n in convs:
+            w = model.get_submodule(n).weight.detach().abs().flatten().numpy()
+            thresholds[n] = float(np.quantile(w, weight_fraction)) if weight_fraction > 0 else 0.0
+        pruned = mask_weights(model, thresholds) if weight_fraction > 0 else model
+        t0 = time.perf_counter()
+        stats = measure_sparsity(pruned, [calib])
+        measure_s = time.perf_counter() - t0
+        graph = from_pytorch(model, (3, 224, 224), name=name)
+        entry: dict[str, Any] = {"calibration_images": images, "weight_prune_fraction": weight_fraction,
+                                 "measure_seconds": measure_s,
+                                 "mean_sparsity": float(np.mean([s.mean_sparsity for s in stats.values()]))}
+        for dev in devices:
+            t1 = time.perf_counter()
+            dense = optimise_folding(graph, load_device(dev))
+            sparse = optimise_folding(annotate_graph(from_pytorch(model, (3, 224, 224), name=name), stats),
+                                      load_device(dev))
+            entry[dev] = {
+                kind: {"throughput_images_per_s": d.throughput_images_per_s, "dsp": d.resources.dsp,
+                       "lut": d.resources.lut, "ff": d.resources.ff, "bram18": d.resources.bram18,
+                       "binding_resource": d.binding_resource.value, "feasible": d.feasible,
+                       "bandwidth_slowdown": d.bandwidth_slowdown}
+                for kind, d in (("dense", dense), ("sparse", sparse))
+            }
+            entry[dev]["optimise_seconds"] = time.perf_counter() - t1
+            log.info("%s on %s: dense %.0f sparse %.0f img/s", name, dev, dense.throughput_images_per_s,
+                     sparse.throughput_images_per_s)
+        out[name] = entry
+        _merge({"imagenet": {name: entry}})
+    return out
+
+
+def run_timing() -> dict[str, Any]:
+    out: dict[str, Any] = {"torch_threads": torch.get_num_threads()}
+    r18 = create("resnet18")
+    x = _fmnist_224(4)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        r18(torch.as_tensor(x))
+    fwd = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    measure_sparsity(r18, [x])
+    out["resnet18_224_4_images"] = {"measure_seconds": time.perf_counter() - t0, "forward_only_seconds": fwd}
+    r8 = create("resnet8")
+    xs = load("fashion_mnist", limit_test=1000).test.x[:1000]
+    t0 = time.perf_counter()
+    measure_sparsity(r8, [xs[i:i + 100] for i in range(0, 1000, 100)])
+    out["resnet8_28_1000_images"] = {"measure_seconds": time.perf_counter() - t0}
+    _merge({"timing": out})
+    return out
+
+
+def _merge(part: dict[str, Any]) -> None:
+    data = json.loads(OUT.read_text()) if OUT.exists() else {}
+    for key, value in part.items():
+        data.setdefault(key, {}).update(value)
+    OUT.write_text(json.dumps(data, indent=2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer trials and images (minutes, not hours)")
+    ap.add_argument("--part", choices=["small", "imagenet", "timing", "all"], default="all")
+    ap.add_argument("--models", default="resnet8,mobilenet_v2_tiny")
+    ap.add_argument("--device", default="zc706")
+    ap.add_argument("--trials", type=int, default=None)
+    ap.add_argument("--bound", type=float, default=1.0)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    quick = args.quick
+    if args.part in ("timing", "all"):
+        run_timing()
+    if args.part in ("small", "all"):
+        run_small(args.models.split(","), args.device, args.trials or (16 if quick else 60), args.bound,
+                  val_size=500 if quick else 1000, calib_size=32 if quick else 100,
+                  grid_w=(0.0, 0.3, 0.5, 0.7) if quick else (0.0, 0.2, 0.4, 0.55, 0.7, 0.8),
+                  grid_a=(0.0, 0.15, 0.3) if quick else (0.0, 0.1, 0.2, 0.35, 0.5),
+                  heuristic_steps=6 if quick else 20)
+    if args.part in ("imagenet", "all"):
+        run_imagenet(["resnet18", "mobilenet_v2", "mobilenet_v3_large"], ["u250", "zcu102"],
+                     images=2 if quick else 8, weight_fraction=0.5)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
