@@ -16,6 +16,7 @@ from accelflow.train import CACHE_ENV, cached_model
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.timeout(3600)
 @pytest.mark.parametrize(("zoo_name", "target"), [("lenet5", 0.88), ("resnet8", 0.90)])
 def test_default_recipe_reaches_target(
     zoo_name: str, target: float, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
