@@ -35,10 +35,12 @@ def optimise_folding(
     seed: int = 0,
     iterations: int | None = None,
     use_sparsity: bool = True,
+    refine: bool | None = None,
 ) -> DataflowDesign:
     """Fold every layer of ``graph`` to maximise throughput on ``device`` within ``utilisation`` of
     each resource. Conv nodes carrying a :class:`~accelflow.ir.ChannelSparsity` annotation with at least
-    10% zero products are built sparse (``use_sparsity=False`` builds all dense). ``seed``/``iterations`` apply to annealing.
+    10% zero products are built sparse (``use_sparsity=False`` builds all dense). ``seed``/``iterations`` apply to annealing;
+    ``refine`` to greedy (re-target rounds; default: only for networks with few foldings, for speed).
 
     Example::
 
@@ -50,7 +52,7 @@ def optimise_folding(
                           utilisation=utilisation, use_sparsity=use_sparsity)  # fmt: skip
     method = Method(method)
     if method is Method.GREEDY:
-        fold, cost = greedy(model)
+        fold, cost = greedy(model, refine=refine)
     elif method is Method.ANNEAL:
         fold, cost = anneal(model, seed=seed, iterations=iterations)
     else:
