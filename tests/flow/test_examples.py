@@ -17,7 +17,7 @@ FLOWS = Path(__file__).resolve().parents[2] / "examples" / "flows"
 @pytest.mark.parametrize("path", sorted(FLOWS.glob("*.yaml")), ids=lambda p: p.name)
 def test_example_flow_validates(path: Path) -> None:
     spec, flow, _ = load_flow(path)
-    assert spec.name == path.stem and flow.steps
+    assert spec.name and flow.steps and flow.source == str(path)
 
 
 def test_pro_flow_forks_over_orders() -> None:
