@@ -113,3 +113,12 @@ def test_report_of_failed_run_renders(tmp_path: Path) -> None:
     report = build_report(store, store.runs()[0].id)
     assert report["run"]["status"] == "failed" and report["metrics"]["probe"]["value"] == 1.0
     assert "simulated crash" in render_html(report)
+
+
+@pytest.mark.parametrize("module", ["accelflow.runs", "accelflow.runs.store", "accelflow.flow.engine"])
+def test_packages_import_in_any_order(module: str) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

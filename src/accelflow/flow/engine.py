@@ -15,14 +15,16 @@ import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from accelflow.flow.control import Branch, Flow, Fork, Loop, Node, Step, task_label
 from accelflow.flow.errors import FlowError, FlowValidationError, TaskFailedError
 from accelflow.flow.expr import Expression
 from accelflow.flow.state import DesignState, MetricKey, StateField, TaskRecord
 from accelflow.flow.task import TaskContext
-from accelflow.runs.store import RunStatus, RunStore
+
+if TYPE_CHECKING:  # the run store imports the flow state; import it lazily to keep the packages acyclic
+    from accelflow.runs.store import RunStore
 
 __all__ = ["check_flow", "run_flow", "FlowObserver", "FlowResult"]
 
@@ -231,6 +233,8 @@ def run_flow(flow: Flow, initial: DesignState, *, store: RunStore | None = None,
     Without a store, task artefacts go to ``scratch_dir`` (a temporary directory by default).
     """
     check_flow(flow, initial)
+    from accelflow.runs.store import RunStatus
+
     if store is None:
         import tempfile
 
