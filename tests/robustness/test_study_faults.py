@@ -55,7 +55,11 @@ def test_sigkill_mid_search_resumes_keeping_completed_trials(tmp_path, workers):
     enqueue_grid(study, GRID)
     proc = _spawn(url, "kill", 16, workers, 0.4)
     deadline = time.monotonic() + 120
-    while len(_complete(study)) < 4 or not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    def mid_evaluation() -> bool:  # >= 4 done, and every running trial has its owner recorded
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        return len(_complete(study)) >= 4 and bool(running) and all("worker" in t.user_attrs for t in running)
+
+    while not mid_evaluation():
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
         assert time.monotonic() < deadline, "worker made no progress"
         time.sleep(0.1)

@@ -272,6 +272,8 @@ class _Importer:
                 )
             self.values[inp.name] = self.graph.add_input(inp.name, shape)
         for n in g.node:
+            if not all(isinstance(t, str) for t in (n.name, n.op_type, *n.input, *n.output)):  # protobuf: bad UTF-8
+                raise ModelImportError(f"{self.source}: node {n.name!r} has a name that is not valid UTF-8")
             if n.op_type == "Constant":
                 value = next((a for a in n.attribute if a.name == "value"), None)
                 if value is None:
@@ -284,12 +286,18 @@ class _Importer:
                     f"{self.where(n)}: operator {n.op_type} is not supported; supported: "
                     f"{', '.join(sorted(SUPPORTED_ONNX_OPS))}"
                 )
-            handler(self, n)
+            try:
+                handler(self, n)
+            except (ValueError, TypeError, IndexError, KeyError, ZeroDivisionError) as exc:  # malformed node
+                raise ModelImportError(f"{self.where(n)}: malformed node ({type(exc).__name__}: {exc})") from exc
         missing = [o.name for o in g.output if o.name not in self.values]
         if missing:
             raise ModelImportError(f"{self.source}: outputs {missing} are not computed by supported nodes")
         self.graph.set_outputs([self.values[o.name] for o in g.output])
-        return canonicalize(self.graph)
+        try:
+            return canonicalize(self.graph)
+        except (ValueError, TypeError, IndexError, KeyError, ZeroDivisionError) as exc:  # e.g. stride 0
+            raise ModelImportError(f"{self.source}: malformed model ({type(exc).__name__}: {exc})") from exc
 
 
 def _out(node: Node, imp: _Importer) -> str:

@@ -101,7 +101,7 @@ def _counts(study: optuna.Study) -> tuple[int, int]:
     return done, done + len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
 
-def _heartbeat(study: optuna.Study, in_flight: Mapping[cf.Future[Any], optuna.Trial]) -> None:
+def _heartbeat(study: optuna.Study, in_flight: Mapping[Any, optuna.Trial]) -> None:
     storage = study._storage
     if isinstance(storage, optuna.storages.RDBStorage) and storage.get_heartbeat_interval() is not None:
         for trial in in_flight.values():
@@ -138,6 +138,7 @@ def optimize(study: optuna.Study, objective: Objective, space: Mapping[str, Base
                         warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
                         trial = study.ask(fixed_distributions=dict(space))
                     trial.set_user_attr("worker", me)
+                    _heartbeat(study, {None: trial})
                     in_flight[executor.submit(objective, dict(trial.params))] = trial
                     active += 1
                 if not in_flight:

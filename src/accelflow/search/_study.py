@@ -15,6 +15,7 @@ enqueued again, so a grid point interrupted by SIGKILL is evaluated again and no
 from __future__ import annotations
 
 import itertools
+from datetime import datetime, timedelta
 import logging
 import os
 import socket
@@ -190,6 +191,13 @@ def _is_dead_local(t: FrozenTrial, host: str) -> bool:
     return owner_host == host and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid))
 
 
+def _is_orphan(t: FrozenTrial) -> bool:
+    """A process killed between asking a trial and recording its owner leaves a trial with no owner and no
+    heartbeat; after the grace period nobody can be working on it."""
+    grace = timedelta(seconds=3 * HEARTBEAT_SECONDS)
+    return _WORKER not in t.user_attrs and t.datetime_start is not None and datetime.now() - t.datetime_start > grace
+
+
 def recover_stale_trials(study: optuna.Study) -> list[int]:
     """Fail RUNNING trials left by dead processes and enqueue their parameters again.
 
@@ -202,7 +210,7 @@ def recover_stale_trials(study: optuna.Study) -> list[int]:
     if isinstance(storage, optuna.storages.RDBStorage) and storage.get_heartbeat_interval() is not None:
         stale_ids.update(storage._get_stale_trial_ids(study._study_id))
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    stale_ids.update(t._trial_id for t in running if _is_dead_local(t, host))
+    stale_ids.update(t._trial_id for t in running if _is_dead_local(t, host) or _is_orphan(t))
     recovered = []
     for t in running:
         if t._trial_id not in stale_ids:

@@ -1,0 +1,189 @@
+"""Write a corpus of deliberately broken ONNX files (plus the valid model they derive from).
+
+usage: .venv/bin/python benchmarks/fuzz_corpus/make_corpus.py [OUT_DIR]   (default: this directory)
+
+Every file but ``valid.onnx`` is broken in one named way: truncated bytes, wrong opset, missing
+initializers, dynamic shapes, unsupported ops, cycles, bad attribute types, mismatched shapes, empty graph,
+and a few more. The importer must reject each with an ``accelflow.errors.AccelflowError`` (or import it, for
+the cases the IR can legitimately handle); nothing here is checked with ``onnx.checker``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+Mutation = Callable[[onnx.ModelProto], onnx.ModelProto | bytes]
+
+
+def valid_model(opset: int = 17) -> onnx.ModelProto:
+    """Conv(1->4, 3x3) -> Relu -> MaxPool 2x2 -> Flatten -> Gemm(36->10) on a 1x8x8 input."""
+    rng = np.random.default_rng(0)
+    inits = [
+        numpy_helper.from_array(rng.standard_normal((4, 1, 3, 3)).astype(np.float32), "w1"),
+        numpy_helper.from_array(rng.standard_normal(4).astype(np.float32), "b1"),
+        numpy_helper.from_array(rng.standard_normal((10, 36)).astype(np.float32), "w2"),
+        numpy_helper.from_array(rng.standard_normal(10).astype(np.float32), "b2"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c"], "conv", kernel_shape=[3, 3], strides=[1, 1], pads=[0, 0, 0, 0]),
+        helper.make_node("Relu", ["c"], ["r"], "relu"),
+        helper.make_node("MaxPool", ["r"], ["p"], "pool", kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Flatten", ["p"], ["f"], "flatten", axis=1),
+        helper.make_node("Gemm", ["f", "w2", "b2"], ["y"], "fc", transB=1),
+    ]
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="accelflow-fuzz")
+
+
+def _copy(m: onnx.ModelProto) -> onnx.ModelProto:
+    out = onnx.ModelProto()
+    out.CopyFrom(m)
+    return out
+
+
+def _node(m: onnx.ModelProto, name: str) -> onnx.NodeProto:
+    return next(n for n in m.graph.node if n.name == name)
+
+
+def _set_attr(m: onnx.ModelProto, node: str, attr: onnx.AttributeProto) -> onnx.ModelProto:
+    n = _node(m, node)
+    kept = [a for a in n.attribute if a.name != attr.name]
+    del n.attribute[:]
+    n.attribute.extend([*kept, attr])
+    return m
+
+
+def _drop_init(m: onnx.ModelProto, name: str) -> onnx.ModelProto:
+    kept = [t for t in m.graph.initializer if t.name != name]
+    del m.graph.initializer[:]
+    m.graph.initializer.extend(kept)
+    return m
+
+
+def _replace_init(m: onnx.ModelProto, name: str, arr: np.ndarray) -> onnx.ModelProto:
+    _drop_init(m, name).graph.initializer.append(numpy_helper.from_array(arr, name))
+    return m
+
+
+def _dims(m: onnx.ModelProto, dims: list[int | str]) -> onnx.ModelProto:
+    shape = m.graph.input[0].type.tensor_type.shape
+    del shape.dim[:]
+    for d in dims:
+        dim = shape.dim.add()
+        if isinstance(d, str):
+            dim.dim_param = d
+        else:
+            dim.dim_value = d
+    return m
+
+
+def _op(m: onnx.ModelProto, node: str, op_type: str, domain: str = "") -> onnx.ModelProto:
+    n = _node(m, node)
+    n.op_type, n.domain = op_type, domain
+    return m
+
+
+def _rewire(m: onnx.ModelProto, node: str, index: int, value: str) -> onnx.ModelProto:
+    _node(m, node).input[index] = value
+    return m
+
+
+def _empty_graph(m: onnx.ModelProto) -> onnx.ModelProto:
+    del m.graph.node[:]
+    del m.graph.initializer[:]
+    return m
+
+
+def _no_io(m: onnx.ModelProto) -> onnx.ModelProto:
+    del m.graph.node[:]
+    del m.graph.input[:]
+    del m.graph.output[:]
+    del m.graph.initializer[:]
+    return m
+
+
+def _two_node_cycle(m: onnx.ModelProto) -> onnx.ModelProto:
+    _rewire(m, "relu", 0, "f")  # relu reads flatten's output, which (via pool) depends on relu
+    return m
+
+
+def _dup_outputs(m: onnx.ModelProto) -> onnx.ModelProto:
+    _node(m, "relu").output[0] = "c"  # two producers of "c"
+    _rewire(m, "pool", 0, "c")
+    return m
+
+
+CASES: dict[str, Mutation] = {
+    "truncated_10.onnx": lambda m: m.SerializeToString()[:10],
+    "truncated_half.onnx": lambda m: (lambda b: b[: len(b) // 2])(m.SerializeToString()),
+    "truncated_minus1.onnx": lambda m: m.SerializeToString()[:-1],
+    "zero_bytes.onnx": lambda m: b"",
+    "random_bytes.onnx": lambda m: np.random.default_rng(1).integers(0, 256, 2048, dtype=np.uint8).tobytes(),
+    "text_file.onnx": lambda m: b"this is not an onnx model\n",
+    "bitflip.onnx": lambda m: (lambda b: b[:40] + bytes([b[40] ^ 0xFF]) + b[41:])(m.SerializeToString()),
+    "opset_1.onnx": lambda m: valid_model(opset=1),
+    "opset_99.onnx": lambda m: valid_model(opset=99),
+    "no_opset.onnx": lambda m: (lambda c: (c.ClearField("opset_import"), c)[1])(_copy(m)),
+    "missing_conv_weight.onnx": lambda m: _drop_init(m, "w1"),
+    "missing_gemm_bias.onnx": lambda m: _drop_init(m, "b2"),
+    "dynamic_batch.onnx": lambda m: _dims(m, ["N", 1, 8, 8]),
+    "dynamic_spatial.onnx": lambda m: _dims(m, [1, 1, "H", "W"]),
+    "no_input_shape.onnx": lambda m: (m.graph.input[0].type.tensor_type.ClearField("shape"), m)[1],
+    "rank_1_input.onnx": lambda m: _dims(m, [64]),
+    "zero_dim_input.onnx": lambda m: _dims(m, [1, 1, 0, 8]),
+    "negative_dim_input.onnx": lambda m: _dims(m, [1, 1, -8, 8]),
+    "unsupported_lstm.onnx": lambda m: _op(m, "relu", "LSTM"),
+    "unsupported_custom_domain.onnx": lambda m: _op(m, "relu", "MyOp", "com.example"),
+    "unknown_op_type.onnx": lambda m: _op(m, "pool", "NotAnOperator"),
+    "self_cycle.onnx": lambda m: _rewire(m, "relu", 0, "r"),
+    "two_node_cycle.onnx": _two_node_cycle,
+    "dangling_input.onnx": lambda m: _rewire(m, "fc", 0, "nowhere"),
+    "duplicate_producer.onnx": _dup_outputs,
+    "attr_kernel_float.onnx": lambda m: _set_attr(m, "conv", helper.make_attribute("kernel_shape", [3.0, 3.0])),
+    "attr_kernel_string.onnx": lambda m: _set_attr(m, "conv", helper.make_attribute("kernel_shape", "3x3")),
+    "attr_strides_zero.onnx": lambda m: _set_attr(m, "conv", helper.make_attribute("strides", [0, 0])),
+    "attr_strides_negative.onnx": lambda m: _set_attr(m, "pool", helper.make_attribute("strides", [-2, -2])),
+    "attr_pads_negative.onnx": lambda m: _set_attr(m, "conv", helper.make_attribute("pads", [-5, -5, -5, -5])),
+    "attr_pads_short.onnx": lambda m: _set_attr(m, "conv", helper.make_attribute("pads", [1])),
+    "attr_group_bad.onnx": lambda m: _set_attr(m, "conv", helper.make_attribute("group", 3)),
+    "attr_group_zero.onnx": lambda m: _set_attr(m, "conv", helper.make_attribute("group", 0)),
+    "attr_axis_tensor.onnx": lambda m: _set_attr(m, "flatten", helper.make_attribute(
+        "axis", numpy_helper.from_array(np.array([1], dtype=np.int64)))),
+    "attr_transb_string.onnx": lambda m: _set_attr(m, "fc", helper.make_attribute("transB", "yes")),
+    "pool_kernel_too_large.onnx": lambda m: _set_attr(m, "pool", helper.make_attribute("kernel_shape", [20, 20])),
+    "conv_weight_wrong_channels.onnx": lambda m: _replace_init(m, "w1", np.ones((4, 3, 3, 3), np.float32)),
+    "conv_weight_rank2.onnx": lambda m: _replace_init(m, "w1", np.ones((4, 9), np.float32)),
+    "conv_bias_wrong_len.onnx": lambda m: _replace_init(m, "b1", np.ones(7, np.float32)),
+    "gemm_weight_mismatch.onnx": lambda m: _replace_init(m, "w2", np.ones((10, 35), np.float32)),
+    "gemm_weight_scalar.onnx": lambda m: _replace_init(m, "w2", np.ones((), np.float32)),
+    "weight_int_dtype.onnx": lambda m: _replace_init(m, "w1", np.ones((4, 1, 3, 3), np.int64)),
+    "weight_nan.onnx": lambda m: _replace_init(m, "w1", np.full((4, 1, 3, 3), np.nan, np.float32)),
+    "empty_graph.onnx": _empty_graph,
+    "no_inputs_outputs.onnx": _no_io,
+    "output_not_produced.onnx": lambda m: (m.graph.output.__getitem__(0).__setattr__("name", "zzz"), m)[1],
+}
+
+
+def write_corpus(out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "valid.onnx"]
+    paths[0].write_bytes(valid_model().SerializeToString())
+    for name, mutate in CASES.items():
+        result = mutate(_copy(valid_model()))
+        data = result if isinstance(result, bytes) else result.SerializeToString()
+        (out / name).write_bytes(data)
+        paths.append(out / name)
+    return paths
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent
+    written = write_corpus(target)
+    print(f"wrote {len(written)} files to {target}")
