@@ -178,7 +178,10 @@ def onnx_proto_case(draw: Callable[[st.SearchStrategy[Any]], Any]) -> bytes:
                                          "dilations", "ceil_mode", "auto_pad", "beta", "min"]))
             kept = [a for a in n.attribute if a.name != name]
             del n.attribute[:]
-            n.attribute.extend([*kept, helper.make_attribute(name, draw(ATTR_VALUES))])
+            value = draw(ATTR_VALUES)
+            attr = (helper.make_attribute(name, value) if value != [] else
+                    helper.make_attribute(name, [], attr_type=onnx.AttributeProto.INTS))
+            n.attribute.extend([*kept, attr])
         elif kind == "op":
             n.op_type = draw(st.sampled_from(ONNX_OPS))
         elif kind == "rewire" and len(n.input):

@@ -28,7 +28,9 @@ def _sweep(tmp_path, capsys, *extra: str) -> tuple[int, dict]:
     argv = ["sweep", "zoo:lenet5", "--arch", "systolic", "--param", "rows=4,8,16", "--param", "cols=4,16",
             "--storage", str(tmp_path / "s.db"), "--out", str(tmp_path / "out"), "--json", *extra]
     code = main(argv)
-    return code, json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return code, json.loads(captured.out)
 
 
 def test_cli_grid_pareto_and_resume(tmp_path, capsys):

@@ -15,7 +15,13 @@ searches resume; several processes may share one study.
 """
 
 from accelflow.search._errors import SearchError
-from accelflow.search._executor import DaskExecutor, Executor, ProcessPoolExecutor, SerialExecutor, make_executor
+from accelflow.search._executor import (
+    DaskExecutor,
+    Executor,
+    ProcessPoolExecutor,
+    SerialExecutor,
+    make_executor,
+)
 from accelflow.search._optimize import Objective, OptimizeResult, Outcome, optimize
 from accelflow.search._pareto import pareto_front
 from accelflow.search._study import (

@@ -35,7 +35,7 @@ class Executor(ABC):
     def submit(self, fn: Callable[[Any], Any], params: Any) -> cf.Future[Any]:
         """Start evaluating ``fn(params)``; the future holds its result or its exception."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional hook; the serial executor holds nothing)
         """Release workers (idempotent)."""
 
     def __enter__(self) -> Executor:

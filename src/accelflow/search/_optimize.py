@@ -28,7 +28,6 @@ from accelflow.search._errors import SearchError
 from accelflow.search._executor import Executor, SerialExecutor
 from accelflow.search._study import (
     HEARTBEAT_SECONDS,
-    create_study,
     finished_trials,
     recover_stale_trials,
     worker_id,

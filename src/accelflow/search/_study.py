@@ -15,12 +15,12 @@ enqueued again, so a grid point interrupted by SIGKILL is evaluated again and no
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta
 import logging
 import os
 import socket
 import warnings
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
