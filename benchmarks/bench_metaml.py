@@ -21,7 +21,15 @@ from typing import Any
 
 import torch
 
-from accelflow.compress import PruneConfig, ScaleConfig, auto_prune, auto_scale, layer_widths, weight_sparsity
+from accelflow.compress import (
+    PruneConfig,
+    PruneScope,
+    ScaleConfig,
+    auto_prune,
+    auto_scale,
+    layer_widths,
+    weight_sparsity,
+)
 from accelflow.data import load
 from accelflow.frontends import from_pytorch
 from accelflow.hls import (
@@ -59,6 +67,7 @@ class Case:
     prune_points: float = 1.0
     scale_relative: float = 0.01
     quant_relative: float = 0.005
+    prune_scope: PruneScope = PruneScope.GLOBAL
 
 
 CASES = {
@@ -86,12 +95,13 @@ CASES = {
         "fashion_mnist",
         (1, 28, 28),
         IOType.STREAM,
-        train=TrainRecipe(epochs=4, batch_size=128, lr=2e-3),
-        finetune=TrainRecipe(epochs=1, batch_size=128, lr=5e-4),
+        train=TrainRecipe(epochs=8, batch_size=128, lr=2e-3),
+        finetune=TrainRecipe(epochs=3, batch_size=128, lr=1e-3),
         retrain=None,
-        data_kwargs={"limit_train": 8000},
+        data_kwargs={"limit_train": 20000},
         csim_samples=2000,
         eval_samples=1000,
+        quant_relative=0.01,
     ),
 }
 
@@ -150,11 +160,16 @@ def run_case(case: Case, quick: bool) -> dict[str, Any]:
         current,
         splits,
         PruneConfig(
-            tolerance_points=case.prune_points, finetune=case.finetune, min_step=0.05 if quick else 0.02
+            tolerance_points=case.prune_points,
+            finetune=case.finetune,
+            min_step=0.05 if quick else 0.02,
+            scope=case.prune_scope,
         ),
     )
     current = pres.model
-    flow.append(f"P(magnitude, bisection, tol {case.prune_points} pt, rate {pres.rate:.3f})")
+    flow.append(
+        f"P({case.prune_scope.value} magnitude, bisection, tol {case.prune_points} pt, rate {pres.rate:.3f})"
+    )
     stages["prune"] = {
         "rate": pres.rate,
         "sparsity": weight_sparsity(current),

@@ -62,3 +62,17 @@ def test_structured_pruning_removes_whole_neurons(digits: tuple[nn.Module, Split
     x = torch.as_tensor(np.random.default_rng(0).random((5, 64), dtype=np.float32))
     h = pruned.layers.relu1(pruned.layers.fc1(x))
     assert torch.all(h[:, (pruned.layers.fc1.weight == 0).all(dim=1)] == 0)
+
+
+def test_global_scope_uses_one_threshold(digits: tuple[nn.Module, Splits]) -> None:
+    from accelflow.compress import PruneScope
+
+    model, _ = digits
+    pruned = prune_magnitude(model, 0.7, scope=PruneScope.GLOBAL)
+    assert abs(weight_sparsity(pruned) - 0.7) < 0.001
+    kept = torch.cat([m.weight[m.weight != 0].abs() for _, m in prunable_layers(pruned)])
+    orig = {n: m.weight for n, m in prunable_layers(model)}
+    dropped = torch.cat([orig[n][m.weight == 0].abs() for n, m in prunable_layers(pruned)])
+    assert dropped.max() <= kept.min()
+    per_layer = [float((m.weight == 0).float().mean()) for _, m in prunable_layers(pruned)]
+    assert max(per_layer) - min(per_layer) > 0.05  # layers end up with different sparsities

@@ -41,4 +41,4 @@ def test_auto_precision_meets_tolerance(digits: tuple[nn.Module, Splits]) -> Non
     assert all(p.accum is not None and p.result.integer <= p.accum.integer for p in compute)
     # every accepted trial met the target, every rejected one missed it
     target = res.reference_accuracy * (1 - cfg.tolerance_relative)
-    assert all((t.accuracy >= target) == t.accepted for t in res.trials)
+    assert all((t.accuracy >= target) == t.accepted for t in res.trials if t.layer != "*")

@@ -21,6 +21,7 @@ from accelflow.compress._common import CompressError, prunable_layers
 from accelflow.compress._prune import (
     PruneConfig,
     PruneResult,
+    PruneScope,
     PruneTrial,
     auto_prune,
     prune_magnitude,
@@ -41,6 +42,7 @@ __all__ = [
     "CompressError",
     "PruneConfig",
     "PruneResult",
+    "PruneScope",
     "PruneTrial",
     "QATConfig",
     "QATResult",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import enum
 import logging
 import time
 from dataclasses import dataclass
@@ -16,9 +17,24 @@ from accelflow.data import Splits
 from accelflow.errors import ConfigError
 from accelflow.train import TrainRecipe
 
-__all__ = ["PruneConfig", "PruneTrial", "PruneResult", "prune_magnitude", "auto_prune", "weight_sparsity"]
+__all__ = [
+    "PruneScope",
+    "PruneConfig",
+    "PruneTrial",
+    "PruneResult",
+    "prune_magnitude",
+    "auto_prune",
+    "weight_sparsity",
+]
 
 log = logging.getLogger(__name__)
+
+
+class PruneScope(enum.StrEnum):
+    """Where the unstructured magnitude threshold is taken."""
+
+    LAYER = "layer"  # the same rate in every layer (each layer's smallest |w|)
+    GLOBAL = "global"  # one |w| threshold over all layers (ours: wide layers end up sparser)
 
 
 @dataclass(frozen=True)
@@ -29,7 +45,7 @@ class PruneConfig:
     unpruned model on ``eval_split``. The bisection starts at ``start_rate`` and stops when the next step
     would be smaller than ``min_step``. ``structured`` removes whole neurons/filters (L1 norm of their
     weights) of every hidden layer instead of single weights. ``finetune`` retrains each candidate with its
-    mask fixed (None: no fine-tuning).
+    mask fixed (None: no fine-tuning). ``scope`` applies to unstructured pruning only.
     """
 
     tolerance_points: float = 2.0
@@ -38,8 +54,10 @@ class PruneConfig:
     structured: bool = False
     finetune: TrainRecipe | None = TrainRecipe(epochs=3, lr=1e-3)
     eval_split: str = "val"
+    scope: PruneScope = PruneScope.LAYER
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "scope", PruneScope(self.scope))
         if not 0.0 < self.start_rate < 1.0:
             raise ConfigError(f"PruneConfig.start_rate must be in (0, 1), got {self.start_rate}")
         if not 0.0 < self.min_step < 0.5:
@@ -77,12 +95,20 @@ class PruneResult:
 
 
 def _masks(
-    model: nn.Module, rate: float, structured: bool
+    model: nn.Module, rate: float, structured: bool, scope: PruneScope = PruneScope.LAYER
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
     """Weight (and bias) masks per prunable layer. Structured: rows of hidden layers by L1 norm; the output
-    layer keeps all its neurons. Unstructured: smallest |w| per layer, output layer included."""
+    layer keeps all its neurons. Unstructured: smallest |w| per layer (or over all layers for GLOBAL scope),
+    output layer included."""
     layers = prunable_layers(model)
     masks: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
+    if not structured and scope is PruneScope.GLOBAL:
+        flat = torch.cat([m.weight.detach().abs().flatten() for _, m in layers])
+        k = int(round(rate * flat.numel()))
+        if k == 0:
+            return {name: (torch.ones_like(m.weight), None) for name, m in layers}
+        threshold = torch.sort(flat, stable=True).values[k - 1]
+        return {name: ((m.weight.detach().abs() > threshold).to(m.weight.dtype), None) for name, m in layers}
     for i, (name, mod) in enumerate(layers):
         w = mod.weight.detach()
         if structured:
@@ -130,13 +156,14 @@ def prune_magnitude(
     structured: bool = False,
     splits: Splits | None = None,
     finetune: TrainRecipe | None = None,
+    scope: PruneScope = PruneScope.LAYER,
 ) -> nn.Module:
     """Copy of ``model`` with a fraction ``rate`` of weights (or hidden neurons/filters) zeroed by magnitude,
     optionally fine-tuned on ``splits`` with the mask held fixed. The input model is not changed."""
     if not 0.0 <= rate < 1.0:
         raise ConfigError(f"pruning rate must be in [0, 1), got {rate}")
     pruned = copy.deepcopy(model)
-    _apply(pruned, _masks(pruned, rate, structured))
+    _apply(pruned, _masks(pruned, rate, structured, PruneScope(scope)))
     if finetune is not None:
         if splits is None:
             raise ConfigError("prune_magnitude: fine-tuning needs splits")
@@ -166,7 +193,7 @@ def auto_prune(model: nn.Module, splits: Splits, config: PruneConfig = PruneConf
     lo, hi, rate = 0.0, 1.0, config.start_rate
     while True:
         t0 = time.perf_counter()
-        candidate = prune_magnitude(model, rate, config.structured, splits, config.finetune)
+        candidate = prune_magnitude(model, rate, config.structured, splits, config.finetune, config.scope)
         acc = evaluate_on(candidate, splits, config.eval_split)
         accepted = (reference - acc) * 100.0 <= config.tolerance_points
         trials.append(PruneTrial(rate, acc, accepted, time.perf_counter() - t0))

@@ -154,7 +154,8 @@ def auto_precision(
 ) -> PrecisionResult:
     """Choose per-layer ``ap_fixed<W,I>`` types for ``model`` (see module doc).
 
-    Phase 1 bisects one common number of fractional bits for every layer; phase 2 goes greedily layer by
+    Phase 1 bisects one common number of fractional bits for every layer within half the tolerance; phase 2
+    goes greedily layer by
     layer (input, then weights, result and accumulator of every dense/conv layer) and finds the smallest number
     of fractional bits in ``[min_fractional, start_fractional]`` keeping the emulated accuracy at or above
     ``reference * (1 - tolerance_relative)`` is found by bisection, the other layers held at their current
@@ -173,10 +174,13 @@ def auto_precision(
     frac = {k: config.start_fractional if k[1] != "accum" else 1 << 30 for k in knobs}
     trials: list[PrecisionTrial] = []
 
+    # phase 1 spends only half of the tolerance, leaving the rest for the per-layer phase
+    uniform_target = reference * (1.0 - config.tolerance_relative / 2.0)
+
     def _uniform_ok(candidate: dict[Knob, int], f: int) -> bool:
         acc = _accuracy(graph, precisions_from_ranges(graph, ranges, candidate, config.margin_bits), xv, yv)
-        trials.append(PrecisionTrial("*", "uniform", f, acc, acc >= target))
-        return acc >= target
+        trials.append(PrecisionTrial("*", "uniform", f, acc, acc >= uniform_target))
+        return acc >= uniform_target
 
     def ok(candidate: dict[Knob, int], knob: Knob) -> bool:
         acc = _accuracy(graph, precisions_from_ranges(graph, ranges, candidate, config.margin_bits), xv, yv)
