@@ -31,7 +31,7 @@ def run_runs(args: argparse.Namespace) -> int:
     try:
         table = Table(title=f"runs in {store.db_path}")
         for col in ("run", "flow", "status", "started (UTC)", "tasks", "failed", "task time (s)"):
-            table.add_column(col)
+            table.add_column(col, no_wrap=col in ("run", "flow", "started (UTC)"))
         for info in store.runs():
             ex = store.executions(info.id)
             done = [e for e in ex if e.status is RunStatus.COMPLETED]
@@ -41,7 +41,10 @@ def run_runs(args: argparse.Namespace) -> int:
                           str(len(done)), str(len(failed)), f"{sum(e.seconds or 0.0 for e in done):.1f}")
     finally:
         store.close()
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # piped: do not squeeze the ids into 80 columns
+        console = Console(width=160)
+    console.print(table)
     return 0
 
 
