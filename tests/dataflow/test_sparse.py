@@ -53,3 +53,17 @@ def test_sparse_never_slower_than_dense_and_gain_shrinks_with_fine() -> None:
     gains = [speedup_over_dense(hist, n) for n in (1, 3, 9)]
     assert all(g >= 1.0 for g in gains)
     assert gains[0] >= gains[1] >= gains[2]
+
+
+def test_expected_max_lockstep_is_reference_for_one_stream_and_never_below_it() -> None:
+    from accelflow.dataflow import LockStep
+
+    rng = np.random.default_rng(2)
+    kw = dict(name="c", op=OpKind.CONV, data_bits=16, weight_bits=16, channels=8, filters=4, kh=3, kw=3,
+              h_in=6, w_in=6, h_out=6, w_out=6, sparse=True, sparsity=0.5, hist=rng.dirichlet(np.ones(10), size=8))  # fmt: skip
+    mean = ConvLayer(**kw)
+    emax = ConvLayer(**kw, lockstep=LockStep.EXPECTED_MAX)
+    one = Folding(1, 2, 1, 3)
+    assert emax.compute_cycles(one) == pytest.approx(mean.compute_cycles(one))
+    for f in (Folding(2, 1, 1, 1), Folding(4, 2, 1, 3), Folding(8, 4, 1, 9)):
+        assert emax.compute_cycles(f) >= mean.compute_cycles(f) * (1 - 1e-6)

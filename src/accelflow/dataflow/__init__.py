@@ -29,7 +29,7 @@ from accelflow.dataflow._onnx import apply_sparsity, load_onnx_with_sparsity, re
 from accelflow.dataflow._optimise import Method, optimise_folding
 from accelflow.dataflow._resources import ResourceKind, Resources
 from accelflow.dataflow._search import SearchBudgetError
-from accelflow.dataflow._sparse import expected_window_cycles, speedup_over_dense
+from accelflow.dataflow._sparse import LockStep, expected_window_cycles, speedup_over_dense
 from accelflow.dataflow._stream import StreamLayer
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "Folding",
     "LayerDesign",
     "LayerModel",
+    "LockStep",
     "Method",
     "NetworkModel",
     "PoolLayer",

@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable
 
 from accelflow.dataflow._layers import SPARSE_MIN, ConvLayer, LayerModel, PoolLayer
+from accelflow.dataflow._sparse import LockStep
 from accelflow.dataflow._stream import StreamLayer
 from accelflow.errors import ConfigError, GraphError, UnsupportedOperatorError
 from accelflow.ir import (
@@ -148,7 +149,11 @@ BUILDERS: dict[OpKind, Builder] = {
 
 
 def build_layers(
-    graph: Graph, data_bits: int = 16, weight_bits: int = 16, use_sparsity: bool = True
+    graph: Graph,
+    data_bits: int = 16,
+    weight_bits: int = 16,
+    use_sparsity: bool = True,
+    lockstep: LockStep = LockStep.MEAN,
 ) -> list[LayerModel]:
     """One hardware layer per IR node that does work, in execution order (``use_sparsity=False``:
     ignore ChannelSparsity annotations and build every layer dense)."""
@@ -168,6 +173,8 @@ def build_layers(
                 f"(supported: {supported})"
             )
         layer = builder(node, data_bits, weight_bits, use_sparsity)
+        if isinstance(layer, ConvLayer) and layer.sparse and lockstep is not LockStep.MEAN:
+            layer = dataclasses.replace(layer, lockstep=LockStep(lockstep), _window_cycles=None, _memo={})
         producers = tuple(_hardware_producers(node))
         layers.append(dataclasses.replace(layer, producers=producers) if producers else layer)
     if not layers:

@@ -13,6 +13,7 @@ from accelflow.dataflow._device import Device
 from accelflow.dataflow._folding import Folding
 from accelflow.dataflow._network import DEFAULT_UTILISATION, NetworkCost, NetworkModel, WeightStorage
 from accelflow.dataflow._resources import ResourceKind, Resources
+from accelflow.dataflow._sparse import LockStep
 from accelflow.errors import ConfigError
 from accelflow.ir import Graph, OpKind
 
@@ -136,9 +137,10 @@ def network_model(
     weight_bits: int = 16,
     utilisation: float = DEFAULT_UTILISATION,
     use_sparsity: bool = True,
+    lockstep: LockStep = LockStep.MEAN,
 ) -> NetworkModel:
     """Hardware models of every layer of ``graph`` on ``device`` (reads ChannelSparsity annotations)."""
-    layers = build_layers(graph, data_bits, weight_bits, use_sparsity)
+    layers = build_layers(graph, data_bits, weight_bits, use_sparsity, lockstep)
     in_elems = sum(math.prod(n.shape or ()) for n in graph.inputs)
     out_elems = sum(math.prod(n.shape or ()) for n in graph.outputs)
     return NetworkModel(
@@ -181,6 +183,7 @@ def evaluate_design(
     weight_bits: int = 16,
     utilisation: float = DEFAULT_UTILISATION,
     use_sparsity: bool = True,
+    lockstep: LockStep = LockStep.MEAN,
 ) -> DataflowDesign:
     """The design of ``graph`` at the given per-layer foldings (missing layers: minimal folding).
 
@@ -188,7 +191,7 @@ def evaluate_design(
     ``feasible=False``; an illegal folding raises :class:`~accelflow.errors.ConfigError`.
     """
     model = network_model(graph, device, batch=batch, data_bits=data_bits, weight_bits=weight_bits,
-                          utilisation=utilisation, use_sparsity=use_sparsity)  # fmt: skip
+                          utilisation=utilisation, use_sparsity=use_sparsity, lockstep=lockstep)  # fmt: skip
     foldings = dict(foldings or {})
     unknown = set(foldings) - set(model.index)
     if unknown:

@@ -32,7 +32,13 @@ from accelflow.dataflow._resources import (
     uram_for,
     zero_detect,
 )
-from accelflow.dataflow._sparse import expected_window_cycles, max_stream_cycles
+from accelflow.dataflow._sparse import (
+    LockStep,
+    expected_max_stream_cycles,
+    expected_window_cycles,
+    max_stream_cycles,
+    window_cycle_variance,
+)
 from accelflow.ir import OpKind
 
 __all__ = ["LayerModel", "ConvLayer", "PoolLayer", "WeightMemory", "SPARSE_MIN", "STREAM_FIFO_DEPTH"]
@@ -169,12 +175,16 @@ class ConvLayer(LayerModel):
     padded: bool = False
     has_bias: bool = True
     hist: np.ndarray | None = None
+    lockstep: LockStep = LockStep.MEAN
     _window_cycles: np.ndarray | None = field(default=None, repr=False)
-    _memo: dict[tuple[int, int], float] = field(default_factory=dict, repr=False)
+    _window_var: np.ndarray | None = field(default=None, repr=False)
+    _memo: dict[tuple[int, int, int], float] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.sparse and self.hist is not None and self._window_cycles is None:
             object.__setattr__(self, "_window_cycles", expected_window_cycles(self.hist))
+        if self.sparse and self.hist is not None and self.lockstep is LockStep.EXPECTED_MAX:
+            object.__setattr__(self, "_window_var", window_cycle_variance(self.hist))
 
     @property
     def kernel_size(self) -> int:
@@ -201,12 +211,22 @@ class ConvLayer(LayerModel):
             windows = positions * (self.channels // self.groups) * self.filters
             return windows * per_window / (f.coarse_in * f.coarse_out * f.coarse_group)
         streams = f.coarse_in * f.coarse_group
-        key = (f.fine, streams)
+        per_unit = cg_filters / f.coarse_out  # windows per channel per position in one unit
+        if self._window_var is not None:  # expected max over lock-stepped streams, per position
+            key = (f.fine, streams, f.coarse_out)
+            hit = self._memo.get(key)
+            if hit is None:
+                hit = expected_max_stream_cycles(
+                    self._window_cycles[:, f.fine - 1], self._window_var[:, f.fine - 1], streams, per_unit
+                )
+                self._memo[key] = hit
+            return positions * hit
+        key = (f.fine, streams, 0)
         slowest = self._memo.get(key)
         if slowest is None:
             slowest = max_stream_cycles(self._window_cycles[:, f.fine - 1], streams)
             self._memo[key] = slowest
-        return positions * (cg_filters / f.coarse_out) * slowest
+        return positions * per_unit * slowest
 
     def movement_cycles(self, f: Folding) -> float:
         """One word per cycle per stream in and out: H_in*W_in*C/streams_in, H_out*W_out*F/streams_out."""

@@ -10,6 +10,7 @@ from accelflow.dataflow._device import Device
 from accelflow.dataflow._greedy import greedy
 from accelflow.dataflow._network import DEFAULT_UTILISATION
 from accelflow.dataflow._search import anneal, exhaustive
+from accelflow.dataflow._sparse import LockStep
 from accelflow.ir import Graph
 
 __all__ = ["Method", "optimise_folding"]
@@ -36,10 +37,12 @@ def optimise_folding(
     iterations: int | None = None,
     use_sparsity: bool = True,
     refine: bool | None = None,
+    lockstep: LockStep = LockStep.MEAN,
 ) -> DataflowDesign:
     """Fold every layer of ``graph`` to maximise throughput on ``device`` within ``utilisation`` of
     each resource. Conv nodes carrying a :class:`~accelflow.ir.ChannelSparsity` annotation with at least
     10% zero products are built sparse (``use_sparsity=False`` builds all dense). ``seed``/``iterations`` apply to annealing;
+    ``lockstep`` picks the sparse lock-step cost (REFERENCE mean, or our expected maximum);
     ``refine`` to greedy (re-target rounds; default: only for networks with few foldings, for speed).
 
     Example::
@@ -49,7 +52,7 @@ def optimise_folding(
         >>> design.binding_resource, round(design.throughput_images_per_s)
     """
     model = network_model(graph, device, batch=batch, data_bits=data_bits, weight_bits=weight_bits,
-                          utilisation=utilisation, use_sparsity=use_sparsity)  # fmt: skip
+                          utilisation=utilisation, use_sparsity=use_sparsity, lockstep=lockstep)  # fmt: skip
     method = Method(method)
     if method is Method.GREEDY:
         fold, cost = greedy(model, refine=refine)

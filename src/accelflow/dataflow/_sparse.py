@@ -17,9 +17,34 @@ Worked example (tested): 3x3 kernel, zeros uniform over 0..9 -> dense/sparse spe
 
 from __future__ import annotations
 
+import enum
+
 import numpy as np
 
-__all__ = ["ceil_table", "expected_window_cycles", "snake_streams", "max_stream_cycles", "speedup_over_dense"]
+__all__ = [
+    "LockStep",
+    "ceil_table",
+    "expected_window_cycles",
+    "window_cycle_variance",
+    "snake_streams",
+    "max_stream_cycles",
+    "expected_max_stream_cycles",
+    "speedup_over_dense",
+]
+
+
+class LockStep(enum.StrEnum):
+    """How lock-stepped streams are costed.
+
+    ``MEAN`` (REFERENCE): the slowest stream's *expected* cycles. ``EXPECTED_MAX`` (ours): streams wait
+    for each other at every output position, so the cost per position is the expected *maximum* over
+    the coarse_in streams of their work, each stream's work approximated as normal with the mean and
+    variance of its windows (windows assumed independent). Coarse_out units are taken as identical
+    (they see the same windows); the per-channel histogram cannot show per-filter imbalance.
+    """
+
+    MEAN = "mean"
+    EXPECTED_MAX = "expected_max"
 
 
 def ceil_table(kernel_size: int) -> np.ndarray:
@@ -54,6 +79,37 @@ def max_stream_cycles(per_channel: np.ndarray, streams: int) -> float:
         return float(per_channel.sum())
     sums = np.bincount(snake_streams(per_channel, streams), weights=per_channel, minlength=streams)
     return float(sums.max())
+
+
+def window_cycle_variance(hist: np.ndarray) -> np.ndarray:
+    """``V[c, n-1]``: variance of the cycles of one window of channel ``c`` with ``n`` lanes."""
+    h = np.asarray(hist, dtype=np.float64)
+    t = ceil_table(h.shape[1] - 1).astype(np.float64)
+    mean = h @ t
+    return np.maximum(h @ (t * t) - mean * mean, 0.0)
+
+
+def expected_max_stream_cycles(mean: np.ndarray, var: np.ndarray, streams: int, windows: float) -> float:
+    """Expected maximum over the streams of ``windows`` windows' cycles per stream (normal approximation).
+
+    ``mean``/``var`` are per-channel cycles per window; a stream's work per position is the sum over its
+    channels of ``windows`` (filters per coarse_out unit) windows each.
+    """
+    if streams <= 1:
+        return float(mean.sum() * windows)
+    from scipy.special import ndtr
+
+    s = snake_streams(mean, streams)
+    mu = np.bincount(s, weights=mean, minlength=streams) * windows
+    sd = np.sqrt(np.bincount(s, weights=var, minlength=streams) * windows)
+    if float(sd.max()) <= 0.0:
+        return float(mu.max())
+    top = float((mu + 8.0 * sd).max())
+    grid = np.linspace(0.0, top, 2049)
+    cdf = np.ones_like(grid)
+    for m, d in zip(mu, sd, strict=True):
+        cdf *= ndtr((grid - m) / d) if d > 0 else (grid >= m)
+    return float(np.trapezoid(1.0 - cdf, grid))
 
 
 def speedup_over_dense(hist: np.ndarray, fine: int) -> float:
