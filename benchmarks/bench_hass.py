@@ -38,6 +38,7 @@ from accelflow.hass import (
     zoo_problem,
 )
 from accelflow.sparsity import annotate_graph, mask_weights, measure_sparsity
+from accelflow.train import TrainRecipe
 from accelflow.zoo import create
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -90,11 +91,13 @@ def _pareto_plot(name: str, device: str, points: dict[str, list[tuple[float, flo
 
 
 def run_small(models: list[str], device: str, trials: int, bound: float, val_size: int, calib_size: int,
-              grid_w: tuple[float, ...], grid_a: tuple[float, ...], heuristic_steps: int) -> dict[str, Any]:
+              grid_w: tuple[float, ...], grid_a: tuple[float, ...], heuristic_steps: int,
+              recipe: TrainRecipe | None, train_data: dict[str, Any] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in models:
         t0 = time.perf_counter()
-        problem = zoo_problem(name, device, validation_size=val_size, calibration_size=calib_size, batch=256)
+        problem = zoo_problem(name, device, validation_size=val_size, calibration_size=calib_size, batch=256,
+                              recipe=recipe, train_data=train_data)
         ev = problem.evaluator
         test = subset(problem.splits.test, 2000, seed=7)
         ref_test = accuracy(problem.model, test)
@@ -114,6 +117,7 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
             "validation_images": len(ev.validation), "calibration_images": len(ev.calibration),
             "reference_val_accuracy": ev.base_accuracy, "reference_test_accuracy": ref_test,
             "cached_test_accuracy": problem.test_accuracy,
+            "training": {"recipe": None if recipe is None else recipe.to_dict(), "data": train_data or {}},
             "dense": _summary(dense, ref_test, ref_test),
             "uniform": _summary(uniform, test_acc(uniform), ref_test),
             "hass": _summary(hass, test_acc(hass), ref_test),
@@ -225,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="zc706")
     ap.add_argument("--trials", type=int, default=None)
     ap.add_argument("--bound", type=float, default=1.0)
+    ap.add_argument("--limit-train", type=int, default=8000,
+                    help="train the models on this many images (0: the cache's default full recipe)")
+    ap.add_argument("--epochs", type=int, default=3)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -236,7 +243,10 @@ def main(argv: list[str] | None = None) -> int:
                   val_size=500 if quick else 1000, calib_size=32 if quick else 100,
                   grid_w=(0.0, 0.3, 0.5, 0.7) if quick else (0.0, 0.2, 0.4, 0.55, 0.7, 0.8),
                   grid_a=(0.0, 0.15, 0.3) if quick else (0.0, 0.1, 0.2, 0.35, 0.5),
-                  heuristic_steps=6 if quick else 20)
+                  heuristic_steps=6 if quick else 20,
+                  recipe=TrainRecipe(epochs=args.epochs, batch_size=128, lr=2e-3, optimizer="adam",
+                                     scheduler="cosine") if args.limit_train else None,
+                  train_data={"limit_train": args.limit_train} if args.limit_train else None)
     if args.part in ("imagenet", "all"):
         run_imagenet(["resnet18", "mobilenet_v2", "mobilenet_v3_large"], ["u250", "zcu102"],
                      images=2 if quick else 8, weight_fraction=0.5)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from torch import nn
@@ -13,6 +15,7 @@ from accelflow.dataflow import Method, load_device
 from accelflow.hass._errors import HassError
 from accelflow.hass._evaluate import Evaluator
 from accelflow.hass._space import build_space
+from accelflow.train import TrainRecipe
 
 __all__ = ["ZooProblem", "zoo_problem", "subset"]
 
@@ -40,9 +43,14 @@ class ZooProblem:
 
 def zoo_problem(name: str, device: str, dataset: str | None = None, validation_size: int = 1000,
                 calibration_size: int = 100, batch: int = 256, method: Method = Method.GREEDY,
-                seed: int = 0, progress: bool = False) -> ZooProblem:
+                seed: int = 0, progress: bool = False, recipe: TrainRecipe | None = None,
+                train_data: Mapping[str, Any] | None = None) -> ZooProblem:
     """Trained ``name`` (from the training cache, trained on first use) with an evaluator whose accuracy is
-    measured on ``validation_size`` validation examples and sparsity on ``calibration_size`` training images."""
+    measured on ``validation_size`` validation examples and sparsity on ``calibration_size`` training images.
+
+    ``recipe``/``train_data`` (kwargs of :func:`accelflow.data.load`, e.g. ``{"limit_train": 8000}``) select
+    a cheaper training than the cache's default; validation and calibration come from the full splits
+    (disjoint from any training subset: the subset is drawn from the same training pool)."""
     from accelflow.train import cached_model
     from accelflow.zoo import spec
 
@@ -50,7 +58,7 @@ def zoo_problem(name: str, device: str, dataset: str | None = None, validation_s
     data = dataset or info.default_dataset
     if data is None:
         raise HassError(f"zoo model {name!r} has no default data set; pass --data (e.g. fashion_mnist)")
-    model, cache = cached_model(name, data, progress=progress)
+    model, cache = cached_model(name, data, recipe=recipe, data_kwargs=train_data, progress=progress)
     splits = load(data)
     if not splits.info.is_image:
         raise HassError(f"HASS searches conv thresholds; data set {data!r} is not an image set")
