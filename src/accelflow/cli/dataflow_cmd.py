@@ -8,6 +8,7 @@ import sys
 
 from accelflow.dataflow import (
     DataflowDesign,
+    LockStep,
     Method,
     apply_sparsity,
     device_names,
@@ -38,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bits", type=int, default=16, help="data and weight width in bits (default 16)")
     p.add_argument("--utilisation", type=float, default=0.9, help="max fraction of each resource (default 0.9)")
     p.add_argument("--seed", type=int, default=0, help="seed of the annealing optimiser")
+    p.add_argument("--lockstep", default="mean", choices=[m.value for m in LockStep],
+                   help="sparse lock-step cost: REFERENCE mean (default) or our expected maximum")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
 
@@ -80,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
         if not sparsity:
             raise ConfigError(f"{args.sparsity_from}: no Conv node carries channel_sparsity_hist")
         apply_sparsity(graph, sparsity)
-    common = dict(batch=args.batch, data_bits=args.bits, weight_bits=args.bits, utilisation=args.utilisation)
+    common = dict(batch=args.batch, data_bits=args.bits, weight_bits=args.bits, utilisation=args.utilisation,
+                  lockstep=LockStep(args.lockstep))  # fmt: skip
     method = Method(args.method)
     design = optimise_folding(graph, device, method, seed=args.seed, **common)  # type: ignore[arg-type]
     dense = design
