@@ -93,3 +93,11 @@ def test_greedy_is_fast_on_resnet18() -> None:
     elapsed = time.perf_counter() - start
     assert d.feasible and d.throughput_images_per_s > 100
     assert elapsed < 5.0  # ~0.5 s alone on the reference machine; loose for a shared CI box
+
+
+def test_exhaustive_refuses_networks_that_are_too_large() -> None:
+    from accelflow.dataflow import SearchBudgetError
+
+    model = network_model(load_model("zoo:lenet5"), load_device("zc706"), utilisation=0.1)
+    with pytest.raises(SearchBudgetError, match="greedy or anneal"):
+        exhaustive(model, node_budget=3)
