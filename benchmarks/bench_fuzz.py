@@ -67,16 +67,19 @@ class Recorder:
             self.outcomes[f"{target}:{type(exc).__name__}"] += 1
             return None
         except Exception as exc:  # the finding: anything but our error classes
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            where = f"{Path(frame.filename).name}:{frame.lineno}"
             self.fail(target, case, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-                      traceback.format_exc(limit=-3))
+                      traceback.format_exc(limit=-3), where)
             return None
         self.outcomes[f"{target}:ok"] += 1
         return out
 
-    def fail(self, target: str, case: str, what: str, detail: str = "") -> None:
-        key = (target, what.split(":")[0], what[:120])
-        entry = self.failures.setdefault(key, {"target": target, "error": what[:300], "example": case[:600],
-                                               "detail": detail[-1500:], "count": 0})
+    def fail(self, target: str, case: str, what: str, detail: str = "", where: str = "") -> None:
+        """Distinct failures: by target, exception type and raising line (or message, for CLI checks)."""
+        key = (target, what.split(":")[0], where or what[:120])
+        entry = self.failures.setdefault(key, {"target": target, "error": what[:300], "raised_at": where,
+                                               "example": case[:600], "detail": detail[-1500:], "count": 0})
         entry["count"] += 1
 
     def summary(self) -> dict[str, Any]:
@@ -382,7 +385,7 @@ def main() -> int:
         RESULTS.write_text(json.dumps(doc, indent=1))
     print(json.dumps({k: doc[k] for k in ("cases", "cases_per_target", "distinct_failures", "wall_seconds")}, indent=1))
     for f in doc["failures"]:
-        print(f"FAIL [{f['target']}] x{f['count']}: {f['error']}\n    e.g. {f['example'][:200]}")
+        print(f"FAIL [{f['target']}] x{f['count']} at {f['raised_at']}: {f['error']}\n    e.g. {f['example'][:200]}")
     return 0
 
 
