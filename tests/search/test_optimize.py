@@ -26,7 +26,7 @@ from ._worker import SPACE, Slow, value_of
 def _fails_on_odd(params: dict[str, int]) -> Outcome:
     if params["a"] % 2:
         raise ValueError(f"odd a={params['a']}")
-    return Outcome((float(params["a"]), -float(params["a"])), {"twice": 2 * params["a"]})
+    return Outcome((float(params["a"]), -float(params["a"])), {"twice": 2 * params["a"]}, {"a_le_2": params["a"] - 2.0})
 
 
 def test_serial_values_and_budget(tmp_path):
@@ -52,6 +52,7 @@ def test_failures_are_recorded_and_count(tmp_path):
         else:
             assert t.state is TrialState.COMPLETE and t.values == [t.params["a"], -t.params["a"]]
             assert t.user_attrs["twice"] == 2 * t.params["a"]
+            assert t.constraints == {"a_le_2": t.params["a"] - 2.0}
 
 
 def test_grid_enqueue_is_idempotent(tmp_path):

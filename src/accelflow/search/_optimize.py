@@ -47,6 +47,8 @@ class Outcome:
 
     values: tuple[float, ...]
     attrs: Mapping[str, JSONValue] = field(default_factory=dict)
+    #: Optuna constraints (``name -> value``, feasible when <= 0), seen by constraint-aware samplers.
+    constraints: Mapping[str, float] = field(default_factory=dict)
 
 
 #: ``objective(params) -> float | tuple[float, ...] | Outcome``; must be picklable for process/Dask executors.
@@ -90,6 +92,8 @@ def _tell(study: optuna.Study, trial: optuna.Trial, fut: cf.Future[Any]) -> bool
         return False
     for key, value in out.attrs.items():
         trial.set_user_attr(key, value)
+    for key, bound in out.constraints.items():
+        trial.set_constraint(key, bound)
     study.tell(trial, list(out.values))
     return True
 
