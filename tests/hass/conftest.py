@@ -30,12 +30,12 @@ def digits():
 
 @pytest.fixture(scope="session")
 def trained(digits) -> nn.Module:
-    """100 Adam steps (a plain loop: the full training loop evaluates every epoch, too slow for a fixture)."""
+    """150 Adam steps (a plain loop: the full training loop evaluates every epoch, too slow for a fixture)."""
     model = tiny_cnn()
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     rng = np.random.default_rng(0)
     model.train()
-    for _ in range(100):
+    for _ in range(150):
         idx = rng.integers(0, len(digits.train), 64)
         opt.zero_grad()
         loss = nn.functional.cross_entropy(model(torch.as_tensor(digits.train.x[idx])), torch.as_tensor(digits.train.y[idx]))

@@ -21,7 +21,7 @@ from accelflow.hass import (
 
 def test_accuracy_falls_as_uniform_thresholds_rise(trained, evaluator) -> None:
     base = accuracy(trained, evaluator.validation)
-    assert base > 0.7  # the tiny CNN did learn the digits (10 classes)
+    assert base > 0.8  # the tiny CNN did learn the digits (10 classes)
     accs = []
     for scale in [0.0, 0.5, 1.0, 2.0, 4.0]:
         thr = evaluator.space.uniform(0.05 * scale, 0.3 * scale)
