@@ -122,3 +122,42 @@ def test_packages_import_in_any_order(module: str) -> None:
 
     proc = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_sigterm_is_recorded_as_failed_and_resumable(tmp_path: Path) -> None:
+    import os
+    import signal
+    from dataclasses import dataclass
+
+    from accelflow.flow import Task, TaskContext
+
+    @dataclass
+    class Terminate(Task):
+        """Sends SIGTERM to its own process once (while ``marker`` exists), like a scheduler stopping the job."""
+
+        name = "terminate_once"
+        marker: str = ""
+
+        def run(self, state: DesignState, ctx: TaskContext) -> DesignState:
+            if Path(self.marker).exists():
+                Path(self.marker).unlink()
+                os.kill(os.getpid(), signal.SIGTERM)
+            return state.with_metrics("term", survived=1.0)
+
+    registry = default_registry()
+    if "terminate_once" not in registry:
+        registry.register("terminate_once", Terminate)
+    _register_test_tasks()
+    marker = tmp_path / "m"
+    marker.touch()
+    flow = tmp_path / "f.yaml"
+    flow.write_text(f"name: t\nsteps:\n  - task: set_metric\n  - task: terminate_once\n    params: {{marker: '{marker}'}}\n")
+    store_dir = tmp_path / "s"
+    assert main(["run", str(flow), "--store", str(store_dir)]) == 130
+    store = RunStore(store_dir)
+    (run,) = store.runs()
+    assert run.status is RunStatus.FAILED
+    assert [e.status for e in store.executions(run.id)] == [RunStatus.COMPLETED, RunStatus.FAILED]
+    assert main(["run", str(flow), "--store", str(store_dir), "--resume", run.id]) == 0
+    assert store.get_run(run.id).status is RunStatus.COMPLETED
+    store.close()

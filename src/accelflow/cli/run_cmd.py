@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from collections.abc import Mapping
+from types import FrameType
 
 from rich.console import Console
 
@@ -42,6 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _interrupt_on_term(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (e.g. a job scheduler stopping us) unwinds like Ctrl-C, so the run is recorded as failed."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def run(args: argparse.Namespace) -> int:
     spec, flow, text = load_flow(args.flow)
     console = Console(stderr=True)
@@ -54,12 +61,14 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"{args.flow}: valid flow '{flow.name}' with {len(flow.steps)} top-level step(s)")
         return 0
     store = RunStore(args.store)
+    previous = signal.signal(signal.SIGTERM, _interrupt_on_term)
     try:
         if start is None:
             start = store.initial_state(store.get_run(args.resume).id)
         result = run_flow(flow, start, store=store, run_id=args.resume, flow_text=text, seed=spec.seed,
                           progress=console.is_terminal, observer=ConsoleObserver(console))
     finally:
+        signal.signal(signal.SIGTERM, previous)
         store.close()
     console.print(f"run [bold]{result.run_id}[/] completed: {result.executed} task(s) run, "
                   f"{result.replayed} replayed")
