@@ -8,8 +8,8 @@ request.json: ``{"layers": [{"name", "kernel": [[...]] (n_in x n_out, values alr
 grid), "qinterval": [min, max, step] (every input's range and LSB)}]}``.
 
 da4ml (Sun et al., "da4ml: distributed arithmetic for real-time neural networks on FPGAs") rewrites
-``y = x @ W`` for constant W into a shared adder graph and reports its ``cost`` (its estimate of LUTs: adder
-bits) and ``latency`` (adder levels). It sees the weight values and the input widths, no DSPs.
+``y = x @ W`` for constant W into a shared adder graph and reports its ``cost`` (with ``adder_size=1``, as
+da4ml's own HWConfig default: adder bits, its estimate of LUTs) and ``latency`` (adder levels). It sees the weight values and the input widths, no DSPs.
 result.json: ``{"da4ml_version", "layers": [{"name", "cost", "latency_min", "latency_max", "seconds"}]}``.
 """
 
@@ -32,7 +32,9 @@ def main() -> None:
         kernel = np.asarray(layer["kernel"], dtype=np.float32)
         qi = tuple(float(v) for v in layer["qinterval"])
         t0 = time.perf_counter()
-        sol = solve(kernel, qintervals=[qi] * kernel.shape[0])
+        # adder_size=1, carry_size=-1 is da4ml's own HWConfig default: cost in adder bits (~LUTs),
+        # latency in adder levels (the solver's -1 default would count adders instead of bits)
+        sol = solve(kernel, qintervals=[qi] * kernel.shape[0], adder_size=1, carry_size=-1)
         lat = sol.latency
         out.append(
             {

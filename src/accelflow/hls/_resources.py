@@ -11,9 +11,8 @@ Per dense/conv layer (Latency strategy, weights as constants of a fully unrolled
   chain), where csd_digits is the number of non-zero canonical-signed-digit terms of the constant.
 * accumulation: an adder tree of ``terms - 1`` adders per output of ``accum_width`` LUTs each (+1 for a
   non-zero bias).
-* flip-flops: one pipeline register per fabric product (its width), the DSP product registers are inside
-  the DSP; one accumulator register and one result register per output, at each adder-tree level boundary
-  ``ceil(log2(terms))`` stages of ``accum_width`` bits.
+* flip-flops: pipeline registers at every other adder-tree level, ``2/3 * terms`` partial sums of
+  ``accum_width`` bits per output (terms = non-zero weights), plus one result register per output.
 * BRAM18: weights when not fully partitioned (reuse_factor > 1 or Resource strategy):
   ``max(ceil(bits/18432), ceil(width_per_cycle/36))``; io_stream FIFOs between layers deeper than 32 words.
 * latency (cycles): io_parallel dense ``1 + ceil(log2(n_in)) + reuse_factor``; io_stream conv processes one
@@ -173,8 +172,10 @@ def _compute_layer(
     add_lut = math.ceil(adders * acc.width / reuse)
     levels = max(1, math.ceil(math.log2(max(2, n_in))))
     outputs = wmat.shape[0] * copies
-    prod_ff = 0 if use_dsp else math.ceil(int(real.sum()) * copies * (x_type.width + wt.width) / reuse)
-    ff = prod_ff + outputs * (acc.width * max(1, levels // 2) + res.width)
+    # registers at every other adder-tree level: terms/2 + terms/8 + ... ~ 2/3 * terms partial sums per
+    # output (the DSP's own product register is inside the DSP; constant shift-add products are merged
+    # into the first adder level), plus the result register
+    ff = math.ceil(int(nz.sum()) * copies * acc.width * 2 / 3 / reuse) + outputs * res.width
     bram = 0
     if reuse > 1 or strategy is Strategy.RESOURCE:
         bits = int(w.size) * wt.width
