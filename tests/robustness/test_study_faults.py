@@ -27,9 +27,9 @@ GRID = {"a": [0, 1, 2, 3], "b": [0, 1, 2, 3]}
 PG_URL = os.environ.get("ACCELFLOW_TEST_PG_URL")
 
 
-def _spawn(url: str, name: str, n_trials: int, workers: int, sleep_s: float) -> subprocess.Popen[bytes]:
+def _spawn(url: str, name: str, n_trials: int, workers: int, sleep_s: float, *extra: str) -> subprocess.Popen[bytes]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    return subprocess.Popen([sys.executable, str(WORKER), url, name, str(n_trials), str(workers), str(sleep_s)],
+    return subprocess.Popen([sys.executable, str(WORKER), url, name, str(n_trials), str(workers), str(sleep_s), *extra],
                             env=env, start_new_session=True, stderr=subprocess.PIPE)
 
 
@@ -82,11 +82,13 @@ def test_sigkill_mid_search_resumes_keeping_completed_trials(tmp_path, workers):
 def _concurrent(url: str, name: str) -> None:
     study = create_study(name, storage=url)  # schema and study first, then the workers
     enqueue_grid(study, GRID)
-    procs = [_spawn(url, name, 16, 1, 0.1) for _ in range(2)]
+    procs = [_spawn(url, name, 16, 1, 0.1, "grid") for _ in range(2)]
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err.decode()
     _check_intact(study, 16)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):  # only the enqueued_only guard
+        assert t.user_attrs == {"skipped": "no enqueued point left"}
     workers = {t.user_attrs["worker"] for t in _complete(study)}
     assert len(workers) == 2, f"both workers took trials: {workers}"
 

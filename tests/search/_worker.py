@@ -1,6 +1,6 @@
 """Stand-alone search worker run as a subprocess by the robustness tests (so it can be SIGKILLed).
 
-usage: python _worker.py STORAGE_URL STUDY N_TRIALS WORKERS SLEEP_S
+usage: python _worker.py STORAGE_URL STUDY N_TRIALS WORKERS SLEEP_S [grid]
 The study must exist (created by the test before any worker starts); the objective is deterministic.
 """
 
@@ -34,7 +34,8 @@ def main() -> None:
     url, name, n_trials, workers, sleep_s = sys.argv[1:6]
     study = create_study(name, storage=url)
     with make_executor(int(workers)) as ex:
-        optimize(study, Slow(float(sleep_s)), SPACE, int(n_trials), ex, progress=False)
+        optimize(study, Slow(float(sleep_s)), SPACE, int(n_trials), ex, progress=False,
+                 enqueued_only=sys.argv[6:7] == ["grid"])
 
 
 if __name__ == "__main__":

@@ -172,7 +172,8 @@ def run(args: argparse.Namespace) -> int:
         for values in grid.values():
             n_trials *= len(values)
     with make_executor(args.workers, args.scheduler) as executor:
-        result = optimize(study, sweep, grid_space(grid), n_trials, executor, progress=not args.json)
+        result = optimize(study, sweep, grid_space(grid), n_trials, executor, progress=not args.json,
+                          enqueued_only=not args.trials)
     names = list(grid)
     points = sweep_points(study, names)
     failed = [t for t in study.get_trials(deepcopy=False) if "error" in t.user_attrs]

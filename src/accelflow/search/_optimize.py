@@ -111,14 +111,20 @@ def _heartbeat(study: optuna.Study, in_flight: Mapping[Any, optuna.Trial]) -> No
             storage.record_heartbeat(trial._trial_id)
 
 
+def _from_queue(study: optuna.Study, trial: optuna.Trial) -> bool:
+    return "fixed_params" in study._storage.get_trial_system_attrs(trial._trial_id)
+
+
 def optimize(study: optuna.Study, objective: Objective, space: Mapping[str, BaseDistribution], n_trials: int,
-             executor: Executor | None = None, progress: bool = True) -> OptimizeResult:
+             executor: Executor | None = None, progress: bool = True, enqueued_only: bool = False) -> OptimizeResult:
     """Run trials until the study holds ``n_trials`` finished ones (complete, or failed by their evaluation).
 
     At most ``executor.n_workers`` evaluations are in flight. Trials left RUNNING by a killed process are
     failed and re-enqueued first, so a second call resumes an interrupted search. Several processes may run
     this loop on one study at once: each counts everyone's finished and running trials against the budget
-    (two processes asking at the same instant may overshoot it by one trial each).
+    (two processes asking at the same instant may overshoot it by one trial each). With ``enqueued_only``
+    (grids) only enqueued points are evaluated: a trial the sampler would have to invent is failed at once
+    with ``skipped`` recorded, and this process stops asking.
     """
     if n_trials < 0:
         raise SearchError(f"n_trials must be >= 0, got {n_trials}")
@@ -128,6 +134,7 @@ def optimize(study: optuna.Study, objective: Objective, space: Mapping[str, Base
     done, active = _counts(study)
     in_flight: dict[cf.Future[Any], optuna.Trial] = {}
     evaluated = failed = 0
+    exhausted = False
     me = worker_id()
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[status]}"), TimeElapsedColumn(), disable=not progress, console=Console(stderr=True))
@@ -136,10 +143,15 @@ def optimize(study: optuna.Study, objective: Objective, space: Mapping[str, Base
         last_beat = time.monotonic()
         try:
             while True:
-                while active < n_trials and len(in_flight) < executor.n_workers:
+                while not exhausted and active < n_trials and len(in_flight) < executor.n_workers:
                     with warnings.catch_warnings():  # we record heartbeats ourselves, outside Study.optimize
                         warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
                         trial = study.ask(fixed_distributions=dict(space))
+                    if enqueued_only and not _from_queue(study, trial):  # another worker took the last point
+                        trial.set_user_attr("skipped", "no enqueued point left")
+                        study.tell(trial, state=TrialState.FAIL)
+                        exhausted = True  # ask no more; wait for what is in flight
+                        break
                     trial.set_user_attr("worker", me)
                     _heartbeat(study, {None: trial})
                     in_flight[executor.submit(objective, dict(trial.params))] = trial
