@@ -48,7 +48,7 @@ CACHE_VERSION = 1
 
 #: Default recipes per zoo model, chosen to reach the accuracy targets (tests/train/test_accuracy_targets.py)
 #: on CPU. Measured on Fashion-MNIST on a shared, heavily loaded 2-core machine: lenet5 90.25% test in
-#: 212 s; resnet8 90.78% after 4 epochs (20 min at 1 thread under load 11), so 5 epochs for margin.
+#: 212 s; resnet8 91.13% in 5 epochs (953 s at 1 thread under load 7-11; 90.78% after 4 epochs).
 #: digits_mlp 98.9% test; jet_dnn 75.2% on the SYNTHETIC jets.
 DEFAULT_RECIPES: dict[str, TrainRecipe] = {
     "lenet5": TrainRecipe(epochs=8, batch_size=128, lr=2e-3, optimizer="adam", scheduler="cosine"),
