@@ -1,5 +1,6 @@
 """Fuzz every input path: ONNX files (a broken corpus plus byte- and proto-level mutations), architecture
-YAML and specs, flow YAML, device tables and CLI options.
+YAML and specs (and estimating a small network on every architecture that loads), flow YAML, device
+tables and CLI options.
 
 usage: .venv/bin/python benchmarks/bench_fuzz.py [--quick] [--seed N]
 
@@ -18,6 +19,7 @@ import importlib.resources
 import io
 import json
 import logging
+import signal
 import sys
 import tempfile
 import time
@@ -39,6 +41,7 @@ from accelflow.cli.main import main as cli_main
 from accelflow.errors import AccelflowError
 from accelflow.flow import parse_flow
 from accelflow.frontends import from_onnx
+from accelflow.perf import Mode, estimate
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "benchmarks" / "fuzz_corpus"
@@ -72,7 +75,7 @@ class Recorder:
             self.fail(target, case, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
                       traceback.format_exc(limit=-3), where)
             return None
-        self.outcomes[f"{target}:ok"] += 1
+        self.outcomes[f"{target}:{out if isinstance(out, str) and out.startswith('exit') else 'ok'}"] += 1
         return out
 
     def fail(self, target: str, case: str, what: str, detail: str = "", where: str = "") -> None:
@@ -147,6 +150,21 @@ def _yaml_text(draw: Callable[[st.SearchStrategy[Any]], Any], base: Any) -> str:
         i = draw(st.integers(0, len(text)))
         text = text[:i] + draw(st.text(max_size=6)) + text[i + draw(st.integers(0, 20)):]
     return text if "\n" in text else text + "\n"
+
+
+def _with_alarm(seconds: int, fn: Callable[[], Any]) -> Any:
+    """Run ``fn``; a case taking longer than ``seconds`` raises TimeoutError (recorded as a failure)."""
+
+    def _raise(_sig: int, _frame: Any) -> None:
+        raise TimeoutError(f"no answer within {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, _raise)
+    signal.alarm(seconds)
+    try:
+        return fn()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
 
 
 def _template_docs() -> list[dict[str, Any]]:
@@ -246,7 +264,7 @@ def run_cli(argv: list[str]) -> tuple[int, str]:
 
 
 def check_cli(rec: Recorder, target: str, argv: list[str]) -> None:
-    def _call() -> None:
+    def _call() -> str:
         code, err = run_cli(argv)
         problem = None
         if code not in (0, 2):
@@ -257,6 +275,7 @@ def check_cli(rec: Recorder, target: str, argv: list[str]) -> None:
             problem = f"{err.count(chr(10))} lines on stderr"
         if problem:
             rec.fail(target, " ".join(argv), f"CLI: {problem}", err[-800:])
+        return f"exit{code}"
 
     rec.run(target, " ".join(argv), _call)
 
@@ -337,9 +356,15 @@ def campaign(quick: bool, seed: int = 0, only: tuple[str, ...] = ()) -> Recorder
             _run_hypothesis(n_of(target), seed, strategy, body)
         if want("arch_yaml"):
             docs = _template_docs()
-            _run_hypothesis(n_of("arch_yaml"), seed, st.data(), lambda d: (
-                lambda text: rec.run("arch_yaml", text, lambda: load_architecture(text)))(
-                    _yaml_text(d.draw, d.draw(st.sampled_from(docs)))))
+            tiny = from_onnx(CORPUS / "valid.onnx")
+
+            def arch_body(d: Any) -> None:
+                text = _yaml_text(d.draw, d.draw(st.sampled_from(docs)))
+                arch = rec.run("arch_yaml", text, lambda: load_architecture(text))
+                if arch is not None:  # it loaded: estimating a small network on it must hold too
+                    rec.run("arch_estimate", text, lambda: _with_alarm(20, lambda: estimate(tiny, arch, Mode.FAST)))
+
+            _run_hypothesis(n_of("arch_yaml"), seed, st.data(), arch_body)
         if want("arch_spec"):
             spec = st.one_of(st.text(max_size=30), st.builds(
                 lambda n, kv: n + ":" + ",".join(kv), st.sampled_from([*template_names(), "x", ""]),
