@@ -28,7 +28,7 @@ from accelflow.data import ArraySplit
 from accelflow.errors import ConfigError
 from accelflow.hls._config import HlsConfig, HlsError, LayerPrecision
 
-__all__ = ["HlsProject", "convert", "csim_predict", "csim_accuracy", "hls_layer_name"]
+__all__ = ["HlsProject", "convert", "csim_predict", "csim_accuracy", "hls_layer_name", "torch_predict"]
 
 log = logging.getLogger(__name__)
 _COMPUTE_KEYS = ("weight", "bias", "accum")
@@ -193,5 +193,6 @@ def csim_accuracy(project: HlsProject, split: ArraySplit, limit: int | None = No
 
 
 def torch_predict(model: nn.Module, x: np.ndarray) -> np.ndarray:
+    """Float outputs of ``model`` (eval mode, no gradients) for numpy inputs."""
     with torch.inference_mode():
         return model.eval()(torch.as_tensor(x, dtype=torch.float32)).numpy()

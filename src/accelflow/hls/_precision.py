@@ -15,7 +15,7 @@ from accelflow.data import Splits
 from accelflow.errors import ConfigError
 from accelflow.frontends import from_pytorch
 from accelflow.hls._config import HlsConfig, IOType, LayerPrecision
-from accelflow.hls._convert import HlsProject, convert, csim_accuracy
+from accelflow.hls._convert import HlsProject, convert, csim_accuracy, torch_predict
 from accelflow.hls._emulate import emulate
 from accelflow.hls._fixed import FixedPoint
 from accelflow.hls._profile import LayerRanges, integer_bits, profile_ranges
@@ -166,8 +166,6 @@ def auto_precision(
     graph = from_pytorch(model.eval(), input_shape)
     ranges = profile_ranges(graph, splits.train.x[: config.calibration_samples])
     xv, yv = splits.val.x[: config.eval_samples], splits.val.y[: config.eval_samples]
-    from accelflow.hls._convert import torch_predict
-
     reference = float((torch_predict(model, xv).argmax(axis=1) == yv).mean())
     target = reference * (1.0 - config.tolerance_relative)
     knobs = _knobs(graph)
