@@ -38,9 +38,11 @@ class LockStep(enum.StrEnum):
 
     ``MEAN`` (REFERENCE): the slowest stream's *expected* cycles. ``EXPECTED_MAX`` (ours): streams wait
     for each other at every output position, so the cost per position is the expected *maximum* over
-    the coarse_in streams of their work, each stream's work approximated as normal with the mean and
-    variance of its windows (windows assumed independent). Coarse_out units are taken as identical
-    (they see the same windows); the per-channel histogram cannot show per-filter imbalance.
+    the coarse_in streams of their work, each stream's work approximated as normal: its mean from the
+    windows' expected cycles, its variance with channels independent but the filters of one channel
+    fully correlated (they share the activation window). Coarse_out units are taken as identical (they
+    see the same windows); the per-channel histogram cannot show per-filter imbalance. This brackets the
+    truth from above where MEAN brackets it from below (see docs/dataflow.md).
     """
 
     MEAN = "mean"
@@ -93,7 +95,7 @@ def expected_max_stream_cycles(mean: np.ndarray, var: np.ndarray, streams: int, 
     """Expected maximum over the streams of ``windows`` windows' cycles per stream (normal approximation).
 
     ``mean``/``var`` are per-channel cycles per window; a stream's work per position is the sum over its
-    channels of ``windows`` (filters per coarse_out unit) windows each.
+    channels of ``windows`` (filters per coarse_out unit) windows each, taken as fully correlated.
     """
     if streams <= 1:
         return float(mean.sum() * windows)
@@ -101,7 +103,7 @@ def expected_max_stream_cycles(mean: np.ndarray, var: np.ndarray, streams: int, 
 
     s = snake_streams(mean, streams)
     mu = np.bincount(s, weights=mean, minlength=streams) * windows
-    sd = np.sqrt(np.bincount(s, weights=var, minlength=streams) * windows)
+    sd = np.sqrt(np.bincount(s, weights=var, minlength=streams)) * windows  # filters share the window
     if float(sd.max()) <= 0.0:
         return float(mu.max())
     top = float((mu + 8.0 * sd).max())
