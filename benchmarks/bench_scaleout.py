@@ -6,7 +6,9 @@ The study is a real evaluation: full-mode (every instruction through the depende
 ResNet-18 on systolic arrays (rows x cols x dataflow grid), about 0.3-2 s per design on this machine. Each
 configuration runs the same grid in a fresh SQLite study; the cycles must agree across configurations.
 Times include starting the workers (process spawn, Dask cluster) as a user would see them; the loop-only
-time is reported too. Writes benchmarks/results/scaleout.json.
+time is reported too, and the CPU time the evaluations actually got (``cores_obtained`` = evaluation CPU
+seconds / loop wall seconds): on a shared machine it shows whether a second worker obtained a second core.
+Writes benchmarks/results/scaleout.json.
 """
 
 from __future__ import annotations
@@ -46,12 +48,15 @@ def _run(label: str, make: Any, grid: dict[str, list[Any]], sweep: ArchSweep, tm
     total = time.perf_counter() - start
     cycles = {json.dumps(t.params, sort_keys=True): t.user_attrs["cycles"] for t in study.trials}
     evals = [t.user_attrs["eval_seconds"] for t in study.trials]
+    cpu = sum(t.user_attrs["cpu_seconds"] for t in study.trials)
     row = {"config": label, "workers": executor.n_workers, "designs": res.completed, "failed": res.failed,
            "wall_seconds": round(total, 2), "executor_start_seconds": round(started, 2),
            "loop_seconds": round(res.wall_seconds, 2), "mean_eval_seconds": round(sum(evals) / len(evals), 3),
+           "eval_cpu_seconds": round(cpu, 2), "cores_obtained": round(cpu / res.wall_seconds, 2),
            "_cycles": cycles}
     print(f"{label:10s} workers={row['workers']} wall {total:6.1f} s (start {started:4.1f} s, loop "
-          f"{res.wall_seconds:6.1f} s), mean evaluation {row['mean_eval_seconds']:.2f} s", flush=True)
+          f"{res.wall_seconds:6.1f} s), mean evaluation {row['mean_eval_seconds']:.2f} s, "
+          f"evaluation CPU {cpu:5.1f} s = {row['cores_obtained']:.2f} cores", flush=True)
     return row
 
 

@@ -78,13 +78,13 @@ class ArchSweep:
     def __call__(self, params: Mapping[str, Value]) -> Outcome:
         from accelflow.perf import Mode, estimate
 
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         arch = self.arch(params)
         report = estimate(_graph(self.model, self.input_shape), arch, Mode(self.mode))
         area = self.area(arch)
         attrs = {"cycles": report.total_cycles, "area_mm2": area, "pes": self.area.pes(arch),
                  "sram_kb": self.area.sram_kb(arch), "skipped": list(report.skipped),
-                 "eval_seconds": time.perf_counter() - start}
+                 "eval_seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu}
         return Outcome((float(report.total_cycles), area), attrs)
 
     def describe(self) -> dict[str, Any]:
