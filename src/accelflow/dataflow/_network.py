@@ -1,7 +1,7 @@
 """Network-level cost of a folding: pipeline interval, depth, resources, weight placement, bandwidth.
 
 :class:`NetworkModel` holds the per-layer models of one network on one device and evaluates a full
-list of foldings in ~0.1 ms (per-layer costs are memoised), which is what the optimisers call.
+list of foldings in 0.1-0.7 ms (per-layer costs are memoised), which is what the optimisers call.
 
 Weight placement (ours): weight memories go to LUTRAM (< 1,024 bits per array) or BRAM18; when BRAM
 exceeds the cap, the layers with the most weight BRAM move to URAM (if the device has it and it fits),
