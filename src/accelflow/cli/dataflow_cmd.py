@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "dataflow", help="fold a model onto a dataflow (fpgaConvNet-style) FPGA accelerator",
         description="MODEL is an ONNX file or zoo:NAME. Conv layers with channel_sparsity_hist histograms "
-                    "(from --sparsity-from, or on the model's own ONNX Conv nodes) and >= 10%% zero products "
+                    "(from --sparsity-from, or on the model's own ONNX Conv nodes) and >= 10% zero products "
                     "are built sparse; otherwise layers are dense.",
     )  # fmt: skip
     p.add_argument("model", help="path to an .onnx file, or zoo:NAME")
