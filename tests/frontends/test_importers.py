@@ -120,3 +120,30 @@ def test_thresholded_relu_and_dropout_import(tmp_path):
     via_onnx = from_onnx(export_onnx(model, (4,), tmp_path / "th.onnx"))
     assert _signature(via_onnx) == _signature(g)
     assert via_onnx.find(OpKind.THRESHOLD_RELU)[0].attrs == g.find(OpKind.THRESHOLD_RELU)[0].attrs
+
+
+def test_sparsity_attribute_round_trips_through_onnx(tmp_path):
+    """fpgaConvNet's channel_sparsity_hist Conv attribute is read into ChannelSparsity annotations."""
+    from accelflow.ir import ChannelSparsity
+    from accelflow.sparsity import export_sparsity_onnx
+
+    model = create("lenet5")
+    rng = np.random.default_rng(0)
+    hists = {}
+    for name, cin in (("features.conv1", 1), ("features.conv2", 6)):
+        h = rng.random((cin, 26))
+        hists[name] = h / h.sum(axis=1, keepdims=True)
+    path = export_sparsity_onnx(model, spec("lenet5").input_shape, hists, tmp_path / "sparse.onnx")
+    graph = from_onnx(path)
+    for node in graph.find(OpKind.CONV):
+        record = node.annotation(ChannelSparsity)
+        assert record is not None
+        np.testing.assert_allclose(record.hist, hists[node.name], atol=1e-6)
+
+    proto = onnx.load(str(path))
+    conv = next(n for n in proto.graph.node if n.op_type == "Conv")
+    attr = next(a for a in conv.attribute if a.name == "channel_sparsity_hist")
+    attr.floats[:] = [0.5] * len(attr.floats)
+    onnx.save(proto, str(tmp_path / "bad.onnx"))
+    with pytest.raises(ModelImportError, match="bad.onnx.*channel_sparsity_hist"):
+        from_onnx(tmp_path / "bad.onnx")

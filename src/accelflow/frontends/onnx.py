@@ -19,6 +19,7 @@ from onnx import helper, numpy_helper
 
 from accelflow.errors import ModelImportError, UnsupportedOperatorError
 from accelflow.ir import (
+    ChannelSparsity,
     ConcatAttrs,
     ConvAttrs,
     GlobalPoolAttrs,
@@ -111,8 +112,23 @@ class _Importer:
             pads = _same_pads(x.shape[1:], kernel, stride, dil, upper=auto == "SAME_UPPER")  # type: ignore[index]
         groups = int(a.get("group", 1))
         attrs = ConvAttrs(w.shape[1] * groups, w.shape[0], kernel, stride, pads, dil, groups)
-        self.emit(n, OpKind.CONV, [x], attrs, {"weight": w, "bias": self.const(n, 2, required=False)},
-                  name=self.param_name(n.input[1]))
+        node = self.emit(n, OpKind.CONV, [x], attrs, {"weight": w, "bias": self.const(n, 2, required=False)},
+                         name=self.param_name(n.input[1]))
+        if "channel_sparsity_hist" in a:  # fpgaConvNet layout: [channel][zeros], C_in x (K*K+1)
+            hist = np.asarray(a["channel_sparsity_hist"], dtype=np.float64)
+            width = attrs.kernel_size + 1
+            if hist.size != attrs.in_channels * width:
+                raise ModelImportError(f"{self.where(n)}: channel_sparsity_hist has {hist.size} values; expected "
+                                       f"C_in x (K*K+1) = {attrs.in_channels} x {width}")
+            hist = hist.reshape(attrs.in_channels, width)
+            sums = hist.sum(axis=1, keepdims=True)
+            if np.any(hist < 0) or np.any(np.abs(sums - 1) > 1e-4):
+                raise ModelImportError(f"{self.where(n)}: channel_sparsity_hist rows must be probabilities "
+                                       "summing to 1 (per input channel)")
+            try:  # stored as float32: renormalise the rounding away
+                node.annotate(ChannelSparsity(hist / sums, source=self.source))
+            except ValueError as exc:
+                raise ModelImportError(f"{self.where(n)}: channel_sparsity_hist: {exc}") from None
 
     def gemm(self, n: onnx.NodeProto) -> None:
         a = self.attrs(n)
@@ -380,7 +396,23 @@ def from_onnx(source: str | Path | onnx.ModelProto) -> Graph:
         except Exception as exc:  # protobuf DecodeError and friends
             raise ModelImportError(f"{label}: not a readable ONNX model ({type(exc).__name__}: {exc})") from exc
     try:
-        onnx.checker.check_model(model)
+        onnx.checker.check_model(_without_extensions(model))
     except Exception as exc:
         raise ModelImportError(f"{label}: invalid ONNX model: {str(exc).splitlines()[0]}") from exc
     return _Importer(model, label).run()
+
+
+#: Non-standard node attributes we read ourselves (the checker rejects unknown attributes of standard ops).
+EXTENSION_ATTRIBUTES = frozenset({"channel_sparsity_hist"})
+
+
+def _without_extensions(model: onnx.ModelProto) -> onnx.ModelProto:
+    if not any(a.name in EXTENSION_ATTRIBUTES for n in model.graph.node for a in n.attribute):
+        return model
+    stripped = onnx.ModelProto()
+    stripped.CopyFrom(model)
+    for node in stripped.graph.node:
+        keep = [a for a in node.attribute if a.name not in EXTENSION_ATTRIBUTES]
+        del node.attribute[:]
+        node.attribute.extend(keep)
+    return stripped
