@@ -4,7 +4,8 @@ Baseline: the trained float model converted with every type ap_fixed<16,6> (hls4
 factor 1, Latency strategy. Optimised: the flow below (scale -> prune -> HLS-level quantisation), same
 reuse factor and strategy. Accuracy of both designs is measured by hls4ml bit-accurate C simulation on the
 test split (first ``csim_samples`` images for the CNN, stated in the JSON); DSP/LUT/FF/BRAM18 come from
-accelflow's resource estimator (no Vivado here). Writes benchmarks/results/metaml.json.
+accelflow's resource estimator (no Vivado here). Writes benchmarks/results/metaml.json (``--quick``:
+metaml_quick.json, jet_dnn only, shortened training, no scaling).
 
     .venv/bin/python benchmarks/bench_metaml.py [--quick] [--only jet_dnn]
 """
@@ -237,12 +238,13 @@ def main() -> None:
     logging.getLogger("accelflow.train").setLevel(logging.WARNING)
     torch.set_num_threads(1)  # small models; a shared 2-core machine
     names = args.only or (["jet_dnn"] if args.quick else ["jet_dnn", "lenet5"])
-    results = json.loads(OUT.read_text()) if OUT.exists() and args.only else []
+    out = OUT.with_name("metaml_quick.json") if args.quick else OUT  # never overwrite full results
+    results = json.loads(out.read_text()) if out.exists() and args.only else []
     for name in names:
         row = run_case(CASES[name], args.quick)
         results = [r for r in results if r["model"] != name] + [row]
-        OUT.parent.mkdir(parents=True, exist_ok=True)
-        OUT.write_text(json.dumps(results, indent=2))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2))
         log.info(
             "%s: DSP -%.1f%%, LUT -%.1f%%, accuracy drop %.2f points",
             name,
