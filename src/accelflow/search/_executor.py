@@ -120,7 +120,14 @@ class DaskExecutor(Executor):
             self._client.close()
             self._client = None
         if self._cluster is not None:
-            self._cluster.close()
+            # Nannies warn when they kill idle worker processes at shutdown; that is the intended end.
+            nanny = logging.getLogger("distributed.nanny")
+            level = nanny.level
+            nanny.setLevel(logging.ERROR)
+            try:
+                self._cluster.close()
+            finally:
+                nanny.setLevel(level)
             self._cluster = None
 
 
