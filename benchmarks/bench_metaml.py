@@ -85,7 +85,7 @@ CASES = {
         scale_relative=0.01,
         quant_relative=0.005,
     ),
-    # digits is tiny (359 test images, 1 point = 3.6 images): run with --only digits_mlp
+    # digits is tiny (359 test images, 1 point = 3.6 images): noisy accuracy drops
     "digits_mlp": Case(
         "digits_mlp",
         "digits",
@@ -237,7 +237,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("accelflow.train").setLevel(logging.WARNING)
     torch.set_num_threads(1)  # small models; a shared 2-core machine
-    names = args.only or (["jet_dnn"] if args.quick else ["jet_dnn", "lenet5"])
+    names = args.only or (["jet_dnn"] if args.quick else ["jet_dnn", "lenet5", "digits_mlp"])
     out = OUT.with_name("metaml_quick.json") if args.quick else OUT  # never overwrite full results
     results = json.loads(out.read_text()) if out.exists() and args.only else []
     for name in names:
