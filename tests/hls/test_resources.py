@@ -119,3 +119,18 @@ def test_estimates_add_up() -> None:
     conv = {layer.name: layer for layer in est.layers}["features.conv1"]
     conv_par = {layer.name: layer for layer in parallel.layers}["features.conv1"]
     assert conv_par.dsp == conv.dsp * 28 * 28  # io_parallel replicates the conv kernel per output pixel
+
+
+def test_accepts_a_pytorch_model() -> None:
+    import pytest
+
+    from accelflow.errors import ConfigError
+    from accelflow.frontends import from_pytorch
+    from accelflow.zoo import create
+
+    model = create("digits_mlp")
+    assert estimate_resources(model, {}, input_shape=(64,)) == estimate_resources(
+        from_pytorch(model, (64,)), {}
+    )
+    with pytest.raises(ConfigError, match="input_shape"):
+        estimate_resources(model, {})

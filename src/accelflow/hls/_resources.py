@@ -24,12 +24,14 @@ io_parallel convolutions replicate the kernel for every output pixel (``H_out*W_
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from torch import nn
 
 from accelflow.errors import ConfigError
+from accelflow.frontends import from_pytorch
 from accelflow.hls._config import DEFAULT_FIXED, IOType, LayerPrecision, Strategy
 from accelflow.hls._emulate import hls_weight_codes
 from accelflow.hls._fixed import FixedPoint
@@ -203,15 +205,23 @@ def _stream_fifo(node: Node, res: FixedPoint, model: ResourceModel) -> int:
 
 
 def estimate_resources(
-    graph: Graph,
+    graph: Graph | nn.Module,
     precisions: Mapping[str, LayerPrecision],
     reuse_factor: int | Mapping[str, int] = 1,
     strategy: Strategy = Strategy.LATENCY,
     io_type: IOType = IOType.PARALLEL,
     model: ResourceModel = ResourceModel(),
+    input_shape: Sequence[int] | None = None,
 ) -> ResourceEstimate:
     """Estimate DSP/LUT/FF/BRAM18 and latency of the hls4ml design of ``graph`` (weights as they are,
-    zeros included) with per-layer ``precisions`` (IR node names; missing layers: ap_fixed<16,6>)."""
+    zeros included) with per-layer ``precisions`` (IR node names; missing layers: ap_fixed<16,6>).
+
+    ``graph`` may also be a PyTorch module, imported with ``input_shape`` (without batch).
+    """
+    if isinstance(graph, nn.Module):
+        if input_shape is None:
+            raise ConfigError("estimate_resources: pass input_shape when giving a PyTorch model")
+        graph = from_pytorch(graph, tuple(input_shape))
     strategy, io_type = Strategy(strategy), IOType(io_type)
     layers: list[LayerResources] = []
     for node in graph:
