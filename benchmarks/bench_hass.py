@@ -214,6 +214,37 @@ def run_timing() -> dict[str, Any]:
     return out
 
 
+def markdown(data: dict[str, Any]) -> str:
+    """The docs tables from a results dict (``--table`` prints them for benchmarks/results/hass.json)."""
+    lines = ["| model | device | design | images/s | DSP | images/s per DSP | x dense (thr) | x dense (thr/DSP) "
+             "| val drop (pts) | test drop (pts) | zero products |", "|" + "---|" * 11]
+    for name, e in data.get("small", {}).items():
+        for key in ("dense", "uniform", "slowest_layer", "hass"):
+            if key not in e:
+                continue
+            r = e[key]
+            td = r.get("test_accuracy_drop")
+            lines.append(
+                f"| {name} | {e['device']} | {key} | {r['throughput_images_per_s']:,.0f} | {r['dsp']} | "
+                f"{r['throughput_per_dsp']:.1f} | {r['throughput_images_per_s'] / e['dense']['throughput_images_per_s']:.2f} | "
+                f"{r['throughput_per_dsp'] / e['dense']['throughput_per_dsp']:.2f} | {r['val_accuracy_drop']:.2f} | "
+                f"{'' if td is None else f'{td:.2f}'} | {r['mean_sparsity']:.2f} |")
+        lines.append(f"| {name} | | HASS / uniform | {e['hass_vs_uniform_throughput']:.2f}x | | "
+                     f"{e['hass_vs_uniform_throughput_per_dsp']:.2f}x | | | | | |")
+    if data.get("imagenet"):
+        lines += ["", "| network | zero products | device | dense images/s | sparse images/s | dense DSP/LUT/BRAM18 "
+                  "| sparse DSP/LUT/BRAM18 | binding (sparse) |", "|" + "---|" * 8]
+        for name, e in data["imagenet"].items():
+            for dev in ("u250", "zcu102"):
+                if dev not in e:
+                    continue
+                d, sp = e[dev]["dense"], e[dev]["sparse"]
+                lines.append(f"| {name} | {e['mean_sparsity']:.2f} | {dev} | {d['throughput_images_per_s']:,.0f} | "
+                             f"{sp['throughput_images_per_s']:,.0f} | {d['dsp']}/{d['lut']:,}/{d['bram18']} | "
+                             f"{sp['dsp']}/{sp['lut']:,}/{sp['bram18']} | {sp['binding_resource']} |")
+    return "\n".join(lines)
+
+
 def _merge(part: dict[str, Any]) -> None:
     data = json.loads(OUT.read_text()) if OUT.exists() else {}
     for key, value in part.items():
@@ -232,7 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit-train", type=int, default=8000,
                     help="train the models on this many images (0: the cache's default full recipe)")
     ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--table", action="store_true", help="print the markdown tables of the saved JSON and exit")
     args = ap.parse_args(argv)
+    if args.table:
+        sys.stdout.write(markdown(json.loads(OUT.read_text())) + "\n")
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     RESULTS.mkdir(parents=True, exist_ok=True)
     quick = args.quick
