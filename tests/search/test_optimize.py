@@ -103,3 +103,30 @@ def test_int_space_sampling(tmp_path):
     study = create_study("i", storage=tmp_path / "i.db")
     optimize(study, Slow(0.0), {"a": IntDistribution(0, 9), "b": IntDistribution(0, 9)}, 5, progress=False)
     assert all(0 <= t.params["a"] <= 9 for t in study.trials)
+
+
+class _Interrupt:
+    """Raises KeyboardInterrupt at the third evaluation (as Ctrl-C in a serial search would)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, params: dict[str, int]) -> float:
+        self.calls += 1
+        if self.calls == 3:
+            raise KeyboardInterrupt
+        return value_of(params)
+
+
+def test_ctrl_c_leaves_nothing_running_and_resumes(tmp_path):
+    study = create_study("c", storage=tmp_path / "c.db")
+    grid = {"a": [1, 2, 3, 4], "b": [7]}
+    enqueue_grid(study, grid)
+    with pytest.raises(KeyboardInterrupt):
+        optimize(study, _Interrupt(), grid_space(grid), n_trials=4, progress=False, enqueued_only=True)
+    assert not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    interrupted = [t for t in study.trials if t.state is TrialState.FAIL]
+    assert len(interrupted) == 1 and interrupted[0].user_attrs["interrupted"] is True
+    res = optimize(study, Slow(0.0), grid_space(grid), n_trials=4, progress=False, enqueued_only=True)
+    assert res.evaluated == 2 and res.completed == 4
+    assert sorted(t.params["a"] for t in study.trials if t.state is TrialState.COMPLETE) == [1, 2, 3, 4]

@@ -98,6 +98,19 @@ def _tell(study: optuna.Study, trial: optuna.Trial, fut: cf.Future[Any]) -> bool
     return True
 
 
+def _abandon(study: optuna.Study, trial: optuna.Trial) -> None:
+    """Fail an unfinished trial as interrupted and enqueue its parameters again (best effort: whatever
+    remains RUNNING is recovered later by :func:`recover_stale_trials`)."""
+    try:
+        if study._storage.get_trial(trial._trial_id).state is not TrialState.RUNNING:
+            return
+        trial.set_user_attr("interrupted", True)
+        study.tell(trial, state=TrialState.FAIL)
+        study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
+    except Exception:
+        log.warning("could not release trial %d", trial.number)
+
+
 def _counts(study: optuna.Study) -> tuple[int, int]:
     """(finished trials, finished + running trials of every worker): the budget counts both."""
     done = len(finished_trials(study))
@@ -154,7 +167,11 @@ def optimize(study: optuna.Study, objective: Objective, space: Mapping[str, Base
                         break
                     trial.set_user_attr("worker", me)
                     _heartbeat(study, {None: trial})
-                    in_flight[executor.submit(objective, dict(trial.params))] = trial
+                    try:
+                        in_flight[executor.submit(objective, dict(trial.params))] = trial
+                    except BaseException:  # Ctrl-C inside a serial evaluation, or a broken pool
+                        _abandon(study, trial)
+                        raise
                     active += 1
                 if not in_flight:
                     break
@@ -173,12 +190,7 @@ def optimize(study: optuna.Study, objective: Objective, space: Mapping[str, Base
         except BaseException:
             # Interrupted (Ctrl-C) or the storage failed: leave no trial RUNNING on our account.
             for trial in in_flight.values():
-                try:
-                    trial.set_user_attr("interrupted", True)
-                    study.tell(trial, state=TrialState.FAIL)
-                    study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
-                except Exception:  # best effort; recover_stale_trials handles what remains
-                    pass
+                _abandon(study, trial)
             raise
     completed = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     return OptimizeResult(evaluated, failed, recovered, completed, time.perf_counter() - start)
