@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 import math
+import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -86,15 +87,24 @@ def _tell(study: optuna.Study, trial: optuna.Trial, fut: cf.Future[Any]) -> bool
         out = _as_outcome(fut.result(), len(study.directions))
     except Exception as exc:
         msg = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-        trial.set_user_attr("error", msg)
-        study.tell(trial, state=TrialState.FAIL)
         log.warning("trial %d failed: %s", trial.number, msg)
+        try:
+            trial.set_user_attr("error", msg)
+            study.tell(trial, state=TrialState.FAIL)
+        except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
+            pass  # already failed as stale by another worker
         return False
-    for key, value in out.attrs.items():
-        trial.set_user_attr(key, value)
-    for key, bound in out.constraints.items():
-        trial.set_constraint(key, bound)
-    study.tell(trial, list(out.values))
+    try:
+        for key, value in out.attrs.items():
+            trial.set_user_attr(key, value)
+        for key, bound in out.constraints.items():
+            trial.set_constraint(key, bound)
+        study.tell(trial, list(out.values))
+    except (ValueError, optuna.exceptions.UpdateFinishedTrialError) as exc:
+        # Another worker declared it stale (e.g. this host was unreachable past the grace period) and
+        # re-enqueued its point; that copy will be evaluated, so this result is dropped.
+        log.warning("trial %d was recovered by another worker; result dropped (%s)", trial.number, exc)
+        return False
     return True
 
 
@@ -117,11 +127,29 @@ def _counts(study: optuna.Study) -> tuple[int, int]:
     return done, done + len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
 
-def _heartbeat(study: optuna.Study, in_flight: Mapping[Any, optuna.Trial]) -> None:
-    storage = study._storage
-    if isinstance(storage, optuna.storages.RDBStorage) and storage.get_heartbeat_interval() is not None:
-        for trial in in_flight.values():
-            storage.record_heartbeat(trial._trial_id)
+class _Heartbeat(threading.Thread):
+    """Refreshes the Optuna heartbeat of this process's running trials every half interval, also while a
+    serial evaluation blocks the loop (Optuna's own ``Study.optimize`` does the same in a thread)."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        super().__init__(name="accelflow-heartbeat", daemon=True)
+        self.storage = study._storage
+        self.trial_ids: set[int] = set()
+        self.halt = threading.Event()
+        self.enabled = (isinstance(self.storage, optuna.storages.RDBStorage)
+                        and self.storage.get_heartbeat_interval() is not None)
+
+    def beat(self, trial_id: int) -> None:
+        if self.enabled:
+            self.storage.record_heartbeat(trial_id)
+
+    def run(self) -> None:
+        while not self.halt.wait(HEARTBEAT_SECONDS / 2):
+            for trial_id in list(self.trial_ids):
+                try:
+                    self.beat(trial_id)
+                except Exception as exc:  # a transient storage error must not kill the search
+                    log.warning("heartbeat of trial id %d failed: %s", trial_id, exc)
 
 
 def _from_queue(study: optuna.Study, trial: optuna.Trial) -> bool:
@@ -153,7 +181,9 @@ def optimize(study: optuna.Study, objective: Objective, space: Mapping[str, Base
                    TextColumn("{task.fields[status]}"), TimeElapsedColumn(), disable=not progress, console=Console(stderr=True))
     with bar:
         task = bar.add_task(study.study_name, total=n_trials, completed=min(done, n_trials), status="")
-        last_beat = time.monotonic()
+        last_check = time.monotonic()
+        beats = _Heartbeat(study)
+        beats.start()
         try:
             while True:
                 while not exhausted and active < n_trials and len(in_flight) < executor.n_workers:
@@ -166,10 +196,12 @@ def optimize(study: optuna.Study, objective: Objective, space: Mapping[str, Base
                         exhausted = True  # ask no more; wait for what is in flight
                         break
                     trial.set_user_attr("worker", me)
-                    _heartbeat(study, {None: trial})
+                    beats.beat(trial._trial_id)
+                    beats.trial_ids.add(trial._trial_id)
                     try:
                         in_flight[executor.submit(objective, dict(trial.params))] = trial
                     except BaseException:  # Ctrl-C inside a serial evaluation, or a broken pool
+                        beats.trial_ids.discard(trial._trial_id)
                         _abandon(study, trial)
                         raise
                     active += 1
@@ -177,13 +209,14 @@ def optimize(study: optuna.Study, objective: Objective, space: Mapping[str, Base
                     break
                 finished, _ = cf.wait(in_flight, timeout=HEARTBEAT_SECONDS / 2, return_when=cf.FIRST_COMPLETED)
                 for fut in finished:
-                    ok = _tell(study, in_flight.pop(fut), fut)
+                    trial = in_flight.pop(fut)
+                    beats.trial_ids.discard(trial._trial_id)
+                    ok = _tell(study, trial, fut)
                     evaluated += 1
                     failed += not ok
-                if time.monotonic() - last_beat > HEARTBEAT_SECONDS / 2:
-                    _heartbeat(study, in_flight)
+                if time.monotonic() - last_check > HEARTBEAT_SECONDS / 2:
                     recovered += len(recover_stale_trials(study))
-                    last_beat = time.monotonic()
+                    last_check = time.monotonic()
                 if finished:
                     done, active = _counts(study)
                     bar.update(task, completed=min(done, n_trials), status=f"failed {failed}" if failed else "")
@@ -192,5 +225,8 @@ def optimize(study: optuna.Study, objective: Objective, space: Mapping[str, Base
             for trial in in_flight.values():
                 _abandon(study, trial)
             raise
+        finally:
+            beats.halt.set()
+            beats.join()
     completed = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     return OptimizeResult(evaluated, failed, recovered, completed, time.perf_counter() - start)
