@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
+
 import pytest
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.trial import TrialState
@@ -17,6 +20,7 @@ from accelflow.search import (
     make_executor,
     optimize,
     pareto_front,
+    recover_stale_trials,
     storage_url,
 )
 
@@ -130,3 +134,48 @@ def test_ctrl_c_leaves_nothing_running_and_resumes(tmp_path):
     res = optimize(study, Slow(0.0), grid_space(grid), n_trials=4, progress=False, enqueued_only=True)
     assert res.evaluated == 2 and res.completed == 4
     assert sorted(t.params["a"] for t in study.trials if t.state is TrialState.COMPLETE) == [1, 2, 3, 4]
+
+
+class _WatchHeartbeat:
+    """A serial evaluation that reads its trial's heartbeat from the SQLite file twice, 1.2 s apart."""
+
+    def __init__(self, db: str) -> None:
+        self.db = db
+
+    def _beat(self) -> str:
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(self.db, timeout=30)) as con:
+            return str(con.execute("SELECT max(heartbeat) FROM trial_heartbeats").fetchone()[0])
+
+    def __call__(self, params: dict[str, int]) -> float:
+        first = self._beat()
+        time.sleep(1.2)
+        return float(self._beat() > first)
+
+
+def test_heartbeat_refreshed_during_a_blocking_evaluation(tmp_path, monkeypatch):
+    import accelflow.search._optimize as opt
+
+    monkeypatch.setattr(opt, "HEARTBEAT_SECONDS", 0.4)  # beats every 0.2 s instead of 5 s
+    study = create_study("h", storage=tmp_path / "h.db")
+    optimize(study, _WatchHeartbeat(str(tmp_path / "h.db")), {"a": IntDistribution(0, 1)}, 1, progress=False)
+    assert study.trials[0].value == 1.0, "heartbeat did not advance while the serial evaluation ran"
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_trials_of_other_hosts_recovered_after_grace_period(tmp_path, monkeypatch):
+    import accelflow.search._study as study_mod
+
+    monkeypatch.setattr(study_mod, "HEARTBEAT_SECONDS", 1)  # storage heartbeat 1 s, grace 3 s
+    study = create_study("o", storage=tmp_path / "o.db")
+    remote = study.ask({"a": IntDistribution(0, 9)})
+    remote.set_user_attr("worker", "some-other-host:123")
+    study._storage.record_heartbeat(remote._trial_id)
+    orphan = study.ask({"a": IntDistribution(0, 9)})  # asked, then killed before recording its owner
+    assert recover_stale_trials(study) == []  # within the grace period: someone may be working on them
+    time.sleep(3.5)
+    assert sorted(recover_stale_trials(study)) == [remote.number, orphan.number]
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    assert sorted(t.params["a"] if t.params else t.system_attrs["fixed_params"]["a"] for t in waiting) == sorted(
+        [remote.params["a"], orphan.params["a"]])

@@ -21,6 +21,7 @@ from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -136,12 +137,11 @@ class _Heartbeat(threading.Thread):
         self.storage = study._storage
         self.trial_ids: set[int] = set()
         self.halt = threading.Event()
-        self.enabled = (isinstance(self.storage, optuna.storages.RDBStorage)
-                        and self.storage.get_heartbeat_interval() is not None)
+        self.enabled = is_heartbeat_enabled(self.storage)  # RDB storages (wrapped in Optuna's cache)
 
     def beat(self, trial_id: int) -> None:
         if self.enabled:
-            self.storage.record_heartbeat(trial_id)
+            self.storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
 
     def run(self) -> None:
         while not self.halt.wait(HEARTBEAT_SECONDS / 2):

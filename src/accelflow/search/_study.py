@@ -28,6 +28,7 @@ import optuna
 import sqlalchemy
 from optuna.distributions import CategoricalDistribution
 from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
 from accelflow.search._errors import SearchError
@@ -207,8 +208,8 @@ def recover_stale_trials(study: optuna.Study) -> list[int]:
     storage = study._storage
     host = socket.gethostname()
     stale_ids: set[int] = set()
-    if isinstance(storage, optuna.storages.RDBStorage) and storage.get_heartbeat_interval() is not None:
-        stale_ids.update(storage._get_stale_trial_ids(study._study_id))
+    if is_heartbeat_enabled(storage):  # the RDB storage, wrapped in Optuna's cache
+        stale_ids.update(storage._get_stale_trial_ids(study._study_id))  # type: ignore[attr-defined]
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     stale_ids.update(t._trial_id for t in running if _is_dead_local(t, host) or _is_orphan(t))
     recovered = []
