@@ -92,12 +92,12 @@ def _pareto_plot(name: str, device: str, points: dict[str, list[tuple[float, flo
 
 def run_small(models: list[str], device: str, trials: int, bound: float, val_size: int, calib_size: int,
               grid_w: tuple[float, ...], grid_a: tuple[float, ...], heuristic_steps: int,
-              recipe: TrainRecipe | None, train_data: dict[str, Any] | None) -> dict[str, Any]:
+              recipe: TrainRecipe | None, train_data: dict[str, Any] | None, holdout_size: int = 0) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in models:
         t0 = time.perf_counter()
         problem = zoo_problem(name, device, validation_size=val_size, calibration_size=calib_size, batch=256,
-                              recipe=recipe, train_data=train_data)
+                              recipe=recipe, train_data=train_data, holdout_size=holdout_size)
         ev = problem.evaluator
         test = subset(problem.splits.test, 2000, seed=7)
         ref_test = accuracy(problem.model, test)
@@ -111,10 +111,13 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
         storage = f"sqlite:///{RESULTS / 'hass_studies.db'}"
         settings = SearchSettings(max_accuracy_drop=bound, trials=trials, objective=Objective.THROUGHPUT,
                                   storage=storage, study_name=f"bench-{name}-{device}-{trials}", startup_trials=8)
-        hass = run_search(ev, settings, initial=[ev.space.params(uniform.thresholds)], progress=True)
+        hass = run_search(ev, settings, initial=[ev.space.params(uniform.thresholds)], progress=True,
+                          holdout=problem.holdout)
         entry: dict[str, Any] = {
             "device": device, "bound_points": bound, "trials": trials,
             "validation_images": len(ev.validation), "calibration_images": len(ev.calibration),
+            "holdout_images": 0 if problem.holdout is None else len(problem.holdout),
+            "hass_rejected_at_selection": hass.extra.get("rejected_at_selection"),
             "reference_val_accuracy": ev.base_accuracy, "reference_test_accuracy": ref_test,
             "cached_test_accuracy": problem.test_accuracy,
             "training": {"recipe": None if recipe is None else recipe.to_dict(), "data": train_data or {}},
@@ -263,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit-train", type=int, default=8000,
                     help="train the models on this many images (0: the cache's default full recipe)")
     ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--holdout", type=int, default=1500,
+                    help="validation images (disjoint from the search's) the HASS design must also meet the bound on")
     ap.add_argument("--table", action="store_true", help="print the markdown tables of the saved JSON and exit")
     args = ap.parse_args(argv)
     if args.table:
@@ -281,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
                   heuristic_steps=6 if quick else 20,
                   recipe=TrainRecipe(epochs=args.epochs, batch_size=128, lr=2e-3, optimizer="adam",
                                      scheduler="cosine") if args.limit_train else None,
-                  train_data={"limit_train": args.limit_train} if args.limit_train else None)
+                  train_data={"limit_train": args.limit_train} if args.limit_train else None,
+                  holdout_size=args.holdout)
     if args.part in ("imagenet", "all"):
         run_imagenet(["resnet18", "mobilenet_v2", "mobilenet_v3_large"], ["u250", "zcu102"],
                      images=2 if quick else 8, weight_fraction=0.5)

@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=int, default=256, help="accelerator batch size")
     p.add_argument("--validation-size", type=int, default=1000, help="validation images used for accuracy")
     p.add_argument("--calibration-size", type=int, default=100, help="training images used for sparsity")
+    p.add_argument("--holdout-size", type=int, default=1000,
+                   help="further validation images the chosen design must also meet the bound on (0: none)")
     p.add_argument("--finetune-steps", type=int, default=0, help="fine-tune the chosen design for N steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -47,12 +49,13 @@ def run(args: argparse.Namespace) -> int:
     if args.trials < 1 or args.max_accuracy_drop < 0:
         raise ConfigError("--trials must be >= 1 and --max-accuracy-drop >= 0")
     problem = zoo_problem(name, args.device, args.data, args.validation_size, args.calibration_size, args.batch,
-                          seed=args.seed, progress=not args.json)
+                          seed=args.seed, progress=not args.json, holdout_size=args.holdout_size)
     settings = SearchSettings(max_accuracy_drop=args.max_accuracy_drop, trials=args.trials,
                               objective=Objective(args.objective), sampler=SamplerKind(args.sampler), seed=args.seed,
                               storage=args.storage or DEFAULT_STORAGE, study_name=args.study_name)
     finetune = FineTune(problem.splits.train, steps=args.finetune_steps) if args.finetune_steps > 0 else None
-    result = run_search(problem.evaluator, settings, progress=not args.json, finetune=finetune)
+    result = run_search(problem.evaluator, settings, progress=not args.json, finetune=finetune,
+                        holdout=problem.holdout)
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -24,7 +24,8 @@ import optuna
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from accelflow.hass._errors import HassError
-from accelflow.hass._evaluate import Evaluation, Evaluator
+from accelflow.data import ArraySplit
+from accelflow.hass._evaluate import Evaluation, Evaluator, accuracy
 from accelflow.hass._result import HassResult, TrialRecord, make_result
 from accelflow.hass._space import Objective, SamplerKind, Thresholds
 
@@ -159,14 +160,17 @@ def _progress(enabled: bool) -> Progress:
 
 
 def run_search(evaluator: Evaluator, settings: SearchSettings, initial: Sequence[Mapping[str, float]] = (),
-               progress: bool = False, finetune: Any = None, extra: dict[str, Any] | None = None) -> HassResult:
+               progress: bool = False, finetune: Any = None, extra: dict[str, Any] | None = None,
+               holdout: ArraySplit | None = None) -> HassResult:
     """Run (or resume) a search until the study holds ``settings.trials`` completed trials; return the best
     feasible design.
 
     ``initial`` are normalised parameter sets tried right after the dense point (e.g. a baseline's
     thresholds, see ``ThresholdSpace.params``). ``finetune``, if given, is called as
     ``finetune(model, thresholds) -> model``; the fine-tuned model is re-evaluated and kept only if it
-    stays within the bound and does not lower the objective.
+    stays within the bound and does not lower the objective. ``holdout`` (examples not used by the search)
+    guards against a search that overfits its validation subset: the returned design must also be within
+    the bound on it (the dense point always is).
     """
     points = [("dense", evaluator.space.params(Thresholds()))] + [("initial", dict(p)) for p in initial]
     study = create_study(settings, evaluator.name, evaluator.device.name, points)
@@ -185,29 +189,48 @@ def run_search(evaluator: Evaluator, settings: SearchSettings, initial: Sequence
                 raise
             tell(study, trial, ev, settings)
             bar.advance(task)
-    return _finish(study, evaluator, settings, finetune, extra)
+    return _finish(study, evaluator, settings, finetune, extra, holdout)
+
+
+def _holdout_drop(evaluator: Evaluator, holdout: ArraySplit | None, thresholds: Thresholds, model: Any = None,
+                  base: list[float] | None = None) -> float:
+    """Accuracy drop in points on ``holdout`` (0 when there is none)."""
+    if holdout is None:
+        return 0.0
+    if base is not None and not base:
+        base.append(accuracy(evaluator.model, holdout))
+    reference = base[0] if base else accuracy(evaluator.model, holdout)
+    return 100.0 * (reference - accuracy(thresholds.apply(evaluator.model if model is None else model), holdout))
 
 
 def _finish(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings, finetune: Any,
-            extra: dict[str, Any] | None) -> HassResult:
+            extra: dict[str, Any] | None, holdout: ArraySplit | None = None) -> HassResult:
     ranked = sorted(feasible_trials(study, settings.max_accuracy_drop),
                     key=lambda t: (_objective_of(t, settings.objective), t.user_attrs["accuracy"]), reverse=True)
     chosen: Evaluation | None = None
+    base: list[float] = []
+    rejected = 0
     for trial in ranked:  # re-evaluate; a trial that no longer meets the bound is skipped, never returned
         ev = evaluator(Thresholds.from_dict(json.loads(trial.user_attrs["thresholds"])))
-        if ev.feasible(settings.max_accuracy_drop):
+        if ev.feasible(settings.max_accuracy_drop) and \
+                _holdout_drop(evaluator, holdout, ev.thresholds, base=base) <= settings.max_accuracy_drop:
             chosen = ev
             break
-        log.warning("trial %d no longer meets the bound on re-evaluation; trying the next", trial.number)
+        rejected += 1
+        log.warning("trial %d does not meet the bound on re-evaluation or hold-out; trying the next", trial.number)
     if chosen is None:
         raise HassError(f"study {study.study_name!r} has no trial within {settings.max_accuracy_drop} points")
     finetuned = False
     if finetune is not None:
-        tuned = evaluator(chosen.thresholds, model=finetune(evaluator.model, chosen.thresholds))
-        if tuned.feasible(settings.max_accuracy_drop) and \
+        tuned_model = finetune(evaluator.model, chosen.thresholds)
+        tuned = evaluator(chosen.thresholds, model=tuned_model)
+        if tuned.feasible(settings.max_accuracy_drop) and _holdout_drop(
+                evaluator, holdout, chosen.thresholds, model=tuned_model, base=base) <= settings.max_accuracy_drop and \
                 tuned.objective(settings.objective) >= chosen.objective(settings.objective):
             chosen, finetuned = tuned, True
     dense = evaluator.dense_design()
     return make_result("hass", chosen, dense.throughput_images_per_s, int(dense.resources.dsp), evaluator.space,
                        settings.objective, settings.max_accuracy_drop, evaluator.base_accuracy,
-                       trial_records(study, settings), finetuned, extra)
+                       trial_records(study, settings), finetuned,
+                       {**(extra or {}), "rejected_at_selection": rejected,
+                        "holdout_images": 0 if holdout is None else len(holdout)})
