@@ -61,6 +61,8 @@ def template(name: str, **options: int | str | None) -> Architecture:
     for key, value in options.items():
         if key not in params:
             raise ConfigError(f"template {name!r} has no parameter {key!r}; parameters: {', '.join(params)}")
+        if isinstance(params[key], int) and not isinstance(params[key], bool) and not isinstance(value, int):
+            raise ConfigError(f"template {name!r}: parameter {key!r} must be an integer, got {value!r}")
         params[key] = value
     if name == "systolic":
         if params["dataflow"] not in _DATAFLOWS:
@@ -69,7 +71,14 @@ def template(name: str, **options: int | str | None) -> Architecture:
             data["memory_interfaces"][0]["port_width_bits"] = None
             data["roofline"]["dram_bytes_per_cycle"] = None
         else:
-            params["bandwidth_words_per_cycle"] = int(params["bandwidth_words_per_cycle"])  # type: ignore[arg-type]
+            value = params["bandwidth_words_per_cycle"]
+            try:
+                params["bandwidth_words_per_cycle"] = int(value)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                raise ConfigError(f"systolic: bandwidth_words_per_cycle must be a positive integer or 'unlimited', "
+                                  f"got {value!r}") from None
+            if params["bandwidth_words_per_cycle"] <= 0:  # type: ignore[operator]
+                raise ConfigError(f"systolic: bandwidth_words_per_cycle must be positive, got {value!r}")
     return build(data, source=f"template {name} ({TEMPLATES[name]})")
 
 
