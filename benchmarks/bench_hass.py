@@ -110,7 +110,7 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
         heuristic = slowest_layer_baseline(ev, bound, max_steps=heuristic_steps) if heuristic_steps else None
         storage = f"sqlite:///{RESULTS / 'hass_studies.db'}"
         settings = SearchSettings(max_accuracy_drop=bound, trials=trials, objective=Objective.THROUGHPUT,
-                                  storage=storage, study_name=f"bench-{name}-{device}-{trials}", startup_trials=8)
+                                  storage=storage, study_name=f"bench-{name}-{device}-{trials}-log", startup_trials=6)
         hass = run_search(ev, settings, initial=[ev.space.params(uniform.thresholds)], progress=True,
                           holdout=problem.holdout)
         entry: dict[str, Any] = {

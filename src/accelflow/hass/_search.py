@@ -218,8 +218,9 @@ def _finish(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings,
             break
         rejected += 1
         log.warning("trial %d does not meet the bound on re-evaluation or hold-out; trying the next", trial.number)
-    if chosen is None:
-        raise HassError(f"study {study.study_name!r} has no trial within {settings.max_accuracy_drop} points")
+    if chosen is None:  # thresholds 0 are the unpruned network itself: drop 0 by construction
+        log.warning("no trial of %s meets the bound; returning the zero-threshold design", study.study_name)
+        chosen = evaluator(Thresholds())
     finetuned = False
     if finetune is not None:
         tuned_model = finetune(evaluator.model, chosen.thresholds)

@@ -22,11 +22,14 @@ from accelflow.hass._errors import HassError
 from accelflow.sparsity import conv_layers, mask_weights
 from accelflow.zoo import activation_names, replace_activations
 
-__all__ = ["Objective", "SamplerKind", "Thresholds", "ThresholdSpace", "build_space", "conv_input_activations"]
+__all__ = ["FLOOR", "Objective", "SamplerKind", "Thresholds", "ThresholdSpace", "build_space", "conv_input_activations"]
 
 # Ops between a ReLU and a conv that keep zeros zero and nonzeros nonzero-or-max (so the ReLU threshold
 # still controls the conv's input zeros).
 _PASSTHROUGH_MODULES = (nn.MaxPool1d, nn.MaxPool2d, nn.Identity, nn.Dropout)
+
+#: Lower end of the sampled (log-scale) ranges; a parameter at or below it means threshold 0.
+FLOOR = 1e-3
 
 
 class Objective(StrEnum):
@@ -121,9 +124,15 @@ class ThresholdSpace:
         return float(np.searchsorted(mags, threshold, side="left") / max(len(mags), 1))
 
     def thresholds(self, params: Mapping[str, float]) -> Thresholds:
-        """Absolute thresholds from normalised parameters ``w:<conv>`` / ``a:<relu>`` (missing = 0)."""
-        weight = {c: self.weight_threshold(c, float(params.get(f"w:{c}", 0.0))) for c in self.convs}
-        act = {a: float(params.get(f"a:{a}", 0.0)) * s for a, s in self.activation_scale.items()}
+        """Absolute thresholds from normalised parameters ``w:<conv>`` / ``a:<relu>`` (missing = 0; values at
+        or below :data:`FLOOR`, the lower end of the sampled ranges, mean exactly 0)."""
+
+        def value(key: str) -> float:
+            v = float(params.get(key, 0.0))
+            return 0.0 if v <= FLOOR * (1 + 1e-9) else v
+
+        weight = {c: self.weight_threshold(c, value(f"w:{c}")) for c in self.convs}
+        act = {a: value(f"a:{a}") * s for a, s in self.activation_scale.items()}
         return Thresholds(weight, act)
 
     def params(self, thresholds: Thresholds) -> dict[str, float]:
@@ -132,12 +141,14 @@ class ThresholdSpace:
                for c in self.convs}
         for a, s in self.activation_scale.items():
             out[f"a:{a}"] = min(thresholds.activation.get(a, 0.0) / s if s > 0 else 0.0, self.max_activation_ratio)
-        return out
+        return {k: max(v, FLOOR) for k, v in out.items()}
 
     def suggest(self, trial: Any) -> Thresholds:
-        """Sample one point with an Optuna trial (``trial.suggest_float``)."""
-        params = {f"w:{c}": trial.suggest_float(f"w:{c}", 0.0, self.max_weight_fraction) for c in self.convs}
-        params.update({f"a:{a}": trial.suggest_float(f"a:{a}", 0.0, self.max_activation_ratio)
+        """Sample one point with an Optuna trial, log-uniform in ``[FLOOR, max]``: most layers of a network
+        tolerate only light thresholds, so a uniform prior over ~30 layers almost never meets the bound."""
+        params = {f"w:{c}": trial.suggest_float(f"w:{c}", FLOOR, self.max_weight_fraction, log=True)
+                  for c in self.convs}
+        params.update({f"a:{a}": trial.suggest_float(f"a:{a}", FLOOR, self.max_activation_ratio, log=True)
                        for a in self.activations})
         return self.thresholds(params)
 
