@@ -82,3 +82,12 @@ def test_cli_rejects_unsatisfied_needs_before_running(tmp_path: Path, capsys: py
     err = capsys.readouterr().err
     assert "needs.yaml: step 1 (task 'quantize'): needs state field 'model', state field 'dataset'" in err
     assert not store.exists()
+
+
+def test_binary_flow_file_is_rejected_with_the_file_named(tmp_path):
+    from accelflow.flow import FlowValidationError, load_flow
+
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(bytes(range(256)))
+    with pytest.raises(FlowValidationError, match="binary.yaml is not UTF-8"):
+        load_flow(path)

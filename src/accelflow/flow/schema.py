@@ -161,6 +161,8 @@ def load_flow(path: str | Path, registry: TaskRegistry | None = None) -> tuple[F
         text = p.read_text()
     except OSError as exc:
         raise FlowValidationError(f"cannot read flow file {p}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise FlowValidationError(f"flow file {p} is not UTF-8 text (expected a YAML flow)") from None
     spec, flow = parse_flow(text, str(p), registry)
     return spec, flow, text
 
