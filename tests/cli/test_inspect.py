@@ -72,3 +72,22 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--version"])
     assert exc.value.code == 0 and "accelflow" in capsys.readouterr().out
+
+
+def test_inspect_pytorch_model_file(tmp_path, capsys):
+    path = tmp_path / "mymodel.py"
+    path.write_text(
+        "import torch.nn as nn\n"
+        "INPUT_SHAPE = (3, 16, 16)\n"
+        "def build_model():\n"
+        "    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 14 * 14, 10))\n"
+    )
+    assert main(["inspect", str(path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["total_macs"] == 8 * 14 * 14 * 27 + 8 * 14 * 14 * 10
+    assert main(["inspect", f"{path}:nope"]) == 2
+    assert "no 'nope' defined; candidates: ['build_model']" in capsys.readouterr().err
+    bad = tmp_path / "bad.py"
+    bad.write_text("syntax error(\n")
+    assert main(["inspect", str(bad)]) == 2
+    assert "bad.py: running the model file failed: SyntaxError" in capsys.readouterr().err

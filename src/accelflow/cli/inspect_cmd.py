@@ -28,9 +28,10 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="show layers, shapes, MACs and parameters of a model",
-                       description="MODEL is an ONNX file or zoo:NAME (zoo:list lists the zoo).")
-    p.add_argument("model", help="path to an .onnx file, or zoo:NAME")
-    p.add_argument("--input-shape", help="input shape without batch, e.g. 3,224,224 (zoo models only)")
+                       description="MODEL is an ONNX file, a PyTorch file model.py[:NAME] or zoo:NAME "
+                                   "(zoo:list lists the zoo).")
+    p.add_argument("model", help="path to an .onnx file, a PyTorch model file model.py[:NAME], or zoo:NAME")
+    p.add_argument("--input-shape", help="input shape without batch, e.g. 3,224,224 (zoo and .py models)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
 
@@ -75,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
     if args.model in ("zoo:list", "zoo:"):
         return _list_zoo()
     shape = parse_shape(args.input_shape)
-    if shape is not None and not args.model.startswith("zoo:"):
-        raise ConfigError("--input-shape applies to zoo models only; ONNX files carry their own input shape")
+    if shape is not None and args.model.lower().endswith(".onnx"):
+        raise ConfigError("--input-shape does not apply to ONNX files: they carry their own input shape")
     info = inspect_json(args.model, shape)
     if args.json:
         json.dump(info, sys.stdout, indent=2)

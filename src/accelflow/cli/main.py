@@ -51,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AccelflowError as exc:
         print(f"accelflow {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # output piped into `head` and friends
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"accelflow {args.command}: interrupted", file=sys.stderr)
         return 130
