@@ -47,13 +47,13 @@ def test_inspect_table(capsys):
     [
         (["inspect", "zoo:nope"], "unknown zoo model 'nope'"),
         (["inspect", "missing.onnx"], "missing.onnx: no such file"),
-        (["inspect", "model.txt"], "expected an .onnx file or zoo:NAME"),
+        (["inspect", "model.txt"], "expected an .onnx file, a PyTorch file model.py[:NAME] or zoo:NAME"),
         (["inspect", "zoo:lenet5", "--input-shape", "a,b"], "--input-shape"),
         (["inspect"], "required"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_no_traceback(args, message, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "accelflow.cli.main", *args], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "accelflow", *args], capture_output=True, text=True,
                           cwd=tmp_path)
     assert proc.returncode == 2
     assert message in proc.stderr
@@ -63,7 +63,7 @@ def test_bad_input_exits_2_with_one_line_no_traceback(args, message, tmp_path):
 def test_corrupt_onnx_exits_2(tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"garbage")
-    proc = subprocess.run([sys.executable, "-m", "accelflow.cli.main", "inspect", str(bad)],
+    proc = subprocess.run([sys.executable, "-m", "accelflow", "inspect", str(bad)],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "bad.onnx" in proc.stderr and "Traceback" not in proc.stderr
 
