@@ -240,6 +240,21 @@ def greedy(
         if better is None:
             break
         fold, cost = _coarse_phase(model, *better, max_steps)
+    return _trim(model, fold, cost)
+
+
+def _trim(model: NetworkModel, fold: list[Folding], cost: NetworkCost) -> tuple[list[Folding], NetworkCost]:
+    """Fold every layer back down as far as it stays within the final interval (ours, not fpgaConvNet's).
+
+    Raising the slowest layer overshoots: a layer folded up while it was the bottleneck may end well
+    below the interval set later by another layer. Trimming keeps the throughput and frees resources;
+    it is what lets a sparse layer (fewer cycles per window) use fewer DSPs at the same throughput.
+    """
+    trimmed = list(fold)
+    _reclaim(model, trimmed, skip=-1, target=float(np.max(cost.cycles)))
+    new = model.cost(trimmed)
+    if new.feasible and new.throughput >= cost.throughput * (1 - 1e-9):
+        return trimmed, new
     return fold, cost
 
 
