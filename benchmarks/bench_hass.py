@@ -110,8 +110,11 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
         heuristic = slowest_layer_baseline(ev, bound, max_steps=heuristic_steps) if heuristic_steps else None
         storage = f"sqlite:///{RESULTS / 'hass_studies.db'}"
         settings = SearchSettings(max_accuracy_drop=bound, trials=trials, objective=Objective.THROUGHPUT,
-                                  storage=storage, study_name=f"bench-{name}-{device}-{trials}-log", startup_trials=6)
-        hass = run_search(ev, settings, initial=[ev.space.params(uniform.thresholds)], progress=True,
+                                  storage=storage, study_name=f"bench-{name}-{device}-{trials}-warm2", startup_trials=6)
+        warm = [ev.space.params(uniform.thresholds)]
+        if heuristic is not None:  # HASS starts from the best designs the baselines found, then searches
+            warm.append(ev.space.params(heuristic.thresholds))
+        hass = run_search(ev, settings, initial=warm, progress=True,
                           holdout=problem.holdout)
         entry: dict[str, Any] = {
             "device": device, "bound_points": bound, "trials": trials,
