@@ -92,3 +92,15 @@ def test_baselines_respect_the_bound(evaluator) -> None:
     heur = slowest_layer_baseline(evaluator, 1.0, weight_step=0.3, activation_step=0.5, max_steps=3)
     assert heur.accuracy_drop <= 1.0
     assert all(t.accuracy_drop <= 1.0 or not t.feasible for t in heur.trials)
+
+
+def test_nsga2_pareto_search_respects_the_bound(evaluator, tmp_path: Path) -> None:
+    from accelflow.hass import SamplerKind
+
+    settings = SearchSettings(max_accuracy_drop=1.0, trials=3, sampler=SamplerKind.NSGA2,
+                              storage=f"sqlite:///{tmp_path / 'n.db'}", startup_trials=2)
+    result = run_search(evaluator, settings)
+    assert result.accuracy_drop <= 1.0 and len(result.trials) == 3
+    study = optuna.load_study(study_name=settings.name_for(evaluator.name, evaluator.device.name),
+                              storage=settings.storage)
+    assert len(study.directions) == 2  # (accuracy, throughput)
