@@ -142,6 +142,8 @@ class HassTask(Task):
             throughput_images_per_s=result.throughput_images_per_s,
             dense_throughput_images_per_s=result.dense_throughput_images_per_s,
             speedup_over_dense=result.throughput_images_per_s / result.dense_throughput_images_per_s,
+            dense_dsp=result.dense_dsp,
+            throughput_per_dsp=result.throughput_per_dsp,
             accuracy=result.accuracy,
             accuracy_drop=result.accuracy_drop,
             dsp=result.dsp, lut=result.lut, ff=result.ff, bram18=result.bram18,
