@@ -27,7 +27,6 @@ from accelflow.hass import (
     HassResult,
     Objective,
     SearchSettings,
-    Thresholds,
     accuracy,
     dense_baseline,
     run_search,
@@ -102,8 +101,8 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
         test = subset(problem.splits.test, 2000, seed=7)
         ref_test = accuracy(problem.model, test)
 
-        def test_acc(r: HassResult) -> float:
-            return accuracy(r.thresholds.apply(problem.model), test)
+        def test_acc(r: HassResult, model: torch.nn.Module = problem.model, split: Any = test) -> float:
+            return accuracy(r.thresholds.apply(model), split)
 
         dense = dense_baseline(ev)
         uniform = uniform_baseline(ev, bound, Objective.THROUGHPUT, uniform_grid(ev, grid_w, grid_a))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -9,7 +10,6 @@ from torch import nn
 from accelflow.data import load
 from accelflow.dataflow import load_device
 from accelflow.hass import Evaluator, build_space
-import numpy as np
 
 
 def tiny_cnn() -> nn.Module:

@@ -37,7 +37,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from accelflow.hass import DEFAULT_STORAGE, FineTune, Objective, SamplerKind, SearchSettings, run_search, zoo_problem
+    from accelflow.hass import (
+        DEFAULT_STORAGE,
+        FineTune,
+        Objective,
+        SamplerKind,
+        SearchSettings,
+        run_search,
+        zoo_problem,
+    )
 
     name = args.model[4:] if args.model.startswith("zoo:") else args.model
     if name.endswith(".onnx"):

@@ -23,8 +23,8 @@ from typing import Any
 import optuna
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from accelflow.hass._errors import HassError
 from accelflow.data import ArraySplit
+from accelflow.hass._errors import HassError
 from accelflow.hass._evaluate import Evaluation, Evaluator, accuracy
 from accelflow.hass._result import HassResult, TrialRecord, make_result
 from accelflow.hass._space import Objective, SamplerKind, Thresholds
