@@ -47,5 +47,5 @@ class FineTune:
                 for name, mask in masks.items():
                     tuned.get_submodule(name).weight.mul_(mask)
         tuned.eval()
-        log.info("fine-tuned %d steps, last loss %.4f", self.steps, float(loss))
+        log.info("fine-tuned %d steps, last loss %.4f", self.steps, float(loss.detach()))
         return tuned
