@@ -93,7 +93,8 @@ def load_architecture(path_or_text: str | Path) -> Architecture:
     return build(_read_yaml(str(path_or_text), "<string>"), source="<string>")
 
 
-def _value(text: str) -> int | str | None:
+def parse_option_value(text: str) -> int | str | None:
+    """A template option from the command line: an integer, ``None`` for none/null/unlimited, or text."""
     text = text.strip()
     if text.lower() in ("none", "null", "unlimited"):
         return None
@@ -113,5 +114,5 @@ def parse_arch_spec(spec: str) -> Architecture:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
             raise ConfigError(f"bad architecture option {item!r} in {spec!r}: expected key=value")
-        options[key.strip()] = _value(value)
+        options[key.strip()] = parse_option_value(value)
     return template(name.strip(), **options)

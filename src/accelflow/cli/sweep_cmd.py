@@ -15,6 +15,7 @@ from typing import Any
 import optuna
 
 from accelflow.arch import template_names, template_parameters
+from accelflow.arch._load import parse_option_value
 from accelflow.cli.inspect_cmd import parse_shape
 from accelflow.errors import ConfigError
 from accelflow.frontends import load_model
@@ -37,20 +38,10 @@ log = logging.getLogger(__name__)
 Value = int | str | None
 
 
-def _value(text: str) -> Value:
-    text = text.strip()
-    if text.lower() in ("none", "null", "unlimited"):
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        return text
-
-
 def parse_param(text: str) -> tuple[str, list[Value]]:
     """'rows=8,16,32' -> ('rows', [8, 16, 32])."""
     key, eq, values = text.partition("=")
-    items = [_value(v) for v in values.split(",") if v.strip()]
+    items = [parse_option_value(v) for v in values.split(",") if v.strip()]
     if not eq or not key.strip() or not items:
         raise ConfigError(f"--param {text!r}: expected NAME=V1,V2,..., e.g. rows=8,16,32")
     if len(set(map(str, items))) != len(items):
