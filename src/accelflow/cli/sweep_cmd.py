@@ -14,8 +14,7 @@ from typing import Any
 
 import optuna
 
-from accelflow.arch import template_names, template_parameters
-from accelflow.arch._load import parse_option_value
+from accelflow.arch import parse_option_value, template_names, template_parameters
 from accelflow.cli.inspect_cmd import parse_shape
 from accelflow.errors import ConfigError
 from accelflow.frontends import load_model
