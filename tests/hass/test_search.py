@@ -104,3 +104,21 @@ def test_nsga2_pareto_search_respects_the_bound(evaluator, tmp_path: Path) -> No
     study = optuna.load_study(study_name=settings.name_for(evaluator.name, evaluator.device.name),
                               storage=settings.storage)
     assert len(study.directions) == 2  # (accuracy, throughput)
+
+
+def test_two_worker_search_through_the_shared_executor(trained, evaluator, tmp_path: Path) -> None:
+    """Trials evaluated in 2 worker processes (accelflow.search) record the same attributes and bound."""
+    from accelflow.search import ProcessPoolExecutor
+
+    bound = 1.0
+    settings = SearchSettings(max_accuracy_drop=bound, trials=4, storage=f"sqlite:///{tmp_path / 'p.db'}",
+                              startup_trials=2, seed=1)
+    with_pool = ProcessPoolExecutor(2)
+    try:
+        result = run_search(evaluator, settings, executor=with_pool)
+    finally:
+        with_pool.close()
+    assert len(result.trials) >= 4 and result.trials[0].source == "dense"
+    assert result.accuracy_drop <= bound
+    independent = accuracy(result.thresholds.apply(trained), evaluator.validation)
+    assert 100 * (evaluator.base_accuracy - independent) <= bound

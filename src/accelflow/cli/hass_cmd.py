@@ -20,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="u250", help="FPGA device (see `accelflow dataflow --help`)")
     p.add_argument("--max-accuracy-drop", type=float, default=1.0, help="accuracy-drop bound in points")
     p.add_argument("--trials", type=int, default=40, help="completed trials the study should hold")
+    p.add_argument("--workers", type=int, default=1, help="evaluate trials in N local worker processes")
+    p.add_argument("--scheduler", help="Dask scheduler ADDRESS (or 'local') to evaluate trials on a cluster")
     p.add_argument("--data", default=None, help="data set (default: the model's own, e.g. fashion_mnist)")
     p.add_argument("--storage", default=None, help="Optuna storage URL (default sqlite:///accelflow_hass.db)")
     p.add_argument("--study-name", default=None, help="study name (default derived from model/device/bound)")
@@ -62,8 +64,14 @@ def run(args: argparse.Namespace) -> int:
                               objective=Objective(args.objective), sampler=SamplerKind(args.sampler), seed=args.seed,
                               storage=args.storage or DEFAULT_STORAGE, study_name=args.study_name)
     finetune = FineTune(problem.splits.train, steps=args.finetune_steps) if args.finetune_steps > 0 else None
-    result = run_search(problem.evaluator, settings, progress=not args.json, finetune=finetune,
-                        holdout=problem.holdout)
+    from accelflow.search import make_executor
+
+    executor = make_executor(args.workers, args.scheduler)
+    try:
+        result = run_search(problem.evaluator, settings, progress=not args.json, finetune=finetune,
+                            holdout=problem.holdout, executor=executor)
+    finally:
+        executor.close()
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")

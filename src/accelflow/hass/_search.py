@@ -28,6 +28,7 @@ from accelflow.hass._errors import HassError
 from accelflow.hass._evaluate import Evaluation, Evaluator, accuracy
 from accelflow.hass._result import HassResult, TrialRecord, make_result
 from accelflow.hass._space import Objective, SamplerKind, Thresholds
+from accelflow.search import Executor, Outcome, optimize
 
 __all__ = [
     "DEFAULT_STORAGE",
@@ -159,9 +160,26 @@ def _progress(enabled: bool) -> Progress:
                     TimeElapsedColumn(), disable=not enabled, transient=True)
 
 
+@dataclass(frozen=True, eq=False)
+class TrialEvaluation:
+    """One trial as a picklable function of its parameters, for ``accelflow.search`` executors (process
+    pool, Dask): the same evaluation, attributes and constraint as :func:`tell` records."""
+
+    evaluator: Evaluator
+    settings: SearchSettings
+
+    def __call__(self, params: Mapping[str, float]) -> Outcome:
+        ev = self.evaluator(self.evaluator.space.thresholds(params))
+        excess = ev.accuracy_drop - self.settings.max_accuracy_drop
+        value = ev.objective(self.settings.objective)
+        values = (ev.accuracy, value) if self.settings.sampler is SamplerKind.NSGA2 else (value,)
+        attrs = {**ev.summary(), "thresholds": json.dumps(ev.thresholds.to_dict())}
+        return Outcome(values, attrs, {_CONSTRAINT: excess if ev.design.feasible else max(excess, 0.0) + 1.0})
+
+
 def run_search(evaluator: Evaluator, settings: SearchSettings, initial: Sequence[Mapping[str, float]] = (),
                progress: bool = False, finetune: Any = None, extra: dict[str, Any] | None = None,
-               holdout: ArraySplit | None = None) -> HassResult:
+               holdout: ArraySplit | None = None, executor: Executor | None = None) -> HassResult:
     """Run (or resume) a search until the study holds ``settings.trials`` completed trials; return the best
     feasible design.
 
@@ -170,10 +188,15 @@ def run_search(evaluator: Evaluator, settings: SearchSettings, initial: Sequence
     ``finetune(model, thresholds) -> model``; the fine-tuned model is re-evaluated and kept only if it
     stays within the bound and does not lower the objective. ``holdout`` (examples not used by the search)
     guards against a search that overfits its validation subset: the returned design must also be within
-    the bound on it (the dense point always is).
+    the bound on it (the dense point always is). ``executor`` (``accelflow.search.make_executor``) evaluates
+    trials in parallel workers through the shared ask/tell loop; without one, trials run here one by one.
     """
     points = [("dense", evaluator.space.params(Thresholds()))] + [("initial", dict(p)) for p in initial]
     study = create_study(settings, evaluator.name, evaluator.device.name, points)
+    if executor is not None and executor.n_workers > 1:
+        optimize(study, TrialEvaluation(evaluator, settings), evaluator.space.distributions(), settings.trials,
+                 executor, progress=progress)
+        return _finish(study, evaluator, settings, finetune, extra, holdout)
     done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
     todo = max(settings.trials - done, 0)
     if done:

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
+import optuna
 import torch
 import torch.fx
 from torch import nn
@@ -142,6 +143,14 @@ class ThresholdSpace:
         for a, s in self.activation_scale.items():
             out[f"a:{a}"] = min(thresholds.activation.get(a, 0.0) / s if s > 0 else 0.0, self.max_activation_ratio)
         return {k: max(v, FLOOR) for k, v in out.items()}
+
+    def distributions(self) -> dict[str, optuna.distributions.FloatDistribution]:
+        """The fixed search space of :meth:`suggest`, for ask/tell loops (``accelflow.search.optimize``)."""
+        out = {f"w:{c}": optuna.distributions.FloatDistribution(FLOOR, self.max_weight_fraction, log=True)
+               for c in self.convs}
+        out.update({f"a:{a}": optuna.distributions.FloatDistribution(FLOOR, self.max_activation_ratio, log=True)
+                    for a in self.activations})
+        return out
 
     def suggest(self, trial: Any) -> Thresholds:
         """Sample one point with an Optuna trial, log-uniform in ``[FLOOR, max]``: most layers of a network
