@@ -11,7 +11,6 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
 import onnx
 
 from accelflow.errors import ConfigError, ModelImportError
@@ -29,12 +28,12 @@ def _key(weight: str, node_name: str, output: str) -> str:
     return node_name or output
 
 
-def _load(path: str | Path, external: bool = False) -> onnx.ModelProto:
+def _load(path: str | Path) -> onnx.ModelProto:
     p = Path(path)
     if not p.exists():
         raise ModelImportError(f"{p}: no such file")
     try:
-        return onnx.load(str(p), load_external_data=external)
+        return onnx.load(str(p), load_external_data=False)
     except Exception as exc:  # onnx raises several unrelated types for a bad file
         raise ModelImportError(f"{p}: not a readable ONNX model ({type(exc).__name__}: {exc})") from exc
 
@@ -45,21 +44,12 @@ def read_sparsity_from_onnx(path: str | Path) -> dict[str, ChannelSparsity]:
 
 
 def load_onnx_with_sparsity(path: str | Path) -> tuple[Graph, dict[str, ChannelSparsity]]:
-    """Import an ONNX model whose Conv nodes carry ``channel_sparsity_hist`` and annotate the IR.
-
-    The ONNX checker rejects the (non-standard) attribute, so it is read first and then removed from
-    the in-memory model before the import.
-    """
+    """Import an ONNX model whose Conv nodes may carry ``channel_sparsity_hist``; the importer annotates
+    them, and the histograms are returned keyed by layer name."""
     from accelflow.frontends import from_onnx
 
-    proto = _load(path, external=True)
-    hists = _read_proto(proto, Path(path))
-    for node in proto.graph.node:
-        for attr in [a for a in node.attribute if a.name == ONNX_ATTRIBUTE]:
-            node.attribute.remove(attr)
-    graph = from_onnx(proto)
-    if hists:
-        apply_sparsity(graph, hists)
+    graph = from_onnx(path)
+    hists = {n.name: rec for n in graph.find(OpKind.CONV) if (rec := n.annotation(ChannelSparsity)) is not None}
     return graph, hists
 
 
@@ -78,20 +68,13 @@ def _read_proto(proto: onnx.ModelProto, p: Path) -> dict[str, ChannelSparsity]:
         kernel = next((list(a.ints) for a in node.attribute if a.name == "kernel_shape"), None)
         taps = math.prod(shape[2:]) if shape else (math.prod(kernel) if kernel else None)
         name = _key(weight, node.name, node.output[0])
-        flat = np.asarray(attr.floats, dtype=np.float64)
-        if taps is None or flat.size % (taps + 1):
-            raise ModelImportError(
-                f"{p}: Conv {name!r}: {ONNX_ATTRIBUTE} has {flat.size} values, not a multiple of K*K+1"
-            )
-        hist = flat.reshape(-1, taps + 1)
-        if shape and hist.shape[0] != shape[1] * group:
-            raise ModelImportError(
-                f"{p}: Conv {name!r}: {ONNX_ATTRIBUTE} has {hist.shape[0]} channels, weight has {shape[1] * group}"
-            )
-        sums = hist.sum(axis=1, keepdims=True)
-        if np.any(hist < 0) or np.any(np.abs(sums - 1.0) > 1e-3):
-            raise ModelImportError(f"{p}: Conv {name!r}: {ONNX_ATTRIBUTE} rows must be probabilities summing to 1")
-        out[name] = ChannelSparsity(hist / sums, source=str(p))
+        if taps is None:
+            raise ModelImportError(f"{p}: Conv {name!r}: kernel size unknown (no weight initializer or kernel_shape)")
+        channels = shape[1] * group if shape else len(attr.floats) // (taps + 1)
+        try:
+            out[name] = ChannelSparsity.from_onnx_attribute(attr.floats, channels, taps, source=str(p))
+        except ValueError as exc:
+            raise ModelImportError(f"{p}: Conv {name!r}: {exc}") from None
     return out
 
 

@@ -115,20 +115,11 @@ class _Importer:
         node = self.emit(n, OpKind.CONV, [x], attrs, {"weight": w, "bias": self.const(n, 2, required=False)},
                          name=self.param_name(n.input[1]))
         if "channel_sparsity_hist" in a:  # fpgaConvNet layout: [channel][zeros], C_in x (K*K+1)
-            hist = np.asarray(a["channel_sparsity_hist"], dtype=np.float64)
-            width = attrs.kernel_size + 1
-            if hist.size != attrs.in_channels * width:
-                raise ModelImportError(f"{self.where(n)}: channel_sparsity_hist has {hist.size} values; expected "
-                                       f"C_in x (K*K+1) = {attrs.in_channels} x {width}")
-            hist = hist.reshape(attrs.in_channels, width)
-            sums = hist.sum(axis=1, keepdims=True)
-            if np.any(hist < 0) or np.any(np.abs(sums - 1) > 1e-4):
-                raise ModelImportError(f"{self.where(n)}: channel_sparsity_hist rows must be probabilities "
-                                       "summing to 1 (per input channel)")
-            try:  # stored as float32: renormalise the rounding away
-                node.annotate(ChannelSparsity(hist / sums, source=self.source))
+            try:
+                node.annotate(ChannelSparsity.from_onnx_attribute(
+                    a["channel_sparsity_hist"], attrs.in_channels, attrs.kernel_size, source=self.source))
             except ValueError as exc:
-                raise ModelImportError(f"{self.where(n)}: channel_sparsity_hist: {exc}") from None
+                raise ModelImportError(f"{self.where(n)}: {exc}") from None
 
     def gemm(self, n: onnx.NodeProto) -> None:
         a = self.attrs(n)

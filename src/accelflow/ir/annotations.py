@@ -33,6 +33,25 @@ class ChannelSparsity:
             raise ValueError("sparsity histogram rows must be probabilities summing to 1")
         object.__setattr__(self, "hist", h)
 
+    @classmethod
+    def from_onnx_attribute(cls, values: object, in_channels: int, kernel_size: int,
+                            source: str = "onnx") -> ChannelSparsity:
+        """Parse the flattened ``channel_sparsity_hist`` attribute (C_in x (K*K+1) floats).
+
+        Rows stored as float32 are renormalised; a wrong length, negative entries or rows that do not
+        sum to 1 (within 1e-4) raise ``ValueError`` saying what was expected.
+        """
+        flat = np.asarray(values, dtype=np.float64).reshape(-1)
+        width = kernel_size + 1
+        if flat.size != in_channels * width:
+            raise ValueError(f"channel_sparsity_hist has {flat.size} values; expected C_in x (K*K+1) = "
+                             f"{in_channels} x {width}")
+        hist = flat.reshape(in_channels, width)
+        sums = hist.sum(axis=1, keepdims=True)
+        if np.any(hist < 0) or np.any(np.abs(sums - 1) > 1e-4):
+            raise ValueError("channel_sparsity_hist rows must be probabilities summing to 1 (per input channel)")
+        return cls(hist / sums, source=source)
+
     @property
     def channels(self) -> int:
         return int(self.hist.shape[0])
