@@ -87,9 +87,17 @@ def _check_seq(nodes: tuple[Node, ...], have: Available, where: str) -> Availabl
     return have
 
 
-def check_flow(flow: Flow, initial: DesignState) -> None:
-    """Raise :class:`FlowValidationError` naming the file, step and task if ``flow`` cannot run from ``initial``."""
-    _check_seq(flow.steps, initial.available(), f"{flow.source}: ")
+def check_flow(flow: Flow, initial: DesignState, *, final_metrics: tuple[MetricKey | str, ...] = ()) -> None:
+    """Raise :class:`FlowValidationError` naming the file, step and task if ``flow`` cannot run from
+    ``initial``, or if it does not end with every metric in ``final_metrics`` recorded (e.g. what a search
+    scores the flow by)."""
+    have = _check_seq(flow.steps, initial.available(), f"{flow.source}: ")
+    wanted = [MetricKey.parse(k) if isinstance(k, str) else k for k in final_metrics]
+    missing = [k for k in wanted if k not in have]
+    if missing:
+        raise FlowValidationError(
+            f"{flow.source}: flow '{flow.name}' must end with {', '.join(map(str, missing))} recorded, but no "
+            f"step records it (recorded: {sorted(str(k) for k in have if isinstance(k, MetricKey))})")
 
 
 class FlowObserver(Protocol):

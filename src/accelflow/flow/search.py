@@ -3,14 +3,18 @@
 The space is the task combination/order among ``{Q, SP, SQ, PQ, SPQ, S, P}`` (S = scaling, P = pruning,
 Q = quantisation) and one tolerance per O-task (each 1-4 % by default). A candidate's score is the
 C-simulation accuracy plus, for each of DSP, LUT, FF and BRAM, the relative saving against the unoptimised
-design (:func:`metaml_score`). Search exposes ask/tell over an Optuna study (TPE, 2 random + 10 guided
-points by default, optionally stored in SQLite so an interrupted search resumes); :func:`grid_search` is the
-exhaustive reference over the same space.
+design (:func:`metaml_score`). :func:`search_flows` asks candidates from an Optuna study (TPE, 2 random +
+10 guided points by default) and evaluates them on any executor of :mod:`accelflow.search` (serial, local
+processes, Dask); the study may live in SQLite or PostgreSQL so an interrupted search resumes and several
+machines share it. :func:`grid_search` is the exhaustive reference over the same space. Flow-search files
+(YAML, :mod:`accelflow.flow.search_file`) and ``accelflow flow-search`` drive it from the command line.
 
 Example::
 
     space = SearchSpace()
-    result = search_flows(my_evaluate, space, storage="sqlite:///runs/search.db", study_name="jet")
+    with make_executor(workers=2) as ex:  # my_evaluate must be picklable for process/Dask workers
+        result = search_flows(my_evaluate, space, storage="sqlite:///runs/search.db", study_name="jet",
+                              executor=ex)
     result.best.candidate.order, result.best.score
 """
 
@@ -21,16 +25,18 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import optuna
 
 from accelflow.flow.control import Flow, Node
 from accelflow.flow.errors import FlowValidationError
 from accelflow.flow.task import Task, param_specs
+from accelflow.search import Executor, Outcome, SearchError, create_study, optimize
 
 __all__ = [
     "ORDERS", "RESOURCE_KEYS", "SearchSpace", "Candidate", "Evaluation", "SearchResult", "metaml_score",
-    "ask_candidate", "search_flows", "grid_candidates", "grid_search", "candidate_flow",
+    "ask_candidate", "distributions", "candidate_from_params", "CandidateObjective", "search_flows", "grid_candidates", "grid_search", "candidate_flow",
     "param_distributions",
 ]
 
@@ -111,45 +117,70 @@ def ask_candidate(trial: optuna.Trial, space: SearchSpace) -> Candidate:
     return Candidate(order, {x: tols[x] for x in order})
 
 
-def _tell(study: optuna.Study, trial: optuna.Trial, ev: Evaluation) -> None:
-    trial.set_user_attr("accuracy", ev.accuracy)
-    trial.set_user_attr("resources", dict(ev.resources))
-    trial.set_user_attr("seconds", ev.seconds)
-    study.tell(trial, ev.score)
+def distributions(space: SearchSpace) -> dict[str, optuna.distributions.BaseDistribution]:
+    """The fixed Optuna space of ``space``: the order, and one tolerance per letter any order uses (a
+    candidate reads only its own letters', so the space stays fixed and ask/tell works on any executor)."""
+    out: dict[str, optuna.distributions.BaseDistribution] = {
+        "order": optuna.distributions.CategoricalDistribution(list(space.orders))}
+    for x in space.letters:
+        out[f"tol_{x}"] = optuna.distributions.FloatDistribution(space.tolerance_low, space.tolerance_high)
+    return out
+
+
+def candidate_from_params(params: Mapping[str, Any]) -> Candidate:
+    order = str(params["order"])
+    return Candidate(order, {x: float(params[f"tol_{x}"]) for x in order})
+
+
+class CandidateObjective:
+    """``params -> Outcome``: wraps ``evaluate(candidate) -> Evaluation`` for :func:`accelflow.search.optimize`.
+
+    Picklable whenever ``evaluate`` is (a module-level function or an instance of a module-level class), so
+    the process-pool and Dask executors can run it in other processes or on other machines.
+    """
+
+    def __init__(self, evaluate: Callable[[Candidate], Evaluation]) -> None:
+        self.evaluate = evaluate
+
+    def __call__(self, params: dict[str, Any]) -> Outcome:
+        cand = candidate_from_params(params)
+        ev = self.evaluate(cand)
+        log.info("%s: score %.4f (acc %.4f)", cand.label(), ev.score, ev.accuracy)
+        return Outcome((float(ev.score),), {"accuracy": float(ev.accuracy), "resources": dict(ev.resources),
+                                            "seconds": float(ev.seconds), "details": dict(ev.details)})
 
 
 def _from_trial(t: optuna.trial.FrozenTrial) -> Evaluation:
-    order = str(t.params["order"])
-    cand = Candidate(order, {x: float(t.params[f"tol_{x}"]) for x in order})
-    return Evaluation(cand, float(t.value or 0.0), float(t.user_attrs.get("accuracy", 0.0)),
-                      dict(t.user_attrs.get("resources", {})), float(t.user_attrs.get("seconds", 0.0)))
+    return Evaluation(candidate_from_params(t.params), float(t.value or 0.0), float(t.user_attrs.get("accuracy", 0.0)),
+                      dict(t.user_attrs.get("resources", {})), float(t.user_attrs.get("seconds", 0.0)),
+                      dict(t.user_attrs.get("details", {})))
 
 
 def search_flows(evaluate: Callable[[Candidate], Evaluation], space: SearchSpace | None = None, *,
                  n_random: int = 2, n_guided: int = 10, seed: int = 0, storage: str | None = None,
-                 study_name: str = "accelflow-flow-search") -> SearchResult:
+                 study_name: str = "accelflow-flow-search", executor: Executor | None = None,
+                 progress: bool = False) -> SearchResult:
     """TPE search: ``n_random`` random points then ``n_guided`` guided ones, maximising the score.
 
-    With ``storage`` (an Optuna URL such as ``sqlite:///runs/search.db``) the study is kept on disk and a
-    second call with the same name continues it: completed trials count towards the budget, trials left
-    running by a crash are marked failed and re-asked.
+    Runs on the shared search layer (:func:`accelflow.search.optimize`): ``executor`` (from
+    :func:`accelflow.search.make_executor`: serial by default, a process pool for ``--workers N``, Dask for
+    ``--scheduler ADDRESS``) evaluates candidates while this process asks and tells; with several workers
+    TPE uses the constant-liar strategy so in-flight points are not asked twice. With ``storage`` (an
+    Optuna URL such as ``sqlite:///runs/search.db``; in memory when None) the study is kept and a second
+    call with the same name continues it: finished trials count towards the budget, and trials left
+    running by a killed process are failed and their points evaluated again.
     """
     space = space or SearchSpace()
-    sampler = optuna.samplers.TPESampler(n_startup_trials=n_random, seed=seed)
-    study = optuna.create_study(direction="maximize", storage=storage, study_name=study_name,
-                                load_if_exists=True, sampler=sampler)
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        study.tell(t.number, state=optuna.trial.TrialState.FAIL)  # left over by an interrupted search
-    done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
-    start = time.perf_counter()
-    for _ in range(max(0, n_random + n_guided - done)):
-        trial = study.ask()
-        cand = ask_candidate(trial, space)
-        ev = evaluate(cand)
-        _tell(study, trial, ev)
-        log.info("trial %d %s: score %.4f (acc %.4f)", trial.number, cand.label(), ev.score, ev.accuracy)
+    parallel = executor is not None and executor.n_workers > 1
+    sampler = optuna.samplers.TPESampler(n_startup_trials=n_random, seed=seed, constant_liar=parallel)
+    study = create_study(study_name, storage or "sqlite:///:memory:", directions=("maximize",), sampler=sampler)
+    result = optimize(study, CandidateObjective(evaluate), distributions(space), n_random + n_guided,
+                      executor=executor, progress=progress)
     evaluations = tuple(_from_trial(t) for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
-    return SearchResult(evaluations, time.perf_counter() - start)
+    if not evaluations:
+        raise SearchError(f"flow search {study_name!r}: no candidate completed ({result.failed} failed); "
+                          "see the log for their errors")
+    return SearchResult(evaluations, result.wall_seconds)
 
 
 def grid_candidates(space: SearchSpace | None = None, levels: Sequence[float] = (0.01, 0.02, 0.03, 0.04)
