@@ -14,6 +14,8 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 import multiprocessing
+import os
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from types import TracebackType
@@ -60,14 +62,27 @@ class SerialExecutor(Executor):
         return fut
 
 
+def _share_cores(threads: int) -> None:
+    """Worker initialiser: cap math-library threads so N workers do not oversubscribe the cores (PyTorch
+    and OpenMP default to one thread per core in *every* process, like Dask's nanny we set them)."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+
+
 class ProcessPoolExecutor(Executor):
-    """``n_workers`` local processes (standard library, spawn context: no fork of a threaded parent)."""
+    """``n_workers`` local processes (standard library, spawn context: no fork of a threaded parent), each
+    limited to its share of the cores for PyTorch/OpenMP threads."""
 
     def __init__(self, n_workers: int) -> None:
         if n_workers < 1:
             raise SearchError(f"--workers must be >= 1, got {n_workers}")
         self.n_workers = n_workers
-        self._pool = cf.ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn"))
+        threads = max(1, (os.cpu_count() or 1) // n_workers)
+        self._pool = cf.ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_share_cores, initargs=(threads,))
 
     def submit(self, fn: Callable[[Any], Any], params: Any) -> cf.Future[Any]:
         return self._pool.submit(fn, params)
