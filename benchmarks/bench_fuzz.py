@@ -40,6 +40,7 @@ from accelflow.arch import load_architecture, parse_arch_spec, template_names
 from accelflow.cli.main import main as cli_main
 from accelflow.errors import AccelflowError
 from accelflow.flow import parse_flow
+from accelflow.flow.search_file import parse_flow_search
 from accelflow.frontends import from_onnx
 from accelflow.perf import Mode, estimate
 
@@ -47,11 +48,12 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "benchmarks" / "fuzz_corpus"
 RESULTS = ROOT / "benchmarks" / "results" / "fuzz.json"
 FLOWS = sorted((ROOT / "examples" / "flows").glob("*.yaml"))
+FLOW_SEARCHES = sorted((ROOT / "examples" / "flow_search").glob("*.yaml"))
 DEVICES = ["u250", "u200", "vu9p", "u50", "zcu102", "zcu104", "zc706"]
 
 #: Budget per target: (full run, --quick / test subset).
 BUDGET = {"onnx_corpus": (None, None), "onnx_bytes": (1200, 25), "onnx_proto": (1200, 25), "arch_yaml": (900, 25),
-          "arch_spec": (400, 15), "flow_yaml": (900, 25), "device_yaml": (150, 5), "cli": (400, 12)}
+          "arch_spec": (400, 15), "flow_yaml": (900, 25), "flow_search_yaml": (400, 15), "device_yaml": (150, 5), "cli": (400, 12)}
 
 
 class Recorder:
@@ -377,6 +379,11 @@ def campaign(quick: bool, seed: int = 0, only: tuple[str, ...] = ()) -> Recorder
             _run_hypothesis(n_of("flow_yaml"), seed, st.data(), lambda d: (
                 lambda text: rec.run("flow_yaml", text, lambda: parse_flow(text, "fuzz.yaml")))(
                     _yaml_text(d.draw, d.draw(st.sampled_from(flows)))))
+        if want("flow_search_yaml"):
+            searches = [yaml.safe_load(p.read_text()) for p in FLOW_SEARCHES]
+            _run_hypothesis(n_of("flow_search_yaml"), seed, st.data(), lambda d: (
+                lambda text: rec.run("flow_search_yaml", text, lambda: parse_flow_search(text, "fuzz.yaml")))(
+                    _yaml_text(d.draw, d.draw(st.sampled_from(searches)))))
         if want("device_yaml"):
             table = yaml.safe_load((ROOT / "src/accelflow/dataflow/devices/devices.yaml").read_text())
             base = {"fuzzdev": table["zcu102"]}

@@ -56,9 +56,10 @@ def test_cli_rejects_broken_onnx_with_one_line(name):
 
 
 def test_quick_hypothesis_campaign_finds_nothing():
-    for target in ("onnx_bytes", "onnx_proto", "arch_yaml", "arch_spec", "flow_yaml"):
+    for target in ("onnx_bytes", "onnx_proto", "arch_yaml", "arch_spec", "flow_yaml", "flow_search_yaml"):
         fuzz.BUDGET[target] = (None, 12)
-    rec = fuzz.campaign(quick=True, seed=1, only=("onnx_bytes", "onnx_proto", "arch_yaml", "arch_spec", "flow_yaml"))
+    rec = fuzz.campaign(quick=True, seed=1, only=("onnx_bytes", "onnx_proto", "arch_yaml", "arch_spec", "flow_yaml",
+                                               "flow_search_yaml"))
     summary = rec.summary()
     assert summary["cases"] >= 50
     assert not summary["failures"], summary["failures"]

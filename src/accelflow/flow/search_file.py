@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from accelflow.flow.control import Flow, Node
 from accelflow.flow.engine import check_flow, run_flow
 from accelflow.flow.errors import FlowValidationError
-from accelflow.flow.schema import StartSpec, _node, _pyd_error, initial_state
+from accelflow.flow.schema import StartSpec, _node, _pyd_error, _TaskStep, initial_state
 from accelflow.flow.search import (
     ORDERS,
     RESOURCE_KEYS,
@@ -78,7 +78,7 @@ class FlowSearchFile(_Strict):
     description: str = ""
     seed: int = 0
     start: StartSpec = Field(default_factory=StartSpec)
-    tasks: dict[str, dict[str, Any]] = Field(min_length=1)
+    tasks: dict[str, _TaskStep] = Field(min_length=1)
     measure: list[dict[str, Any]] = Field(default_factory=lambda: [{"task": "emulate"}, {"task": "estimate"}],
                                           min_length=1)
     search: SearchSpec = Field(default_factory=SearchSpec)
@@ -101,8 +101,8 @@ class FlowSearchProblem:
         """The flow of one candidate: each letter's task with the candidate's tolerance, then ``measure``."""
         steps: list[Node] = []
         for i, letter in enumerate(cand.order):
-            raw = dict(self.spec.tasks[letter])
-            raw["params"] = {**raw.get("params", {}), "tolerance": cand.tolerances[letter]}
+            entry = self.spec.tasks[letter]
+            raw = {"task": entry.task, "params": {**entry.params, "tolerance": cand.tolerances[letter]}}
             steps.append(_node(raw, f"{self.source}: tasks.{letter} (candidate {cand.order}, step {i + 1})",
                                _registry()))
         steps += [_node(r, f"{self.source}: measure step {i + 1}", _registry()) for i, r in enumerate(self.spec.measure)]
@@ -113,7 +113,7 @@ class FlowSearchProblem:
         steps = []
         for i, raw in enumerate(self.spec.measure):
             raw = dict(raw)
-            if raw.get("task") == "estimate":
+            if raw.get("task") == "estimate" and isinstance(raw.get("params", {}), Mapping):
                 raw["params"] = {**raw.get("params", {}), "stage": "baseline"}
             steps.append(_node(raw, f"{self.source}: measure step {i + 1}", _registry()))
         return Flow(f"{self.spec.name}:baseline", tuple(steps), self.source)
