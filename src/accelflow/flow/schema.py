@@ -156,15 +156,20 @@ def parse_flow(text: str, source: str = "<string>", registry: TaskRegistry | Non
 
 def load_flow(path: str | Path, registry: TaskRegistry | None = None) -> tuple[FlowFile, Flow, str]:
     """Read and validate a flow file; returns the spec, the flow and the file text."""
+    text = read_text(path, "flow file")
+    spec, flow = parse_flow(text, str(path), registry)
+    return spec, flow, text
+
+
+def read_text(path: str | Path, what: str) -> str:
+    """The text of a YAML input file, or a :class:`FlowValidationError` naming ``what`` and the path."""
     p = Path(path)
     try:
-        text = p.read_text()
+        return p.read_text()
     except OSError as exc:
-        raise FlowValidationError(f"cannot read flow file {p}: {exc.strerror}") from None
+        raise FlowValidationError(f"cannot read {what} {p}: {exc.strerror}") from None
     except UnicodeDecodeError:
-        raise FlowValidationError(f"flow file {p} is not UTF-8 text (expected a YAML flow)") from None
-    spec, flow = parse_flow(text, str(p), registry)
-    return spec, flow, text
+        raise FlowValidationError(f"{what} {p} is not UTF-8 text (expected YAML)") from None
 
 
 def initial_state(start: StartSpec, *, progress: bool = False) -> DesignState:

@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from accelflow.flow.control import Flow, Node
 from accelflow.flow.engine import check_flow, run_flow
 from accelflow.flow.errors import FlowValidationError
-from accelflow.flow.schema import StartSpec, _node, _pyd_error, _TaskStep, initial_state
+from accelflow.flow.schema import StartSpec, _node, _pyd_error, _TaskStep, initial_state, read_text
 from accelflow.flow.search import (
     ORDERS,
     RESOURCE_KEYS,
@@ -167,14 +167,7 @@ def parse_flow_search(text: str, source: str = "<string>") -> FlowSearchProblem:
 
 
 def load_flow_search(path: str | Path) -> FlowSearchProblem:
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise FlowValidationError(f"cannot read flow-search file {p}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise FlowValidationError(f"flow-search file {p} is not UTF-8 text (expected YAML)") from None
-    return parse_flow_search(text, str(p))
+    return parse_flow_search(read_text(path, "flow-search file"), str(path))
 
 
 #: Start states built in this process, by file digest (a worker evaluates many candidates of one file).
