@@ -3,10 +3,15 @@ heuristic. All return a :class:`HassResult` whose design meets the accuracy boun
 
 * **dense**: no thresholds and no sparse hardware (histograms ignored), folding optimised on the device.
 * **uniform**: one absolute weight threshold and one activation threshold for every layer, the best pair
-  within the bound on a small 2-D grid (the non-hardware-aware sparse design).
+  within the bound on a 2-D grid (the non-hardware-aware sparse design). Grid points at least as
+  aggressive in both thresholds as a point that broke the bound are skipped (accuracy falls as either
+  threshold rises), which makes a fine grid affordable.
 * **slowest layer**: start from plain ReLU sparsity; repeatedly raise the weight fraction and the input
   activation threshold of the current bottleneck layer by one step, keeping the step only if the accuracy
   stays within the bound (a rejected step is rolled back and that layer is frozen): no one-step overshoot.
+
+With a ``holdout`` split the baselines are selected as the search is (:func:`accelflow.hass.run_search`):
+the returned design must also meet the bound on those images, so the comparison stays fair.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from accelflow.hass._evaluate import Evaluation, Evaluator
+from accelflow.data import ArraySplit
+from accelflow.hass._evaluate import Evaluation, Evaluator, accuracy
 from accelflow.hass._result import HassResult, TrialRecord, make_result
 from accelflow.hass._space import Objective, Thresholds
 
@@ -57,29 +63,53 @@ def uniform_grid(evaluator: Evaluator, weight_fractions: Sequence[float] = (0.0,
     return [(w, r * act_scale) for w in w_values for r in activation_ratios]
 
 
+def _holdout_ok(evaluator: Evaluator, holdout: ArraySplit | None, thresholds: Thresholds, bound: float,
+                base: list[float]) -> bool:
+    """Within ``bound`` points on ``holdout`` (always, without one); ``base`` caches the reference accuracy."""
+    if holdout is None:
+        return True
+    if not base:
+        base.append(accuracy(evaluator.model, holdout))
+    return 100.0 * (base[0] - accuracy(thresholds.apply(evaluator.model), holdout)) <= bound + 1e-9
+
+
 def uniform_baseline(evaluator: Evaluator, max_accuracy_drop: float, objective: Objective = Objective.THROUGHPUT,
-                     grid: Sequence[tuple[float, float]] | None = None) -> HassResult:
-    """Best single global (weight, activation) threshold pair within the bound on ``grid``."""
+                     grid: Sequence[tuple[float, float]] | None = None, holdout: ArraySplit | None = None,
+                     skip_dominated: bool = True) -> HassResult:
+    """Best single global (weight, activation) threshold pair within the bound on ``grid`` (and on
+    ``holdout``); ``skip_dominated`` skips pairs >= a pair that broke the bound in both thresholds."""
     grid = uniform_grid(evaluator) if grid is None else grid
-    best: Evaluation | None = None
+    feasible: list[Evaluation] = []
+    failed: list[tuple[float, float]] = []
     records = []
     for i, (w, a) in enumerate(grid):
+        if skip_dominated and any(w >= fw and a >= fa for fw, fa in failed):
+            continue
         ev = evaluator(evaluator.space.uniform(w, a))
         records.append(_record(i, "uniform", ev, objective, max_accuracy_drop))
-        if ev.feasible(max_accuracy_drop) and (best is None or ev.objective(objective) > best.objective(objective)):
-            best = ev
+        if ev.feasible(max_accuracy_drop):
+            feasible.append(ev)
+        elif ev.accuracy_drop > max_accuracy_drop:
+            failed.append((w, a))
+    base: list[float] = []
+    best = next((ev for ev in sorted(feasible, key=lambda e: e.objective(objective), reverse=True)
+                 if _holdout_ok(evaluator, holdout, ev.thresholds, max_accuracy_drop, base)), None)
     if best is None:  # the (0, 0) point is normally on the grid; fall back to it
         best = evaluator(Thresholds())
+    log.info("uniform baseline: %d of %d grid points evaluated", len(records), len(grid))
     return _result("uniform", best, evaluator, objective, max_accuracy_drop, records)
 
 
 def slowest_layer_baseline(evaluator: Evaluator, max_accuracy_drop: float,
                            objective: Objective = Objective.THROUGHPUT, weight_step: float = 0.1,
-                           activation_step: float = 0.1, max_steps: int = 30) -> HassResult:
-    """Greedy heuristic: raise the thresholds of the bottleneck conv while accuracy holds (see module doc)."""
+                           activation_step: float = 0.1, max_steps: int = 30,
+                           holdout: ArraySplit | None = None) -> HassResult:
+    """Greedy heuristic: raise the thresholds of the bottleneck conv while accuracy holds (see module doc);
+    with ``holdout``, the last accepted step that also meets the bound there is returned."""
     space = evaluator.space
     params = space.params(Thresholds())
     current = evaluator(space.thresholds(params))
+    accepted = [current]
     records = [_record(0, "slowest_layer", current, objective, max_accuracy_drop)]
     frozen: set[str] = set()
     for step in range(1, max_steps + 1):
@@ -100,8 +130,12 @@ def slowest_layer_baseline(evaluator: Evaluator, max_accuracy_drop: float,
         records.append(_record(step, "slowest_layer", ev, objective, max_accuracy_drop))
         if ev.feasible(max_accuracy_drop):
             params, current = trial, ev
+            accepted.append(ev)
         else:  # roll back the step that broke the bound and stop touching this layer
             frozen.add(target)
     log.info("slowest-layer heuristic: %d evaluations, %d layers frozen", len(records), len(frozen))
+    base: list[float] = []
+    current = next((ev for ev in reversed(accepted)
+                    if _holdout_ok(evaluator, holdout, ev.thresholds, max_accuracy_drop, base)), accepted[0])
     result = _result("slowest_layer", current, evaluator, objective, max_accuracy_drop, records)
     return replace(result, extra={"frozen_layers": sorted(frozen)})

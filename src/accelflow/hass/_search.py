@@ -26,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from accelflow.data import ArraySplit
 from accelflow.hass._errors import HassError
 from accelflow.hass._evaluate import Evaluation, Evaluator, accuracy
+from accelflow.hass._refine import best_start, refine_study
 from accelflow.hass._result import HassResult, TrialRecord, make_result
 from accelflow.hass._space import Objective, SamplerKind, Thresholds
 from accelflow.search import Executor, Outcome, optimize
@@ -53,7 +54,9 @@ _CONSTRAINT = "accuracy_drop_excess"  # drop - bound in points (<= 0 feasible), 
 @dataclass(frozen=True)
 class SearchSettings:
     """What to search for. ``max_accuracy_drop`` in percentage points; ``trials`` is the total number of
-    completed trials the study should hold (a resumed study runs only the missing ones)."""
+    completed sampler trials the study should hold (a resumed study runs only the missing ones);
+    ``refine_trials`` further trials of the hardware-aware greedy refinement (:mod:`accelflow.hass._refine`)
+    run after them, from the best feasible design."""
 
     max_accuracy_drop: float = 1.0
     trials: int = 50
@@ -63,14 +66,15 @@ class SearchSettings:
     storage: str | None = DEFAULT_STORAGE
     study_name: str | None = None
     startup_trials: int = 10
+    refine_trials: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "objective", Objective(self.objective))
         object.__setattr__(self, "sampler", SamplerKind(self.sampler))
         if self.max_accuracy_drop < 0:
             raise HassError(f"max_accuracy_drop must be >= 0 points, got {self.max_accuracy_drop}")
-        if self.trials < 1:
-            raise HassError(f"trials must be >= 1, got {self.trials}")
+        if self.trials < 1 or self.refine_trials < 0:
+            raise HassError(f"need trials >= 1 and refine_trials >= 0, got {self.trials}, {self.refine_trials}")
 
     def name_for(self, network: str, device: str) -> str:
         return self.study_name or (f"hass-{network}-{device}-{self.objective.value}-{self.sampler.value}"
@@ -196,6 +200,7 @@ def run_search(evaluator: Evaluator, settings: SearchSettings, initial: Sequence
     if executor is not None and executor.n_workers > 1:
         optimize(study, TrialEvaluation(evaluator, settings), evaluator.space.distributions(), settings.trials,
                  executor, progress=progress)
+        _refine(study, evaluator, settings, holdout)
         return _finish(study, evaluator, settings, finetune, extra, holdout)
     done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
     todo = max(settings.trials - done, 0)
@@ -212,7 +217,22 @@ def run_search(evaluator: Evaluator, settings: SearchSettings, initial: Sequence
                 raise
             tell(study, trial, ev, settings)
             bar.advance(task)
+    _refine(study, evaluator, settings, holdout)
     return _finish(study, evaluator, settings, finetune, extra, holdout)
+
+
+def _refine(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings, holdout: ArraySplit | None) -> None:
+    """Run the missing refinement trials (none when ``settings.refine_trials`` is 0)."""
+    done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+    todo = settings.trials + settings.refine_trials - max(done, settings.trials)
+    if settings.refine_trials <= 0 or todo <= 0:
+        return
+    start = best_start(study, evaluator, settings, holdout)
+    if start is None:
+        log.warning("no feasible trial to refine in %s", study.study_name)
+        return
+    used = refine_study(study, evaluator, settings, todo, start)
+    log.info("refinement ran %d trials", used)
 
 
 def _holdout_drop(evaluator: Evaluator, holdout: ArraySplit | None, thresholds: Thresholds, model: Any = None,

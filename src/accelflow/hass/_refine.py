@@ -1,0 +1,143 @@
+"""Hardware-aware greedy refinement of a HASS study's best design (ours; runs after the TPE trials).
+
+TPE over ~15-30 per-layer variables finds good regions but rarely spends the last of the accuracy budget
+where it buys the most throughput. The refinement does that with the hardware in the loop:
+
+1. Start from the best feasible trial of the study (the one that also meets the bound on the hold-out,
+   when there is one) and evaluate it to see its folded design.
+2. Rank the moves by hardware pressure: a move raises one conv's weight prune fraction or one ReLU's
+   activation threshold by a step. Convs are ranked bottleneck first, then by the DSPs they use in the
+   current design (in a DSP-bound pipeline, a conv that needs fewer DSPs for the same interval frees
+   them for every other layer); a ReLU by the summed DSPs of the convs it feeds.
+3. Evaluate the ``moves_per_round`` best-ranked untried moves (each is an ordinary trial of the study,
+   source ``refine``). Among those within the bound that raise the objective, accept the one with the
+   largest relative gain per point of accuracy spent (``gain / (extra drop + 0.1)``). A move that breaks
+   the bound is rolled back and its step halved (dropped below ``min_step``); a move that does not raise
+   the objective is not retried until another move is accepted.
+4. Stop when the budget is spent or no move is left.
+
+Every evaluation is a study trial, so selection (re-evaluation, hold-out check) and resuming work as for
+the TPE trials, and the refinement never returns a design beyond the bound.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import optuna
+
+from accelflow.data import ArraySplit
+from accelflow.hass._evaluate import Evaluation, Evaluator
+from accelflow.hass._space import FLOOR, Thresholds, ThresholdSpace
+
+if TYPE_CHECKING:
+    from accelflow.hass._search import SearchSettings
+
+__all__ = ["RefineSettings", "best_start", "rank_moves", "refine_study"]
+
+log = logging.getLogger(__name__)
+
+_ACCURACY_FLOOR = 0.1  # points: the price of a move that does not (measurably) cost accuracy
+
+
+@dataclass(frozen=True)
+class RefineSettings:
+    """Steps are additive on the normalised variables (prune fraction, activation / mean activation)."""
+
+    weight_step: float = 0.05
+    activation_step: float = 0.05
+    min_step: float = 0.0125
+    moves_per_round: int = 4
+
+
+def rank_moves(space: ThresholdSpace, ev: Evaluation) -> list[str]:
+    """Parameter names (``w:<conv>``, ``a:<relu>``) ordered by hardware pressure in ``ev``'s design:
+    the bottleneck conv first, then convs by DSPs used; a ReLU ranks by the DSPs of the convs it feeds."""
+    convs = {layer.name: layer for layer in ev.design.layers if layer.name in space.weight_magnitudes}
+    if not convs:
+        return []
+    slowest = max(convs.values(), key=lambda layer: layer.cycles_per_image).name
+    pressure: dict[str, float] = {}
+    for name, layer in convs.items():
+        dsp = float(layer.resources.dsp) + (1e9 if name == slowest else 0.0)
+        pressure[f"w:{name}"] = dsp
+        feed = space.feeds.get(name)
+        if feed is not None:
+            pressure[f"a:{feed}"] = pressure.get(f"a:{feed}", 0.0) + dsp
+    return sorted(pressure, key=lambda k: (-pressure[k], k))
+
+
+def _upper(space: ThresholdSpace, key: str) -> float:
+    return space.max_weight_fraction if key.startswith("w:") else space.max_activation_ratio
+
+
+def refine_study(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings, budget: int,
+                 start: Mapping[str, float], refine: RefineSettings = RefineSettings()) -> int:
+    """Run up to ``budget`` refinement trials in ``study`` from the normalised parameters ``start``;
+    returns the number run. ``settings`` is the search's :class:`SearchSettings` (bound, objective)."""
+    from accelflow.hass._search import ask, tell  # circular: _search calls this module
+
+    space = evaluator.space
+    bound, objective = settings.max_accuracy_drop, settings.objective
+    params = {k: max(float(start.get(k, FLOOR)), FLOOR) for k in space.distributions()}
+    current = evaluator(space.thresholds(params))
+    steps = {k: (refine.weight_step if k.startswith("w:") else refine.activation_step) for k in params}
+    stalled: set[str] = set()
+    used = 0
+    while used < budget:
+        moves = [k for k in rank_moves(space, current)
+                 if k not in stalled and steps[k] >= refine.min_step and params[k] < _upper(space, k) - 1e-12]
+        if not moves:
+            break
+        best: tuple[float, str, dict[str, float], Evaluation] | None = None
+        for key in moves[:refine.moves_per_round]:
+            if used >= budget:
+                break
+            trial_params = dict(params)
+            trial_params[key] = min(params[key] + steps[key], _upper(space, key))
+            study.enqueue_trial(trial_params, user_attrs={"source": "refine"})
+            trial, thresholds = ask(study, evaluator)
+            try:
+                ev = evaluator(thresholds)
+            except BaseException:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                raise
+            tell(study, trial, ev, settings)
+            used += 1
+            if not ev.feasible(bound):
+                steps[key] /= 2  # roll back; retry later with a smaller step (or never)
+                continue
+            gain = ev.objective(objective) / max(current.objective(objective), 1e-12) - 1.0
+            if gain <= 1e-9:
+                stalled.add(key)
+                continue
+            score = gain / (max(ev.accuracy_drop - current.accuracy_drop, 0.0) + _ACCURACY_FLOOR)
+            if best is None or score > best[0]:
+                best = (score, key, trial_params, ev)
+        if best is not None:
+            _, key, params, current = best
+            stalled.clear()
+            log.info("refine: %s -> %.3f, objective %.1f, drop %.2f", key, params[key],
+                     current.objective(objective), current.accuracy_drop)
+    return used
+
+
+def best_start(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings,
+               holdout: ArraySplit | None) -> dict[str, float] | None:
+    """Normalised parameters of the best feasible trial that also meets the bound on ``holdout``."""
+    from accelflow.hass._search import _holdout_drop, _objective_of, feasible_trials
+
+    bound = settings.max_accuracy_drop
+    ranked = sorted(feasible_trials(study, bound), reverse=True,
+                    key=lambda t: (_objective_of(t, settings.objective), t.user_attrs["accuracy"]))
+    base: list[float] = []
+    for trial in ranked:
+        thresholds = Thresholds.from_dict(json.loads(trial.user_attrs["thresholds"]))
+        if _holdout_drop(evaluator, holdout, thresholds, base=base) <= bound:
+            names = evaluator.space.distributions()
+            return dict(trial.params) if set(names) <= set(trial.params) else evaluator.space.params(thresholds)
+    return None

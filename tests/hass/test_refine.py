@@ -1,0 +1,60 @@
+"""Hardware-aware refinement after TPE; baselines selected with the same hold-out check as the search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from accelflow.hass import (
+    SearchSettings,
+    Thresholds,
+    accuracy,
+    run_search,
+    slowest_layer_baseline,
+    uniform_baseline,
+)
+from accelflow.hass._refine import rank_moves
+
+
+def test_moves_rank_the_bottleneck_conv_first(evaluator) -> None:
+    ev = evaluator(Thresholds())
+    moves = rank_moves(evaluator.space, ev)
+    convs = [lay for lay in ev.design.layers if lay.name in evaluator.space.weight_magnitudes]
+    slowest = max(convs, key=lambda lay: lay.cycles_per_image).name
+    feed = evaluator.space.feeds.get(slowest)
+    assert set(moves[:2]) == {f"w:{slowest}", f"a:{feed}"} if feed else moves[0] == f"w:{slowest}"
+    assert set(moves) == set(evaluator.space.distributions())  # every conv and every feeding ReLU
+
+
+def test_refinement_adds_trials_and_keeps_the_bound(trained, evaluator, tmp_path: Path) -> None:
+    bound = 1.0
+    settings = SearchSettings(max_accuracy_drop=bound, trials=2, refine_trials=5, startup_trials=2,
+                              storage=f"sqlite:///{tmp_path / 'r.db'}", seed=0)
+    result = run_search(evaluator, settings)
+    sources = [t.source for t in result.trials]
+    assert sources.count("refine") == 5 and len(sources) == 7
+    assert result.accuracy_drop <= bound
+    independent = accuracy(result.thresholds.apply(trained), evaluator.validation)
+    assert 100 * (evaluator.base_accuracy - independent) <= bound
+    # the refinement starts from the best feasible trial and only raises thresholds: it never ends below it
+    tpe_best = max(t.throughput_images_per_s for t in result.trials[:2] if t.feasible)
+    assert result.throughput_images_per_s >= tpe_best - 1e-6
+    again = run_search(evaluator, settings)  # complete study: nothing more runs
+    assert len(again.trials) == 7
+
+
+def test_baselines_meet_the_bound_on_the_holdout(trained, evaluator, digits) -> None:
+    bound = 0.5
+    ref = accuracy(trained, digits.test)
+
+    def held(r) -> float:  # noqa: ANN001
+        return 100 * (ref - accuracy(r.thresholds.apply(trained), digits.test))
+
+    grid = [(0.0, 0.0), (0.5, 2.0), (0.6, 2.5), (0.0, 0.01), (0.005, 0.0)]
+    uni = uniform_baseline(evaluator, bound, grid=grid, holdout=digits.test)
+    assert uni.accuracy_drop <= bound and held(uni) <= bound
+    numbers = {t.number: t for t in uni.trials}
+    assert not numbers[1].feasible and {0, 3, 4} <= set(numbers)
+    assert 2 not in numbers  # (0.6, 2.5) is at least as aggressive as the failed (0.5, 2.0): skipped
+    heur = slowest_layer_baseline(evaluator, bound, weight_step=0.2, activation_step=0.3, max_steps=3,
+                                  holdout=digits.test)
+    assert heur.accuracy_drop <= bound and held(heur) <= bound
