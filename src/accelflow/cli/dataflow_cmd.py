@@ -11,11 +11,14 @@ from accelflow.dataflow import (
     LockStep,
     Method,
     apply_sparsity,
+    apply_window_samples,
     device_names,
     load_device,
     load_onnx_with_sparsity,
+    load_window_samples,
     optimise_folding,
     read_sparsity_from_onnx,
+    window_sample_path,
 )
 from accelflow.errors import ConfigError
 from accelflow.frontends import load_model
@@ -40,7 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--utilisation", type=float, default=0.9, help="max fraction of each resource (default 0.9)")
     p.add_argument("--seed", type=int, default=0, help="seed of the annealing optimiser")
     p.add_argument("--lockstep", default="mean", choices=[m.value for m in LockStep],
-                   help="sparse lock-step cost: REFERENCE mean (default) or our expected maximum")
+                   help="sparse lock-step cost: REFERENCE mean (default), our expected maximum, or 'sampled' "
+                        "(exact lock-step maximum over sampled windows; needs FILE.windows.npz beside the ONNX)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
 
@@ -83,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
         if not sparsity:
             raise ConfigError(f"{args.sparsity_from}: no Conv node carries channel_sparsity_hist")
         apply_sparsity(graph, sparsity)
+    source = args.sparsity_from or (args.model if sparsity else None)
+    if LockStep(args.lockstep) is LockStep.SAMPLED and source and window_sample_path(source).exists():
+        apply_window_samples(graph, load_window_samples(window_sample_path(source)))
     common = dict(batch=args.batch, data_bits=args.bits, weight_bits=args.bits, utilisation=args.utilisation,
                   lockstep=LockStep(args.lockstep))  # fmt: skip
     method = Method(args.method)

@@ -24,6 +24,14 @@ from accelflow.dataflow._design import (
 from accelflow.dataflow._device import Device, device_names, load_device
 from accelflow.dataflow._folding import Folding
 from accelflow.dataflow._layers import SPARSE_MIN, ConvLayer, LayerModel, PoolLayer
+from accelflow.dataflow._lockstep import (
+    SampledLockStep,
+    WindowSample,
+    apply_window_samples,
+    load_window_samples,
+    save_window_samples,
+    window_sample_path,
+)
 from accelflow.dataflow._network import DEFAULT_UTILISATION, NetworkModel, WeightStorage
 from accelflow.dataflow._onnx import apply_sparsity, load_onnx_with_sparsity, read_sparsity_from_onnx
 from accelflow.dataflow._optimise import Method, optimise_folding
@@ -48,7 +56,9 @@ __all__ = [
     "ResourceKind",
     "Resources",
     "SearchBudgetError",
+    "SampledLockStep",
     "StreamLayer",
+    "WindowSample",
     "WeightStorage",
     "device_names",
     "evaluate_design",
@@ -59,6 +69,10 @@ __all__ = [
     "design_from_cost",
     "optimise_folding",
     "apply_sparsity",
+    "apply_window_samples",
+    "load_window_samples",
+    "save_window_samples",
+    "window_sample_path",
     "read_sparsity_from_onnx",
     "speedup_over_dense",
 ]

@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable
 
 from accelflow.dataflow._layers import SPARSE_MIN, ConvLayer, LayerModel, PoolLayer
+from accelflow.dataflow._lockstep import WindowSample
 from accelflow.dataflow._sparse import LockStep
 from accelflow.dataflow._stream import StreamLayer
 from accelflow.errors import ConfigError, GraphError, UnsupportedOperatorError
@@ -174,7 +175,9 @@ def build_layers(
             )
         layer = builder(node, data_bits, weight_bits, use_sparsity)
         if isinstance(layer, ConvLayer) and layer.sparse and lockstep is not LockStep.MEAN:
-            layer = dataclasses.replace(layer, lockstep=LockStep(lockstep), _window_cycles=None, _memo={})
+            windows = node.annotation(WindowSample) if lockstep is LockStep.SAMPLED else None
+            layer = dataclasses.replace(layer, lockstep=LockStep(lockstep), windows=windows, _window_cycles=None,
+                                        _memo={})  # fmt: skip
         producers = tuple(_hardware_producers(node))
         layers.append(dataclasses.replace(layer, producers=producers) if producers else layer)
     if not layers:

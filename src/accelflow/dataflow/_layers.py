@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from accelflow.dataflow._folding import Folding, divisors
+from accelflow.dataflow._lockstep import SampledLockStep, WindowSample
 from accelflow.dataflow._resources import (
     CONTROL,
     Resources,
@@ -37,8 +38,10 @@ from accelflow.dataflow._sparse import (
     expected_max_stream_cycles,
     expected_window_cycles,
     max_stream_cycles,
+    snake_streams,
     window_cycle_variance,
 )
+from accelflow.errors import ConfigError
 from accelflow.ir import OpKind
 
 __all__ = ["LayerModel", "ConvLayer", "PoolLayer", "WeightMemory", "SPARSE_MIN", "STREAM_FIFO_DEPTH"]
@@ -160,7 +163,8 @@ class ConvLayer(LayerModel):
 
     Geometry: ``channels`` (C) -> ``filters`` (F) in ``groups``; kernel ``kh`` x ``kw``; maps
     ``h_in`` x ``w_in`` -> ``h_out`` x ``w_out``. ``hist`` (C, K*K+1) is the per-channel zero-product
-    histogram used when ``sparse``.
+    histogram used when ``sparse``; ``windows`` the sampled window zero patterns that
+    ``lockstep=LockStep.SAMPLED`` needs.
     """
 
     channels: int = 1
@@ -176,15 +180,35 @@ class ConvLayer(LayerModel):
     has_bias: bool = True
     hist: np.ndarray | None = None
     lockstep: LockStep = LockStep.MEAN
+    windows: WindowSample | None = field(default=None, repr=False)
     _window_cycles: np.ndarray | None = field(default=None, repr=False)
     _window_var: np.ndarray | None = field(default=None, repr=False)
     _memo: dict[tuple[int, int, int], float] = field(default_factory=dict, repr=False)
+    _sampled: SampledLockStep | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.sparse and self.hist is not None and self._window_cycles is None:
             object.__setattr__(self, "_window_cycles", expected_window_cycles(self.hist))
         if self.sparse and self.hist is not None and self.lockstep is LockStep.EXPECTED_MAX:
             object.__setattr__(self, "_window_var", window_cycle_variance(self.hist))
+        if self.sparse and self.hist is not None and self.lockstep is LockStep.SAMPLED:
+            object.__setattr__(self, "_sampled", SampledLockStep(self._checked_windows()))
+
+    def _checked_windows(self) -> WindowSample:
+        w = self.windows
+        if w is None:
+            raise ConfigError(
+                f"layer {self.name!r}: lockstep='sampled' needs sampled window zero patterns (a WindowSample "
+                "annotation: accelflow.sparsity.measure_sparsity(..., window_positions=N) or a .windows.npz "
+                "file beside the ONNX); use lockstep='mean' without them"
+            )
+        want = (self.channels, self.filters, self.kernel_size, self.groups)
+        if (w.channels, w.filters, w.kernel_taps, w.groups) != want:
+            raise ConfigError(
+                f"layer {self.name!r}: window sample is (channels, filters, taps, groups) = "
+                f"{(w.channels, w.filters, w.kernel_taps, w.groups)}, the layer is {want}"
+            )
+        return w
 
     @property
     def kernel_size(self) -> int:
@@ -212,6 +236,14 @@ class ConvLayer(LayerModel):
             return windows * per_window / (f.coarse_in * f.coarse_out * f.coarse_group)
         streams = f.coarse_in * f.coarse_group
         per_unit = cg_filters / f.coarse_out  # windows per channel per position in one unit
+        if self._sampled is not None:  # mean over sampled positions of the exact lock-step maximum
+            key = (f.fine, streams, f.coarse_out)
+            hit = self._memo.get(key)
+            if hit is None:
+                dealing = snake_streams(self._window_cycles[:, f.fine - 1], streams)
+                hit = self._sampled.cycles(f.fine, dealing, f.coarse_out)
+                self._memo[key] = hit
+            return positions * hit
         if self._window_var is not None:  # expected max over lock-stepped streams, per position
             key = (f.fine, streams, f.coarse_out)
             hit = self._memo.get(key)

@@ -42,11 +42,16 @@ class LockStep(enum.StrEnum):
     windows' expected cycles, its variance with channels independent but the filters of one channel
     fully correlated (they share the activation window). Coarse_out units are taken as identical (they
     see the same windows); the per-channel histogram cannot show per-filter imbalance. This brackets the
-    truth from above where MEAN brackets it from below (see docs/dataflow.md).
+    truth from above where MEAN brackets it from below (see docs/dataflow.md). ``SAMPLED`` (ours): the
+    mean over sampled calibration positions of the exact lock-step maximum over (stream, unit) pairs, from
+    the activation/weight zero bitmasks of a :class:`~accelflow.dataflow.WindowSample` annotation (see
+    :mod:`accelflow.dataflow._lockstep`); it sees both the correlation of channels at one position and
+    the per-filter imbalance across coarse_out units.
     """
 
     MEAN = "mean"
     EXPECTED_MAX = "expected_max"
+    SAMPLED = "sampled"
 
 
 def ceil_table(kernel_size: int) -> np.ndarray:

@@ -12,6 +12,9 @@ Example::
 
 ``annotate_graph(graph, stats)`` attaches them to IR conv nodes as :class:`accelflow.ir.ChannelSparsity`;
 ``export_sparsity_onnx(model, shape, stats, "net.onnx")`` writes the ``channel_sparsity_hist`` attribute.
+``measure_sparsity(..., window_positions=4096)`` also samples window zero patterns
+(:class:`accelflow.dataflow.WindowSample`) for the lock-step model ``LockStep.SAMPLED``; they are annotated
+too and exported to ``net.windows.npz`` beside the ONNX file.
 """
 
 from accelflow.sparsity._errors import SparsityError
@@ -22,6 +25,7 @@ from accelflow.sparsity._measure import (
     conv_layers,
     mask_weights,
     measure_sparsity,
+    window_bitmasks,
     zero_product_counts,
 )
 from accelflow.sparsity._onnx import ATTRIBUTE, annotate_graph, export_sparsity_onnx, read_sparsity_onnx
@@ -38,5 +42,6 @@ __all__ = [
     "mask_weights",
     "measure_sparsity",
     "read_sparsity_onnx",
+    "window_bitmasks",
     "zero_product_counts",
 ]

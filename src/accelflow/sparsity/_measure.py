@@ -17,6 +17,12 @@ Two exact counting routes, both vectorised:
   batched matrix product per channel, then a bincount.
 
 Grouped and depthwise convolutions pair channel ``c`` only with the filters of its group.
+
+With ``window_positions=N`` :func:`measure_sparsity` also keeps a uniform random sample of ``N`` output
+positions (over all calibration images) with the nonzero bitmask of every input channel's window there,
+plus the weights' nonzero bitmasks: a :class:`~accelflow.dataflow.WindowSample`, the statistic of the
+lock-step model ``LockStep.SAMPLED`` (the histogram cannot show how channels of one position correlate,
+nor how filters differ).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from accelflow.dataflow._lockstep import WindowSample, pack_taps
 from accelflow.ir import ChannelSparsity
 from accelflow.sparsity._errors import SparsityError
 
@@ -39,6 +46,7 @@ __all__ = [
     "mask_weights",
     "measure_sparsity",
     "zero_product_counts",
+    "window_bitmasks",
     "brute_force_counts",
     "PATTERN_MAX_TAPS",
 ]
@@ -55,12 +63,14 @@ _Conv = nn.Conv1d | nn.Conv2d
 class ConvSparsity:
     """Zero-product counts of one conv layer: ``counts[c, z]`` (int64) over ``windows`` x filters triples.
 
-    ``hist`` normalises each row; ``record()`` gives the IR annotation.
+    ``hist`` normalises each row; ``record()`` gives the IR annotation. ``windows``: the sampled window
+    zero patterns when measured with ``window_positions > 0``.
     """
 
     name: str
     counts: np.ndarray
     kernel_taps: int
+    windows: WindowSample | None = None
 
     @property
     def hist(self) -> np.ndarray:
@@ -79,7 +89,8 @@ class ConvSparsity:
     def __add__(self, other: ConvSparsity) -> ConvSparsity:
         if other.name != self.name or other.counts.shape != self.counts.shape:
             raise SparsityError(f"cannot add sparsity of {self.name!r} and {other.name!r}")
-        return ConvSparsity(self.name, self.counts + other.counts, self.kernel_taps)
+        windows = self.windows + other.windows if self.windows is not None and other.windows is not None else None
+        return ConvSparsity(self.name, self.counts + other.counts, self.kernel_taps, windows)
 
 
 def conv_layers(model: nn.Module) -> dict[str, _Conv]:
@@ -220,6 +231,50 @@ def zero_product_counts(x: torch.Tensor, weight: torch.Tensor, conv: _Conv) -> n
         return _matmul_counts(act, wnz, conv.groups)
 
 
+def window_bitmasks(x: torch.Tensor, conv: _Conv) -> np.ndarray:
+    """``(B * L, C, ceil(K*K/8))`` uint8: nonzero bitmask of every channel's window at every output position
+    (images major, positions row-major; bit ``t`` = tap ``t``; padding taps are zero).
+
+    One depthwise convolution of the nonzero mask per byte, with weight ``2**(t - 8b)`` on the taps of byte
+    ``b``: exact in float32 and never materialises the unfolded windows.
+    """
+    x2, _, geo = _as_2d(x, conv.weight, conv)
+    kh, kw = (conv.kernel_size[0], conv.kernel_size[1]) if isinstance(conv, nn.Conv2d) else (1, conv.kernel_size[0])
+    kk, c = kh * kw, x2.shape[1]
+    nbytes = -(-kk // 8)
+    taps = torch.arange(kk)
+    bits = torch.zeros(nbytes, kk)
+    bits[taps // 8, taps] = 2.0 ** (taps % 8).to(torch.float32)
+    weight = bits.view(1, nbytes, kh, kw).expand(c, nbytes, kh, kw).reshape(c * nbytes, 1, kh, kw)
+    with torch.no_grad():
+        out = F.conv2d((x2 != 0).to(torch.float32), weight.contiguous(), stride=geo["stride"],
+                       padding=geo["padding"], dilation=geo["dilation"], groups=c)  # fmt: skip
+    b = out.shape[0]
+    codes = torch.round(out).to(torch.uint8).view(b, c, nbytes, -1).permute(0, 3, 1, 2)
+    return codes.reshape(-1, c, nbytes).numpy()
+
+
+class _Reservoir:
+    """Uniform sample without replacement of ``size`` rows from a stream of batches (random priorities)."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size = size
+        self.rng = np.random.default_rng(seed)
+        self.rows: np.ndarray | None = None
+        self.keys = np.empty(0)
+        self.seen = 0
+
+    def add(self, rows: np.ndarray) -> None:
+        keys = self.rng.random(len(rows))
+        self.seen += len(rows)
+        if self.rows is not None:
+            rows, keys = np.concatenate([self.rows, rows]), np.concatenate([self.keys, keys])
+        if len(rows) > self.size:
+            keep = np.sort(np.argpartition(keys, self.size - 1)[: self.size])
+            rows, keys = rows[keep], keys[keep]
+        self.rows, self.keys = rows, keys
+
+
 def brute_force_counts(x: np.ndarray, weight: np.ndarray, conv: _Conv) -> np.ndarray:
     """Reference loop over images, positions, filters and channels (tests only: slow, obviously right)."""
     xt, wt, geo = _as_2d(torch.as_tensor(x), torch.as_tensor(weight), conv)
@@ -249,24 +304,34 @@ def measure_sparsity(
     model: nn.Module,
     batches: Iterable[torch.Tensor | np.ndarray],
     layers: Iterable[str] | None = None,
+    window_positions: int = 0,
+    seed: int = 0,
 ) -> dict[str, ConvSparsity]:
     """Run ``model`` (eval, no grad) over ``batches`` and histogram zero products at every conv input.
 
     ``model`` should already carry the thresholds being studied (see :func:`mask_weights` and
     :func:`accelflow.zoo.replace_activations`); the weights used are the modules' own. ``layers`` restricts
     the measurement to some conv names. Returns counts keyed by conv module name (the IR node name).
+    ``window_positions > 0`` also samples that many output positions per layer (uniformly over all
+    images, seeded by ``seed``) into ``ConvSparsity.windows`` for ``LockStep.SAMPLED``; every position is
+    kept when there are fewer.
     """
+    if window_positions < 0:
+        raise SparsityError(f"window_positions must be >= 0, got {window_positions}")
     convs = conv_layers(model)
     wanted = list(convs) if layers is None else list(layers)
     missing = [n for n in wanted if n not in convs]
     if missing:
         raise SparsityError(f"{missing} are not conv modules; convs of the model: {list(convs)}")
     totals: dict[str, np.ndarray] = {}
+    samples = {n: _Reservoir(window_positions, seed + i) for i, n in enumerate(wanted)} if window_positions else {}
 
     def hook(name: str, conv: _Conv):  # noqa: ANN202 - torch hook signature
         def run(_module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
             c = zero_product_counts(inputs[0], conv.weight.detach(), conv)
             totals[name] = totals[name] + c if name in totals else c
+            if name in samples:
+                samples[name].add(window_bitmasks(inputs[0], conv))
         return run
 
     handles = [convs[n].register_forward_pre_hook(hook(n, convs[n])) for n in wanted]
@@ -285,4 +350,15 @@ def measure_sparsity(
         model.train(was_training)
     if seen == 0:
         raise SparsityError("measure_sparsity: no calibration data")
-    return {n: ConvSparsity(n, totals[n], int(np.prod(convs[n].kernel_size))) for n in wanted if n in totals}
+    out = {}
+    for n in wanted:
+        if n not in totals:
+            continue
+        taps = int(np.prod(convs[n].kernel_size))
+        windows = None
+        if n in samples and samples[n].rows is not None:
+            w = convs[n].weight.detach()
+            wmask = pack_taps((w != 0).reshape(w.shape[0], w.shape[1], taps).numpy())
+            windows = WindowSample(samples[n].rows, wmask, taps, convs[n].groups, samples[n].seen)
+        out[n] = ConvSparsity(n, totals[n], taps, windows)
+    return out

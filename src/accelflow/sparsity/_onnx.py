@@ -16,6 +16,7 @@ import onnx
 from onnx import helper
 from torch import nn
 
+from accelflow.dataflow._lockstep import apply_window_samples, save_window_samples, window_sample_path
 from accelflow.ir import ChannelSparsity, Graph, OpKind
 from accelflow.sparsity._errors import SparsityError
 from accelflow.sparsity._measure import ConvSparsity
@@ -60,6 +61,8 @@ def annotate_graph(graph: Graph, hists: _Hists, strict: bool = True) -> Graph:
                 f"histogram for {name!r} is {record.hist.shape}, node needs ({attrs.in_channels}, {taps + 1})"  # type: ignore[union-attr]
             )
         node.annotate(record)
+        if isinstance(value, ConvSparsity) and value.windows is not None:
+            apply_window_samples(graph, {name: value.windows})
     return graph
 
 
@@ -71,7 +74,10 @@ def export_sparsity_onnx(model: nn.Module, input_shape: Sequence[int], hists: _H
     """Export ``model`` to ONNX at ``path`` with ``channel_sparsity_hist`` on each measured Conv node.
 
     ``hists`` is keyed by conv module path. Every key must match a Conv whose weight initializer is
-    ``<key>.weight``; the attribute length is checked against the weight's ``C_in x (K*K+1)``.
+    ``<key>.weight``; the attribute length is checked against the weight's ``C_in x (K*K+1)``. Window
+    samples carried by :class:`ConvSparsity` values (``measure_sparsity(..., window_positions=N)``) go to
+    ``<stem>.windows.npz`` beside the ONNX file (:func:`accelflow.dataflow.window_sample_path`); the
+    ``channel_sparsity_hist`` attribute is the same with or without them.
     """
     from accelflow.frontends import export_onnx
 
@@ -97,6 +103,10 @@ def export_sparsity_onnx(model: nn.Module, input_shape: Sequence[int], hists: _H
         node.attribute.append(helper.make_attribute(ATTRIBUTE, hist.astype(np.float32).ravel().tolist()))
     onnx.save(proto, str(path))
     log.info("wrote %s with %d sparsity histograms", path, len(hists))
+    windows = {k: v.windows for k, v in hists.items() if isinstance(v, ConvSparsity) and v.windows is not None}
+    if windows:
+        side = save_window_samples(window_sample_path(path), windows)
+        log.info("wrote %s with %d window samples", side, len(windows))
     return path
 
 
