@@ -26,7 +26,7 @@ from accelflow.zoo import (
 
 ALL = names()
 EXPECTED = {
-    "jet_dnn", "digits_mlp", "lenet5", "vgg7", "resnet8", "resnet20", "resnet18", "resnet50",
+    "jet_dnn", "digits_mlp", "fmnist_mlp", "lenet5", "vgg7", "resnet8", "resnet20", "resnet18", "resnet50",
     "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "mobilenet_v2_tiny", "mobilenet_v3_tiny",
     "tc_resnet8",
 }  # fmt: skip

@@ -75,6 +75,11 @@ _ENTRIES: tuple[_Entry, ...] = (
         mlp.digits_mlp,
     ),
     _Entry(
+        ZooSpec("fmnist_mlp", "MLP 784-128-64-10 on flattened 28x28 images",
+                (1, 28, 28), 10, _FMNIST, None, _F.MLP),
+        mlp.fmnist_mlp,
+    ),
+    _Entry(
         ZooSpec("lenet5", "LeNet-5 with ReLU and max pooling (LeCun et al. 1998) for 28x28 images",
                 (1, 28, 28), 10, _FMNIST, None, _F.CNN),
         cnn.lenet5,
