@@ -42,3 +42,25 @@ def test_auto_precision_meets_tolerance(digits: tuple[nn.Module, Splits]) -> Non
     # every accepted trial met the target, every rejected one missed it
     target = res.reference_accuracy * (1 - cfg.tolerance_relative)
     assert all((t.accuracy >= target) == t.accepted for t in res.trials if t.layer != "*")
+
+
+def test_tiny_ranges_with_few_fractional_bits_give_valid_types(digits: tuple[nn.Module, Splits]) -> None:
+    """Values far below the LSB used to give zero-width types (ap_fixed<0,-2>); now at least 1 bit."""
+    from dataclasses import replace
+
+    from accelflow.hls import precisions_from_ranges
+    from accelflow.hls._precision import _knobs
+
+    model, splits = digits
+    graph = from_pytorch(model, (64,))
+    ranges = profile_ranges(graph, splits.train.x[:100])
+    tiny = {
+        k: replace(r, weight_max=0.01, bias_max=0.003, output_max=0.01, accum_max=0.01)
+        for k, r in ranges.items()
+    }
+    frac = {k: 1 for k in _knobs(graph)}
+    for name, p in precisions_from_ranges(graph, tiny, frac).items():
+        for fp in (p.result, p.weight, p.bias, p.accum):
+            assert fp is None or fp.width >= 1, (name, fp)
+        if p.weight is not None:
+            assert p.weight.fractional == 1  # resolution as asked

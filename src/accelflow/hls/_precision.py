@@ -121,16 +121,17 @@ def precisions_from_ranges(
         r = ranges[node.name]
         if node.op is OpKind.INPUT:
             f = fractional[(node.name, "result")]
-            i = integer_bits(r.output_max, margin_bits)
+            i = max(integer_bits(r.output_max, margin_bits), 1 - f)
             out[node.name] = LayerPrecision(result=FixedPoint(i + f, i))
         elif node.op in COMPUTE_OPS:
             x_type = out[node.inputs[0].name].result
             fw, fr = fractional[(node.name, "weight")], fractional[(node.name, "result")]
-            iw = integer_bits(r.weight_max, 0)
-            ib = integer_bits(r.bias_max, 0)
-            ir_ = integer_bits(r.output_max, margin_bits)
-            ia = max(integer_bits(r.accum_max, margin_bits), ir_)
+            # small weights/biases can need fewer integer bits than minus the fractional bits: keep >= 1 bit
+            iw = max(integer_bits(r.weight_max, 0), 1 - fw)
+            ib = max(integer_bits(r.bias_max, 0), 1 - max(fw, fr))
+            ir_ = max(integer_bits(r.output_max, margin_bits), 1 - fr)
             fa = min(x_type.fractional + fw, fractional.get((node.name, "accum"), 1 << 30))
+            ia = max(integer_bits(r.accum_max, margin_bits), ir_, 1 - fa)
             out[node.name] = LayerPrecision(
                 result=FixedPoint(ir_ + fr, ir_),
                 weight=FixedPoint(iw + fw, iw),
