@@ -1,11 +1,13 @@
 """Auto-pruning on the trained digits MLP: bisection logic, tolerance, masks, structured pruning."""
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
 from accelflow.compress import PruneConfig, auto_prune, prunable_layers, prune_magnitude, weight_sparsity
 from accelflow.data import Splits
+from accelflow.errors import ConfigError
 from accelflow.train import TrainRecipe, evaluate
 
 QUICK = TrainRecipe(epochs=2, batch_size=64, lr=1e-3)
@@ -76,3 +78,34 @@ def test_global_scope_uses_one_threshold(digits: tuple[nn.Module, Splits]) -> No
     assert dropped.max() <= kept.min()
     per_layer = [float((m.weight == 0).float().mean()) for _, m in prunable_layers(pruned)]
     assert max(per_layer) - min(per_layer) > 0.05  # layers end up with different sparsities
+
+
+def test_gradual_rates_cubic_schedule() -> None:
+    from accelflow.compress import gradual_rates
+
+    rates = gradual_rates(0.9, 4)
+    assert len(rates) == 4 and rates[-1] == 0.9
+    assert all(a < b for a, b in zip(rates, rates[1:], strict=False))
+    steps = [b - a for a, b in zip([0.0, *rates], rates, strict=False)]
+    assert all(a > b for a, b in zip(steps, steps[1:], strict=False))  # large steps first
+    assert gradual_rates(0.5, 1) == [0.5]
+
+
+def test_gradual_auto_prune_keeps_earlier_zeros(digits: tuple[nn.Module, Splits]) -> None:
+    from accelflow.compress import PruneScope
+
+    model, splits = digits
+    with pytest.raises(ConfigError, match="steps"):
+        PruneConfig(steps=0)
+    with pytest.raises(ConfigError, match="finetune"):
+        PruneConfig(steps=2, finetune=None)
+    cfg = PruneConfig(
+        tolerance_points=3.0, start_rate=0.8, min_step=0.3, finetune=QUICK, steps=3, scope=PruneScope.GLOBAL
+    )
+    res = auto_prune(model, splits, cfg)
+    assert [t.rate for t in res.trials] == [0.8]  # next step 0.1 < min_step: one candidate
+    # the candidate reached the requested sparsity after three prune/fine-tune rounds
+    cand = res.model if res.trials[0].accepted else None
+    if cand is not None:
+        assert abs(weight_sparsity(cand) - 0.8) < 0.002
+        assert res.accuracy == evaluate(cand, splits.val)

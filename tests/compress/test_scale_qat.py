@@ -80,3 +80,27 @@ def test_qat_keeps_grid_and_zeros(digits: tuple[nn.Module, Splits]) -> None:
         np.testing.assert_array_equal(w, wt.quantize(w))  # on the ap_fixed<6,1> grid
         assert torch.all(b.weight[a.weight == 0] == 0)  # pruned weights stay pruned
     assert res.accuracy > 0.8
+
+
+def test_weight_types_for_bits_cover_each_layer(digits: tuple[nn.Module, Splits]) -> None:
+    from accelflow.compress import weight_types_for_bits
+    from accelflow.hls import RoundingMode
+
+    model, splits = digits
+    types = weight_types_for_bits(model, 4)
+    layers = dict(prunable_layers(model))
+    assert set(types) == set(layers)
+    for name, fp in types.items():
+        wmax = float(layers[name].weight.detach().abs().max())
+        assert fp.width == 4 and fp.rounding is RoundingMode.RND
+        assert fp.max_value + fp.lsb > wmax and 2.0 ** (fp.integer - 2) <= wmax  # just enough integer bits
+    only = weight_types_for_bits(model, {"layers.fc1": 3})
+    assert set(only) == {"layers.fc1"} and only["layers.fc1"].width == 3
+    res = quantize_aware_train(
+        model, splits, QATConfig(weight=types, activation=None, finetune=TrainRecipe(epochs=1, batch_size=64))
+    )
+    for name, mod in prunable_layers(res.model):
+        w = mod.weight.detach().double().numpy()
+        codes = w / types[name].lsb
+        np.testing.assert_array_equal(codes, np.round(codes))  # on the 4-bit grid
+        assert np.abs(codes).max() <= 2 ** (types[name].width - 1)

@@ -24,10 +24,17 @@ from accelflow.compress._prune import (
     PruneScope,
     PruneTrial,
     auto_prune,
+    gradual_rates,
     prune_magnitude,
     weight_sparsity,
 )
-from accelflow.compress._qat import QATConfig, QATResult, fake_quantize, quantize_aware_train
+from accelflow.compress._qat import (
+    QATConfig,
+    QATResult,
+    fake_quantize,
+    quantize_aware_train,
+    weight_types_for_bits,
+)
 from accelflow.compress._scale import (
     ScaleConfig,
     ScaleMethod,
@@ -53,10 +60,12 @@ __all__ = [
     "auto_prune",
     "auto_scale",
     "fake_quantize",
+    "gradual_rates",
     "layer_widths",
     "prunable_layers",
     "prune_magnitude",
     "quantize_aware_train",
     "scale_widths",
     "weight_sparsity",
+    "weight_types_for_bits",
 ]

@@ -19,9 +19,10 @@ from torch import nn
 from accelflow.compress._common import CompressError, evaluate_on, fit, prunable_layers
 from accelflow.data import Splits
 from accelflow.hls._fixed import FixedPoint, RoundingMode
+from accelflow.hls._profile import integer_bits
 from accelflow.train import TrainRecipe
 
-__all__ = ["QATConfig", "QATResult", "quantize_aware_train", "fake_quantize"]
+__all__ = ["QATConfig", "QATResult", "quantize_aware_train", "fake_quantize", "weight_types_for_bits"]
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,26 @@ def _pick(spec: FixedPoint | Mapping[str, FixedPoint] | None, name: str) -> Fixe
     if spec is None or isinstance(spec, FixedPoint):
         return spec
     return spec.get(name)
+
+
+def weight_types_for_bits(
+    model: nn.Module, bits: int | Mapping[str, int], rounding: RoundingMode = RoundingMode.RND
+) -> dict[str, FixedPoint]:
+    """Per-layer weight types of ``bits`` total bits (an int for every layer or a mapping by module name;
+    layers left out are skipped) whose integer bits (sign included) just cover the layer's largest |weight|,
+    so every fractional bit left goes to resolution. Round-to-nearest by default: QAT then moves each weight
+    to the nearest grid point instead of always down."""
+    types: dict[str, FixedPoint] = {}
+    for name, mod in prunable_layers(model):
+        b = bits.get(name) if isinstance(bits, Mapping) else bits
+        if b is None:
+            continue
+        if b < 2:
+            raise CompressError(f"weight_types_for_bits: {name!r} needs at least 2 bits (sign + 1), got {b}")
+        types[name] = FixedPoint(
+            int(b), integer_bits(float(mod.weight.detach().abs().max()), 0), rounding=rounding
+        )
+    return types
 
 
 def quantize_aware_train(model: nn.Module, splits: Splits, config: QATConfig = QATConfig()) -> QATResult:
