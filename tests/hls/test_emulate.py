@@ -76,3 +76,13 @@ def test_emulator_matches_csim_on_a_cnn_stream(tmp_path: Path) -> None:
     proj = convert(model, (1, 28, 28), HlsConfig(io_type=IOType.STREAM, precision=prec), tmp_path)
     x = np.random.default_rng(3).random((40, 1, 28, 28), dtype=np.float32) * 4 - 2
     np.testing.assert_array_equal(emulate(graph, prec, x), csim_predict(proj, x))
+
+
+def test_convert_refuses_a_leading_flatten(tmp_path: Path) -> None:
+    """hls4ml orders a flattened multi-dimensional input differently from PyTorch: refused before writing."""
+    from accelflow.hls import HlsError
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    with pytest.raises(HlsError, match="flat inputs"):
+        convert(model, (1, 4, 4), HlsConfig(), tmp_path)
+    assert not any(tmp_path.iterdir())

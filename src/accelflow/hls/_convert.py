@@ -109,6 +109,26 @@ def _quiet() -> Iterator[None]:
         log.debug("hls4ml: %s", buf.getvalue().strip())
 
 
+def _refuse_leading_flatten(model: nn.Module, shape: tuple[int, ...]) -> None:
+    """hls4ml 1.x's PyTorch converter mis-orders the input of a model whose first operation flattens a
+    multi-dimensional input (measured: C-sim of flatten + dense on (1,28,28) equals the model on images with
+    H and W swapped; on (2,4,4) and (3,5) it matches no simple permutation), so its C simulation would
+    silently disagree with the model. Refuse such models instead."""
+    if len(shape) < 2:
+        return
+    from accelflow.frontends import from_pytorch
+    from accelflow.ir import OpKind
+
+    graph = from_pytorch(model, shape)
+    (inp,) = graph.inputs
+    if any(user.op is OpKind.FLATTEN for user in inp.users):
+        raise HlsError(
+            f"the model flattens its {shape} input first; hls4ml reads such inputs in a different order, so "
+            "its C simulation would not match the model. Drop the flatten and feed flat inputs "
+            f"(shape ({int(np.prod(shape))},)) instead"
+        )
+
+
 def convert(
     model: nn.Module, input_shape: Sequence[int], config: HlsConfig, outdir: str | Path
 ) -> HlsProject:
@@ -121,6 +141,7 @@ def convert(
 
     model = model.eval().cpu()
     shape = tuple(int(s) for s in input_shape)
+    _refuse_leading_flatten(model, shape)
     try:
         cfg = _hls_config(model, shape, config)
     except Exception as exc:  # hls4ml raises bare exceptions for unsupported layers
