@@ -11,12 +11,13 @@ True
 """
 
 from accelflow.perf._baselines import RegressionModel, layer_features, roofline_cycles
-from accelflow.perf._engine import EngineResult, evaluate_nest
+from accelflow.perf._engine import EngineResult, KernelCache, evaluate_nest
 from accelflow.perf._estimate import estimate, estimate_layer, estimate_shape
 from accelflow.perf._report import LayerPerf, Mode, PerfReport
 
 __all__ = [
     "EngineResult",
+    "KernelCache",
     "LayerPerf",
     "Mode",
     "PerfReport",

@@ -19,6 +19,7 @@ iterations and the partial last iteration (the epilogue) are evaluated. Loop ent
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,8 +27,11 @@ from dataclasses import dataclass
 from accelflow.arch import Architecture, Expr
 from accelflow.errors import ConfigError
 from accelflow.mapping import Instr, Item, Loop, LoopNest, iteration_sizes
+from accelflow.perf._symmetry import Symmetry, find_symmetry, maps_onto
 
-__all__ = ["EngineResult", "evaluate_nest"]
+__all__ = ["EngineResult", "KernelCache", "evaluate_nest"]
+
+log = logging.getLogger(__name__)
 
 _PRUNE_EVERY = 4096  # instructions between frontier prunes in FULL mode (keeps memory bounded)
 _HISTORY = 512  # snapshots remembered per loop level before the history is restarted
@@ -105,8 +109,8 @@ def _ev(e: Expr, fenv: Mapping[str, int]) -> int:
 
 
 class _Engine:
-    def __init__(self, arch: Architecture, fast: bool) -> None:
-        self.arch, self.fast = arch, fast
+    def __init__(self, arch: Architecture, fast: bool, cache: KernelCache, constants: frozenset[str]) -> None:
+        self.arch, self.fast, self.cache, self.constants = arch, fast, cache, constants
         stages = (arch.fetch, *arch.stages)
         self.station = {s.name: i for i, s in enumerate(stages)}
         self.stage_lat = [s.latency_cycles for s in stages]
@@ -128,9 +132,8 @@ class _Engine:
         self.n_instr = 0
         self.n_iter = 0
         self.max_frontier = 0
-        self.memo: dict[tuple[object, ...], tuple[tuple[object, ...], int, int]] = {}
         self.compiled: dict[int, _CInstr] = {}
-        self.stride_cache: dict[int, dict[int, int]] = {}
+        self.info: dict[int, tuple[int, tuple[str, ...], bool]] = {}
 
     # -- one dynamic instruction ---------------------------------------------------------------------
     def execute(self, ci: _CInstr, env: Mapping[str, int]) -> None:
@@ -244,116 +247,194 @@ class _Engine:
     def run_block(self, block: tuple[Item, ...], env: dict[str, int], ctx: tuple[int, ...]) -> None:
         for item in block:
             if isinstance(item, Loop):
-                self.run_loop(item, env, ctx)
+                if self.fast:
+                    self.run_loop_fast(item, env, ctx)
+                else:
+                    self.run_loop_full(item, env, ctx)
             else:
                 ci = self.compiled.get(id(item))
                 if ci is None:
                     ci = self.compiled[id(item)] = _CInstr(len(self.compiled), item, self)
                 self.execute(ci, env)
 
-    def run_loop(self, loop: Loop, env: dict[str, int], ctx: tuple[int, ...]) -> None:
+    def run_loop_full(self, loop: Loop, env: dict[str, int], ctx: tuple[int, ...]) -> None:
         full, tile, rem = iteration_sizes(loop, env)
         innermost = not any(isinstance(it, Loop) for it in loop.body)
-        memo_key = None
-        # memoise loop entries only where a hit can save work (tiny innermost loops are cheaper to run)
-        if self.fast and (not innermost or full >= 4):
-            t0, s0 = self.snapshot()
-            memo_key = (id(loop), ctx, full, tile, rem, s0)
-            hit = self.memo.get(memo_key)
-            if hit is not None:
-                state, dt, _ = hit
-                self.restore(state, t0 + dt)
-                return
         var, svar = loop.var, loop.var + "_size"
-        env[svar] = tile
-        history: dict[tuple[object, ...], tuple[int, int]] = {}
-        strides = self.strides(loop, env) if self.fast and full >= 4 else {}
-        k = 0
-        while k < full:
-            env[var] = k
-            self.run_block(loop.body, env, (*ctx, k % loop.period, tile))
-            if innermost:
-                self.n_iter += 1
-            k += 1
-            if self.fast and full - k >= 2:  # a jump needs at least one whole remaining period
-                t, state = self.snapshot()
-                key = (k % loop.period, _translate(state, strides, -k) if strides else state)
-                seen = history.get(key)
-                if seen is None:
-                    if len(history) >= _HISTORY:
-                        history.clear()
-                    history[key] = (k, t)
-                    continue
-                k_prev, t_prev = seen
-                p = k - k_prev
-                q = (full - k) // p
-                if q > 0:  # the frontier repeats with period p: skip q whole periods
-                    self.restore(_translate(state, strides, q * p) if strides else state, t + q * (t - t_prev))
-                    k += q * p
-                history.clear()
-        if rem:  # epilogue: the partial last iteration
-            env[var] = full
-            env[svar] = rem
-            self.run_block(loop.body, env, (*ctx, full % loop.period, rem))
+        for k, size in [(k, tile) for k in range(full)] + ([(full, rem)] if rem else []):
+            env[var], env[svar] = k, size
+            self.run_block(loop.body, env, ctx)
             if innermost:
                 self.n_iter += 1
         env.pop(var, None)
         env.pop(svar, None)
-        if memo_key is not None:
-            t1, s1 = self.snapshot()
-            self.memo[memo_key] = (s1, t1 - t0, 0)
 
-
-    def strides(self, loop: Loop, env: dict[str, int]) -> dict[int, int]:
-        """On-chip spaces whose addresses in ``loop`` all move by the same stride per iteration.
-
-        The fast mode compares frontiers up to this translation (e.g. accumulator rows addressed by
-        the loop index), so such loops become periodic too; the stream is translation-equivariant in
-        these spaces and periodic (``index % period``) in the others, so a repeat is exact.
-        """
-        key = id(loop)
-        found = self.stride_cache.get(key)
-        if found is not None:
-            return found
-        accesses: list[tuple[int, Expr]] = []
-        probe = dict(env)
-
-        def collect(block: tuple[Item, ...]) -> None:
-            for it in block:
+    def loop_info(self, loop: Loop) -> tuple[int, tuple[str, ...], bool]:
+        """(structural token shared by equal loops of all layers, layer constants the loop reads, innermost)."""
+        info = self.info.get(id(loop))
+        if info is None:
+            names: set[str] = set()
+            for it in _items(loop):
                 if isinstance(it, Loop):
-                    probe[it.var], probe[f"{it.var}_size"] = 0, it.tile
-                    collect(it.body)
+                    names |= it.extent.names
                 else:
-                    accesses.extend((self.space[a.space], a.address) for a in (*it.reads, *it.writes))
+                    for _, e in it.fields:
+                        names |= e.names
+                    for a in (*it.reads, *it.writes):
+                        names |= a.address.names
+            token = self.cache.tokens.setdefault(loop, len(self.cache.tokens))
+            innermost = not any(isinstance(it, Loop) for it in loop.body)
+            info = self.info[id(loop)] = (token, tuple(sorted(names & self.constants)), innermost)
+        return info
 
-        collect(loop.body)
-        per_space: dict[int, set[int | None]] = {}
-        full, tile, _ = iteration_sizes(loop, env)
-        points = range(min(full, 64))
-        for space, expr in accesses:
-            if loop.var not in expr.names:
-                per_space.setdefault(space, set()).add(0)
-                continue
-            values = [expr({**probe, loop.var: v, f"{loop.var}_size": tile}) for v in points]
-            diffs = {b - a for a, b in zip(values, values[1:], strict=False)}
-            per_space.setdefault(space, set()).add(diffs.pop() if len(diffs) == 1 else None)
-        found = {s: next(iter(c)) for s, c in per_space.items() if len(c) == 1 and next(iter(c)) not in (0, None)}
-        self.stride_cache[key] = found  # type: ignore[assignment]
-        return found  # type: ignore[return-value]
+    def run_loop_fast(self, loop: Loop, env: dict[str, int], ctx: tuple[int, ...]) -> None:
+        """Evaluate ``loop`` reusing whatever is known: its whole effect from this entry frontier, one
+        iteration's effect from a frontier, and the periodic steady state (remaining whole periods
+        skipped by a time shift). Iterations are compared and evaluated in the frame of the first
+        iteration of their phase (``_symmetry``): iteration k = r + m (r = k mod period) is evaluated as
+        iteration r on the frontier relabelled by sigma^-m, and the result relabelled back by sigma^m,
+        so inner loops see the same frontiers at every outer iteration."""
+        cache = self.cache
+        full, tile, rem = iteration_sizes(loop, env)
+        token, consts, innermost = self.loop_info(loop)
+        base = (token, ctx, tuple(env[n] for n in consts))
+        t0, s0 = self.snapshot()
+        entry_key = (base, full, tile, rem, s0)
+        hit = cache.entries.get(entry_key)
+        if hit is not None:
+            self.restore(hit[0], t0 + hit[1])
+            return
+        var, svar = loop.var, loop.var + "_size"
+        env[svar] = tile
+        sym = self.symmetry(loop, env, base, full, tile)
+        if not sym.periodic:  # the stream does not repeat as declared: evaluate every iteration
+            log.debug("loop %s is not periodic with period %d: evaluated in full", var, loop.period)
+            env.pop(svar)
+            self.run_loop_full(loop, env, ctx)
+            return
+        period = loop.period if sym.phased else 1
+        steps = cache.steps
+        history: dict[tuple[object, ...], tuple[int, int]] = {}
+        t, s, pending = t0, s0, False  # frontier at the start of iteration k; pending: engine not set to it
+        k = 0
+        while k < full:
+            r = k % period
+            key = (r, sym.move_state(s, -k))
+            seen = history.get(key)
+            if seen is not None:
+                k_prev, t_prev = seen
+                p = k - k_prev
+                q = (full - k) // p
+                history.clear()
+                if q > 0:  # the frontier repeats with period p: skip q whole periods
+                    t, s, pending = t + q * (t - t_prev), sym.move_state(s, q * p), True
+                    k += q * p
+                    continue
+            if len(history) >= _HISTORY:
+                history.clear()
+            history[key] = (k, t)
+            step_key = (base, tile, key)
+            step = steps.get(step_key)
+            if step is not None:  # this iteration was evaluated before from the same (relabelled) frontier
+                t, s, pending = t + step[1], sym.move_state(step[0], k), True
+            else:
+                t1, s1, pending = self.run_step(loop, env, ctx, innermost, r, tile, k - r, sym, t, s, pending)
+                steps[step_key] = (sym.move_state(s1, -k), t1 - t)
+                t, s = t1, s1
+            k += 1
+        if rem:  # epilogue: the partial last iteration
+            r = full % period
+            canonical = self.epilogue_maps(loop, env, base, sym, full, r, rem)
+            step_key = (base, -1, rem, r, sym.move_state(s, -full)) if canonical else (base, -2, full, rem, s)
+            step = steps.get(step_key)
+            if step is not None:
+                t, s, pending = t + step[1], (sym.move_state(step[0], full) if canonical else step[0]), True
+            else:
+                idx, frame = (r, full - r) if canonical else (full, 0)
+                t1, s1, pending = self.run_step(loop, env, ctx, innermost, idx, rem, frame, sym, t, s, pending)
+                steps[step_key] = (sym.move_state(s1, -full) if canonical else s1, t1 - t)
+                t, s = t1, s1
+        if pending:
+            self.restore(s, t)
+        env.pop(var, None)
+        env.pop(svar, None)
+        cache.entries[entry_key] = (s, t - t0)
+        cache.trim()
+
+    def run_step(self, loop: Loop, env: dict[str, int], ctx: tuple[int, ...], innermost: bool, idx: int, size: int,
+                 frame: int, sym: Symmetry, t: int, s: tuple[object, ...], pending: bool,
+                 ) -> tuple[int, tuple[object, ...], bool]:  # fmt: skip
+        """Evaluate iteration ``idx`` (of ``size``) on frontier ``s`` at ``t`` relabelled by sigma^-frame;
+        return the time and frontier after it (relabelled back) and whether the engine still needs them set."""
+        moved = bool(frame) and bool(sym)
+        if pending or moved:
+            self.restore(sym.move_state(s, -frame) if moved else s, t)
+        env[loop.var], env[loop.var + "_size"] = idx, size
+        self.run_block(loop.body, env, (*ctx, idx % loop.period, size))
+        if innermost:
+            self.n_iter += 1
+        t1, s1 = self.snapshot()
+        return t1, (sym.move_state(s1, frame) if moved else s1), moved
+
+    def symmetry(self, loop: Loop, env: dict[str, int], base: tuple[object, ...], full: int, tile: int) -> Symmetry:
+        key = (base, full, tile)
+        found = self.cache.symmetries.get(key)
+        if found is None:
+            found = self.cache.symmetries[key] = find_symmetry(loop, env, self.space)
+        return found
+
+    def epilogue_maps(self, loop: Loop, env: dict[str, int], base: tuple[object, ...], sym: Symmetry, full: int,
+                      r: int, rem: int) -> bool:  # fmt: skip
+        key = (base, "epilogue", full, r, rem)
+        found = self.cache.symmetries.get(key)
+        if found is None:
+            found = self.cache.symmetries[key] = maps_onto(loop, env, self.space, sym, r, full, rem)  # type: ignore[assignment]
+        return bool(found)
 
 
-def _translate(state: tuple[object, ...], strides: dict[int, int], steps: int) -> tuple[object, ...]:
-    """Move the locations of the strided spaces by ``steps`` iterations (keys are space + address << 6)."""
+def _items(loop: Loop) -> list[Item]:
+    out: list[Item] = []
+    for it in loop.body:
+        out.append(it)
+        if isinstance(it, Loop):
+            out.extend(_items(it))
+    return out
 
-    def move(items: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
-        return tuple(sorted((k + ((strides.get(k & 63, 0) * steps) << 6), v) for k, v in items))
 
-    return (*state[:6], move(state[6]), move(state[7]), state[8])  # type: ignore[arg-type]
+class KernelCache:
+    """What FAST mode learnt about loops on one architecture, shared by the layers of a network.
+
+    Keys are structural: the loop as data (equal loops of different layers share a token), the phases
+    and tile sizes of the enclosing loops, the layer constants the loop reads and the normalised
+    frontier. The instruction stream of a loop is a function of exactly these, so a hit is exact and
+    layers with the same inner loops (ResNet's repeated blocks, equal tiles of different layers) reuse
+    each other's evaluations. Create one per network evaluation; it only grows up to a bound.
+    """
+
+    _MAX = 1 << 18  # entries per table before it is emptied (memory bound; results stay exact)
+
+    def __init__(self, arch: Architecture) -> None:
+        self.arch = arch
+        self.tokens: dict[Loop, int] = {}
+        self.entries: dict[tuple[object, ...], tuple[tuple[object, ...], int]] = {}
+        self.steps: dict[tuple[object, ...], tuple[tuple[object, ...], int]] = {}
+        self.symmetries: dict[tuple[object, ...], Symmetry | bool] = {}
+
+    def trim(self) -> None:
+        for table in (self.entries, self.steps):
+            if len(table) > self._MAX:
+                table.clear()
 
 
-def evaluate_nest(nest: LoopNest, arch: Architecture, fast: bool) -> EngineResult:
-    """Latency in cycles of ``nest`` on ``arch`` (FULL: every instruction; FAST: periodic extrapolation)."""
-    eng = _Engine(arch, fast)
+def evaluate_nest(nest: LoopNest, arch: Architecture, fast: bool, cache: KernelCache | None = None) -> EngineResult:
+    """Latency in cycles of ``nest`` on ``arch`` (FULL: every instruction; FAST: periodic extrapolation).
+
+    ``cache`` (FAST only) carries loop evaluations over from earlier layers on the same architecture;
+    ``instructions_evaluated`` counts only the instructions this call pushed through the engine.
+    """
+    if cache is not None and cache.arch is not arch:
+        raise ConfigError(f"kernel cache belongs to {cache.arch.name!r}, not to {arch.name!r}")
+    eng = _Engine(arch, fast, cache if cache is not None else KernelCache(arch), frozenset(nest.env))
     eng.run_block(nest.body, nest.env, ())
     eng.snapshot()
     return EngineResult(eng.end, eng.n_instr, eng.n_iter, eng.max_frontier)

@@ -12,7 +12,7 @@ from accelflow.errors import ConfigError
 from accelflow.ir import Graph, Node, propagate_shapes
 from accelflow.mapping import FREE_OPS, LayerShape, is_mappable, layer_shape, map_shape
 from accelflow.perf._baselines import RegressionModel, roofline_cycles
-from accelflow.perf._engine import evaluate_nest
+from accelflow.perf._engine import KernelCache, evaluate_nest
 from accelflow.perf._report import LayerPerf, Mode, PerfReport
 
 __all__ = ["estimate", "estimate_layer", "estimate_shape"]
@@ -25,9 +25,16 @@ def _util(shape: LayerShape, cycles: int, arch: Architecture) -> float:
 
 
 def estimate_shape(
-    shape: LayerShape, arch: Architecture, mode: Mode = Mode.FAST, tiles: Mapping[str, int] | None = None
+    shape: LayerShape,
+    arch: Architecture,
+    mode: Mode = Mode.FAST,
+    tiles: Mapping[str, int] | None = None,
+    cache: KernelCache | None = None,
 ) -> LayerPerf:
-    """Latency of one layer given by its GEMM view (FULL, FAST or ROOFLINE)."""
+    """Latency of one layer given by its GEMM view (FULL, FAST or ROOFLINE).
+
+    ``cache`` (FAST) reuses loop evaluations of earlier layers on ``arch``; without it the layer is
+    evaluated on its own."""
     mode = Mode(mode)
     nest = map_shape(shape, arch, tiles)
     if mode is Mode.ROOFLINE:
@@ -35,7 +42,7 @@ def estimate_shape(
         return LayerPerf(shape.name, shape.op.value, cycles, nest.instruction_count(), 0, _util(shape, cycles, arch), 0, shape.macs)
     if mode is Mode.REGRESSION:
         raise ConfigError("regression mode needs the other layers of a network: use estimate(graph, arch, Mode.REGRESSION)")
-    res = evaluate_nest(nest, arch, fast=mode is Mode.FAST)
+    res = evaluate_nest(nest, arch, fast=mode is Mode.FAST, cache=cache if mode is Mode.FAST else None)
     return LayerPerf(shape.name, shape.op.value, res.cycles, nest.instruction_count(), res.iterations_evaluated,
                      _util(shape, res.cycles, arch), res.instructions_evaluated, shape.macs)  # fmt: skip
 
@@ -86,15 +93,17 @@ def estimate(
         layers = _regression(shapes, arch, tiles)
     elif mode is Mode.FAST:
         # identical layers (same sizes) start from the same empty frontier and give the same result:
-        # evaluate each once; repeats report 0 evaluated instructions (they were not evaluated)
+        # evaluate each once; repeats report 0 evaluated instructions (they were not evaluated). The
+        # kernel cache lets the other layers reuse inner loops already evaluated (exact, structural keys).
         seen: dict[LayerShape, LayerPerf] = {}
+        cache = KernelCache(arch)
         layers = []
         for s in shapes:
             key = _shape_key(s)
             if key in seen:
                 layers.append(dataclasses.replace(seen[key], name=s.name, iterations_evaluated=0, instructions_evaluated=0))
             else:
-                seen[key] = estimate_shape(s, arch, mode, tiles)
+                seen[key] = estimate_shape(s, arch, mode, tiles, cache)
                 layers.append(seen[key])
     else:
         layers = [estimate_shape(s, arch, mode, tiles) for s in shapes]
