@@ -15,6 +15,7 @@ from accelflow.mapping import Instr, Loop, UnsupportedOnArchError, iteration_siz
 ARCHS = {
     "systolic": template("systolic", rows=4, cols=4),
     "gemmini": template("gemmini"),
+    "gemmini_rows": template("gemmini", row_granularity=1),
     "ultratrail": template("ultratrail"),
     "plasticine": template("plasticine"),
 }
