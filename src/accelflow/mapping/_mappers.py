@@ -5,7 +5,8 @@ Default tiling rules (ours, documented in docs/performance-models.md):
   over cols, all npx rows streamed per fold; os: npx over rows, filters over cols, window streamed;
   is: window over rows, npx over cols, filters streamed). No user tiles (the array fixes them).
 - gemmini: dim x dim blocks; the accumulator holds ``ti`` row blocks per output block, double
-  buffered (default ``ti`` = accumulator rows / (2 * dim) / dim, i.e. 32 for 64 KiB).
+  buffered (default ``ti`` = accumulator rows / (2 * dim) / dim, i.e. 32 for 64 KiB). With the
+  template option ``row_granularity=1`` each compute becomes one instruction per row of A.
 - ultratrail: 8 output x 8 input channels per MAC instruction over all output positions and taps.
 - plasticine: 16 output channels (lanes) x ``px`` output positions per PCU pattern (default
   px = min(64, ceil(npx / pcus)) so that small layers still use all PCUs).
@@ -88,22 +89,33 @@ def _gemmini(shape: LayerShape, arch: Architecture, tiles: Mapping[str, int]) ->
     ti = int(tiles.get("ti", max(1, acc_rows // 2 // dim)))
     if ti * dim * 2 > acc_rows:
         raise ConfigError(f"gemmini: tile ti={ti} needs {ti * dim * 2} accumulator rows (double buffered), has {acc_rows}")
-    acc = f"(i % 2) * {ti} + ii"
+    rows = int(arch.param("row_granularity")) if "row_granularity" in arch.params else 0
+    if rows not in (0, 1):
+        raise ConfigError(f"gemmini: row_granularity must be 0 (Gemmini-ISA blocks) or 1 (one compute per row), got {rows}")
+    if rows:  # one compute per row of A; the accumulator is addressed by row
+        acc = f"(i % 2) * {ti * dim} + ii * {dim} + r"
+        compute: Item = _loop("r", "ii_size", 1,
+                              _i("compute", reads=(_a("spad", "2 + ii % 8"), _a("mesh_weights", "k % 2"), _a("acc", acc)),
+                                 writes=(_a("acc", acc),), n=1))  # fmt: skip
+        out_rows = tuple(_a("acc", f"(i % 2) * {ti * dim} + io * {dim} + {r}") for r in range(dim))
+    else:
+        acc = f"(i % 2) * {ti} + ii"
+        compute = _i("compute", reads=(_a("spad", "2 + ii % 8"), _a("mesh_weights", "k % 2"), _a("acc", acc)),
+                     writes=(_a("acc", acc),), n="ii_size")  # fmt: skip
+        out_rows = (_a("acc", f"(i % 2) * {ti} + io"),)
     k_body: tuple[Item, ...] = (
         _i("mvin", writes=(_a("spad", "k % 2"),), words="k_size * j_size"),
         _i("preload", reads=(_a("spad", "k % 2"),), writes=(_a("mesh_weights", "k % 2"),)),
-        _loop("ii", "i_size", dim,
-              _i("mvin", writes=(_a("spad", "2 + ii % 8"),), words="ii_size * k_size"),
-              _i("compute", reads=(_a("spad", "2 + ii % 8"), _a("mesh_weights", "k % 2"), _a("acc", acc)),
-                 writes=(_a("acc", acc),), n="ii_size"),
+        _loop("ii", "i_size", dim, _i("mvin", writes=(_a("spad", "2 + ii % 8"),), words="ii_size * k_size"), compute,
               period=8),
     )  # fmt: skip
     i_body: tuple[Item, ...] = (
         _loop("k", "window", dim, *k_body, period=2),
-        _loop("io", "i_size", dim, _i("mvout", reads=(_a("acc", f"(i % 2) * {ti} + io"),), words="io_size * j_size")),
+        _loop("io", "i_size", dim, _i("mvout", reads=out_rows, words="io_size * j_size")),
     )
     body = (_loop("j", "filters", dim, _loop("i", "npx", dim * ti, *i_body, period=2)),)
-    return LoopNest(shape.name, arch.name, _groups(shape, body), _constants(shape), (("dim", dim), ("ti", ti)))
+    tiling = (("dim", dim), ("ti", ti)) + ((("rows_per_compute", 1),) if rows else ())
+    return LoopNest(shape.name, arch.name, _groups(shape, body), _constants(shape), tiling)
 
 
 # -- UltraTrail-like ----------------------------------------------------------------------------------
