@@ -8,12 +8,14 @@ from dataclasses import dataclass
 
 from accelflow.compress import (
     PruneConfig,
+    PruneScope,
     QATConfig,
     ScaleConfig,
     ScaleMethod,
     auto_prune,
     auto_scale,
     quantize_aware_train,
+    weight_types_for_bits,
 )
 from accelflow.flow.state import DesignState, MetricKey, StateField
 from accelflow.flow.task import Task, TaskContext, param
@@ -49,6 +51,9 @@ class Prune(Task):
     structured: bool = param(False, help="remove whole neurons/filters instead of single weights")
     start_rate: float = param(0.5, low=0.01, high=0.99)
     min_step: float = param(0.02, low=0.001, high=0.49)
+    scope: PruneScope = param(PruneScope.LAYER, choices=tuple(PruneScope),
+                              help="unstructured: per-layer rate or one global |w| threshold")
+    steps: int = param(1, low=1, high=20, help="gradual pruning: prune/fine-tune rounds per candidate")
     finetune_epochs: int = param(3, low=0, high=1000, help="fine-tuning epochs per candidate (0 = none)")
     lr: float = param(1e-3, low=1e-6, high=1.0, log_scale=True)
     batch_size: int = param(128, low=1)
@@ -58,6 +63,7 @@ class Prune(Task):
         assert state.model is not None
         cfg = PruneConfig(tolerance_points=100.0 * self.tolerance, start_rate=self.start_rate,
                           min_step=self.min_step, structured=self.structured,
+                          scope=self.scope, steps=self.steps,
                           finetune=_recipe(self.finetune_epochs, self.lr, self.seed, self.batch_size)
                           if self.finetune_epochs else None)
         res = auto_prune(state.model, state.splits(), cfg)
@@ -108,6 +114,8 @@ class QuantizeAware(Task):
 
     weight_bits: int = param(8, low=2, high=32)
     weight_integer: int = param(2, low=-8, high=32)
+    per_layer_integer: bool = param(False, help="integer bits per layer from its largest |w| "
+                                    "(weight_integer ignored)")
     activation_bits: int = param(16, low=0, high=32, help="0 = activations stay float")
     activation_integer: int = param(6, low=-8, high=32)
     epochs: int = param(3, low=1, high=1000)
@@ -118,7 +126,9 @@ class QuantizeAware(Task):
     def run(self, state: DesignState, ctx: TaskContext) -> DesignState:
         assert state.model is not None
         act = FixedPoint(self.activation_bits, self.activation_integer) if self.activation_bits else None
-        cfg = QATConfig(weight=FixedPoint(self.weight_bits, self.weight_integer), activation=act,
+        weight = (weight_types_for_bits(state.model, self.weight_bits) if self.per_layer_integer
+                  else FixedPoint(self.weight_bits, self.weight_integer))
+        cfg = QATConfig(weight=weight, activation=act,
                         finetune=_recipe(self.epochs, self.lr, self.seed, self.batch_size))
         res = quantize_aware_train(state.model, state.splits(), cfg)
         out = state.evolve(model=res.model).with_metrics(
