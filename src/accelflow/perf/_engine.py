@@ -411,7 +411,7 @@ class KernelCache:
     each other's evaluations. Create one per network evaluation; it only grows up to a bound.
     """
 
-    _MAX = 1 << 18  # entries per table before it is emptied (memory bound; results stay exact)
+    _MAX = 1 << 15  # entries per table before it is emptied (memory bound; results stay exact)
 
     def __init__(self, arch: Architecture) -> None:
         self.arch = arch
