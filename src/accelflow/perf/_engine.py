@@ -313,6 +313,7 @@ class _Engine:
             self.run_loop_full(loop, env, ctx)
             return
         period = loop.period if sym.phased else 1
+        frame_id = (base, sym.signature)
         steps = cache.steps
         history: dict[tuple[object, ...], tuple[int, int]] = {}
         t, s, pending = t0, s0, False  # frontier at the start of iteration k; pending: engine not set to it
@@ -333,7 +334,7 @@ class _Engine:
             if len(history) >= _HISTORY:
                 history.clear()
             history[key] = (k, t)
-            step_key = (base, tile, key)
+            step_key = (frame_id, tile, key)
             step = steps.get(step_key)
             if step is not None:  # this iteration was evaluated before from the same (relabelled) frontier
                 t, s, pending = t + step[1], sym.move_state(step[0], k), True
@@ -345,7 +346,7 @@ class _Engine:
         if rem:  # epilogue: the partial last iteration
             r = full % period
             canonical = self.epilogue_maps(loop, env, base, sym, full, r, rem)
-            step_key = (base, -1, rem, r, sym.move_state(s, -full)) if canonical else (base, -2, full, rem, s)
+            step_key = (frame_id, -1, rem, r, sym.move_state(s, -full)) if canonical else (base, -2, full, rem, s)
             step = steps.get(step_key)
             if step is not None:
                 t, s, pending = t + step[1], (sym.move_state(step[0], full) if canonical else step[0]), True

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from accelflow.arch import Expr
 from accelflow.mapping import Instr, Item, Loop, iteration_sizes
@@ -39,6 +40,12 @@ class Symmetry:
 
     def __bool__(self) -> bool:
         return bool(self.shifts or self.cycles)
+
+    @cached_property
+    def signature(self) -> tuple[object, ...]:
+        """Hashable identity: memo entries made in different frames must not be mixed."""
+        cycles = tuple(sorted((space, tuple(sorted({c for c, _ in perm.values()}))) for space, perm in self.cycles.items()))
+        return (tuple(sorted(self.shifts.items())), cycles, self.phased)
 
     def image(self, space: int, address: int, steps: int) -> int:
         """``sigma^steps`` of one address of ``space``."""
