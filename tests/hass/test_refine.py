@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from accelflow.hass import (
+    Objective,
     SearchSettings,
     Thresholds,
     accuracy,
@@ -58,3 +59,35 @@ def test_baselines_meet_the_bound_on_the_holdout(trained, evaluator, digits) -> 
     heur = slowest_layer_baseline(evaluator, bound, weight_step=0.2, activation_step=0.3, max_steps=3,
                                   holdout=digits.test)
     assert heur.accuracy_drop <= bound and held(heur) <= bound
+
+
+def test_uniform_local_midpoints_never_lose(evaluator) -> None:
+    grid = [(0.0, 0.0), (0.0, 0.2), (0.02, 0.0), (0.02, 0.2)]
+    coarse = uniform_baseline(evaluator, 1.0, grid=grid)
+    fine = uniform_baseline(evaluator, 1.0, grid=grid, local=True)
+    assert any(t.number >= len(grid) for t in fine.trials)  # midpoints around the best pair were tried
+    assert fine.throughput_images_per_s >= coarse.throughput_images_per_s and fine.accuracy_drop <= 1.0
+
+
+def test_give_back_lowers_the_least_relevant_parameter(evaluator) -> None:
+    from accelflow.hass._refine import RefineSettings, _give_back
+
+    space = evaluator.space
+    params = {k: 0.3 for k in space.distributions()}
+    current = evaluator(space.thresholds(params))
+    ranked = rank_moves(space, current)
+    calls: list[dict[str, float]] = []
+
+    def run(p: dict[str, float]):  # noqa: ANN202
+        calls.append(p)
+        return evaluator(space.thresholds(p))
+
+    tried: set[str] = set()
+    back = _give_back(ranked, params, current, tried, RefineSettings(moves_per_round=2), run, 5, 100.0,
+                      Objective.THROUGHPUT)
+    assert 1 <= len(calls) <= 2 and tried <= set(ranked[-2:])
+    lowered = [k for k in params if calls[0][k] < params[k]]
+    assert lowered == [ranked[-1]]  # the bottom of the hardware ranking is given back first
+    if back is not None:
+        key, new_params, ev = back
+        assert ev.accuracy_drop < current.accuracy_drop and new_params[key] < params[key]

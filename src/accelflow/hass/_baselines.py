@@ -75,29 +75,60 @@ def _holdout_ok(evaluator: Evaluator, holdout: ArraySplit | None, thresholds: Th
 
 def uniform_baseline(evaluator: Evaluator, max_accuracy_drop: float, objective: Objective = Objective.THROUGHPUT,
                      grid: Sequence[tuple[float, float]] | None = None, holdout: ArraySplit | None = None,
-                     skip_dominated: bool = True) -> HassResult:
+                     skip_dominated: bool = True, local: bool = False) -> HassResult:
     """Best single global (weight, activation) threshold pair within the bound on ``grid`` (and on
-    ``holdout``); ``skip_dominated`` skips pairs >= a pair that broke the bound in both thresholds."""
-    grid = uniform_grid(evaluator) if grid is None else grid
+    ``holdout``); ``skip_dominated`` skips pairs >= a pair that broke the bound in both thresholds;
+    ``local`` then also tries the midpoints between the best pair and its grid neighbours (a finer grid
+    where it matters, so the baseline is not held back by the grid spacing)."""
+    grid = list(uniform_grid(evaluator) if grid is None else grid)
     feasible: list[Evaluation] = []
     failed: list[tuple[float, float]] = []
-    records = []
-    for i, (w, a) in enumerate(grid):
-        if skip_dominated and any(w >= fw and a >= fa for fw, fa in failed):
-            continue
-        ev = evaluator(evaluator.space.uniform(w, a))
-        records.append(_record(i, "uniform", ev, objective, max_accuracy_drop))
-        if ev.feasible(max_accuracy_drop):
-            feasible.append(ev)
-        elif ev.accuracy_drop > max_accuracy_drop:
-            failed.append((w, a))
+    records: list[TrialRecord] = []
+    _scan(evaluator, grid, 0, max_accuracy_drop, objective, skip_dominated, feasible, failed, records)
     base: list[float] = []
-    best = next((ev for ev in sorted(feasible, key=lambda e: e.objective(objective), reverse=True)
-                 if _holdout_ok(evaluator, holdout, ev.thresholds, max_accuracy_drop, base)), None)
+
+    def pick() -> Evaluation | None:
+        return next((ev for ev in sorted(feasible, key=lambda e: e.objective(objective), reverse=True)
+                     if _holdout_ok(evaluator, holdout, ev.thresholds, max_accuracy_drop, base)), None)
+
+    best = pick()
+    if local and best is not None:
+        conv, act = evaluator.space.convs[0], evaluator.space.activations
+        w0 = best.thresholds.weight.get(conv, 0.0)
+        a0 = best.thresholds.activation.get(act[0], 0.0) if act else 0.0
+        near = _midpoints(sorted({w for w, _ in grid}), w0), _midpoints(sorted({a for _, a in grid}), a0)
+        extra = [(w, a) for w in near[0] for a in near[1] if (w, a) != (w0, a0)]
+        _scan(evaluator, extra, len(grid), max_accuracy_drop, objective, skip_dominated, feasible, failed, records)
+        best = pick()
     if best is None:  # the (0, 0) point is normally on the grid; fall back to it
         best = evaluator(Thresholds())
     log.info("uniform baseline: %d of %d grid points evaluated", len(records), len(grid))
     return _result("uniform", best, evaluator, objective, max_accuracy_drop, records)
+
+
+def _midpoints(values: Sequence[float], x: float) -> list[float]:
+    """``x`` and the midpoints to its neighbours in the sorted ``values``."""
+    i = min(range(len(values)), key=lambda k: abs(values[k] - x))
+    out = [x]
+    if i > 0:
+        out.append((values[i - 1] + x) / 2)
+    if i + 1 < len(values):
+        out.append((values[i + 1] + x) / 2)
+    return out
+
+
+def _scan(evaluator: Evaluator, grid: Sequence[tuple[float, float]], offset: int, bound: float,
+          objective: Objective, skip_dominated: bool, feasible: list[Evaluation],
+          failed: list[tuple[float, float]], records: list[TrialRecord]) -> None:
+    for i, (w, a) in enumerate(grid, start=offset):
+        if skip_dominated and any(w >= fw and a >= fa for fw, fa in failed):
+            continue
+        ev = evaluator(evaluator.space.uniform(w, a))
+        records.append(_record(i, "uniform", ev, objective, bound))
+        if ev.feasible(bound):
+            feasible.append(ev)
+        elif ev.accuracy_drop > bound:
+            failed.append((w, a))
 
 
 def slowest_layer_baseline(evaluator: Evaluator, max_accuracy_drop: float,

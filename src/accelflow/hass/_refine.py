@@ -12,9 +12,15 @@ where it buys the most throughput. The refinement does that with the hardware in
 3. Evaluate the ``moves_per_round`` best-ranked untried moves (each is an ordinary trial of the study,
    source ``refine``). Among those within the bound that raise the objective, accept the one with the
    largest relative gain per point of accuracy spent (``gain / (extra drop + 0.1)``). A move that breaks
-   the bound is rolled back and its step halved (dropped below ``min_step``); a move that does not raise
-   the objective is not retried until another move is accepted.
-4. Stop when the budget is spent or no move is left.
+   the bound is rolled back and its step halved (dropped below ``min_step``); a move that raises the
+   objective by less than ``min_gain`` (folding noise, not a new design) is not retried until another
+   move is accepted.
+4. When every move is stalled or dropped: if the bound is what blocks (some move broke it), *give back*:
+   lower the least hardware-relevant parameter (bottom of the ranking) by a step, accepted if accuracy
+   recovers and the objective stays within ``min_gain``; each parameter is given back at most once and
+   never raised again (no cycling). Otherwise the stalled moves' steps are doubled (up to ``max_step``):
+   a bigger step can cross the next folding change where a small one bought nothing. Stop when the
+   budget is spent or no move is left.
 
 Every evaluation is a study trial, so selection (re-evaluation, hold-out check) and resuming work as for
 the TPE trials, and the refinement never returns a design beyond the bound.
@@ -24,7 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,7 +38,7 @@ import optuna
 
 from accelflow.data import ArraySplit
 from accelflow.hass._evaluate import Evaluation, Evaluator
-from accelflow.hass._space import FLOOR, Thresholds, ThresholdSpace
+from accelflow.hass._space import FLOOR, Objective, Thresholds, ThresholdSpace
 
 if TYPE_CHECKING:
     from accelflow.hass._search import SearchSettings
@@ -51,6 +57,8 @@ class RefineSettings:
     weight_step: float = 0.05
     activation_step: float = 0.05
     min_step: float = 0.0125
+    max_step: float = 0.2
+    min_gain: float = 0.003
     moves_per_round: int = 4
 
 
@@ -87,32 +95,60 @@ def refine_study(study: optuna.Study, evaluator: Evaluator, settings: SearchSett
     current = evaluator(space.thresholds(params))
     steps = {k: (refine.weight_step if k.startswith("w:") else refine.activation_step) for k in params}
     stalled: set[str] = set()
+    broke: dict[str, float] = {}  # smallest step of each move that broke the bound: never grow back to it
+    tried_back: set[str] = set()  # parameters a give-back was tried on (once each)
+    lowered: set[str] = set()  # parameters given back (never raised again: no cycling)
     used = 0
+
+    def run(trial_params: dict[str, float]) -> Evaluation:
+        nonlocal used
+        study.enqueue_trial(trial_params, user_attrs={"source": "refine"})
+        trial, thresholds = ask(study, evaluator)
+        try:
+            ev = evaluator(thresholds)
+        except BaseException:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise
+        tell(study, trial, ev, settings)
+        used += 1
+        return ev
+
     while used < budget:
-        moves = [k for k in rank_moves(space, current)
-                 if k not in stalled and steps[k] >= refine.min_step and params[k] < _upper(space, k) - 1e-12]
+        ranked = rank_moves(space, current)
+        moves = [k for k in ranked if k not in stalled and k not in lowered and steps[k] >= refine.min_step
+                 and params[k] < _upper(space, k) - 1e-12]
         if not moves:
-            break
+            back = _give_back(ranked, params, current, tried_back, refine, run, budget - used, bound,
+                              objective) if broke else None
+            if back is not None:
+                key, params, current = back
+                lowered.add(key)
+                stalled.clear()
+                for k in broke:  # the freed accuracy may now admit the moves that broke the bound
+                    steps[k] = max(steps[k], refine.min_step)
+                broke.clear()
+                continue
+            grow = [k for k in stalled if steps[k] * 2 <= refine.max_step + 1e-12
+                    and steps[k] * 2 < broke.get(k, float("inf")) - 1e-12]
+            if not grow:
+                break
+            for k in grow:
+                steps[k] *= 2
+            stalled.clear()
+            continue
         best: tuple[float, str, dict[str, float], Evaluation] | None = None
         for key in moves[:refine.moves_per_round]:
             if used >= budget:
                 break
             trial_params = dict(params)
             trial_params[key] = min(params[key] + steps[key], _upper(space, key))
-            study.enqueue_trial(trial_params, user_attrs={"source": "refine"})
-            trial, thresholds = ask(study, evaluator)
-            try:
-                ev = evaluator(thresholds)
-            except BaseException:
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                raise
-            tell(study, trial, ev, settings)
-            used += 1
+            ev = run(trial_params)
             if not ev.feasible(bound):
+                broke[key] = min(broke.get(key, float("inf")), steps[key])
                 steps[key] /= 2  # roll back; retry later with a smaller step (or never)
                 continue
             gain = ev.objective(objective) / max(current.objective(objective), 1e-12) - 1.0
-            if gain <= 1e-9:
+            if gain < refine.min_gain:
                 stalled.add(key)
                 continue
             score = gain / (max(ev.accuracy_drop - current.accuracy_drop, 0.0) + _ACCURACY_FLOOR)
@@ -124,6 +160,32 @@ def refine_study(study: optuna.Study, evaluator: Evaluator, settings: SearchSett
             log.info("refine: %s -> %.3f, objective %.1f, drop %.2f", key, params[key],
                      current.objective(objective), current.accuracy_drop)
     return used
+
+
+def _give_back(ranked: list[str], params: dict[str, float], current: Evaluation, tried: set[str],
+               refine: RefineSettings, run: Callable[[dict[str, float]], Evaluation], left: int, bound: float,
+               objective: Objective) -> tuple[str, dict[str, float], Evaluation] | None:
+    """When raising is blocked by the bound: lower the least hardware-relevant parameter by a step if that
+    recovers accuracy at (almost) no throughput cost, freeing budget for the layers that matter. At most
+    ``refine.moves_per_round`` tries; returns the accepted point."""
+    tries = 0
+    for key in reversed(ranked):
+        if tries >= min(refine.moves_per_round, left) or key in tried:
+            continue
+        if params[key] <= FLOOR * (1 + 1e-9):
+            continue
+        tried.add(key)
+        tries += 1
+        step = refine.weight_step if key.startswith("w:") else refine.activation_step
+        trial_params = dict(params)
+        trial_params[key] = max(params[key] - step, FLOOR)
+        ev = run(trial_params)
+        keeps = ev.objective(objective) >= current.objective(objective) * (1 - refine.min_gain)
+        if ev.feasible(bound) and keeps and ev.accuracy_drop < current.accuracy_drop - 1e-9:
+            log.info("refine: gave back %s -> %.3f, objective %.1f, drop %.2f", key, trial_params[key],
+                     ev.objective(objective), ev.accuracy_drop)
+            return key, trial_params, ev
+    return None
 
 
 def best_start(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings,
