@@ -25,6 +25,7 @@ Bitmasks are packed little-endian into ``ceil(K*K / 8)`` bytes (bit ``t`` = tap 
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,8 @@ __all__ = [
 
 #: Popcount of every byte.
 _POP8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+#: Fewest sampled positions a layer keeps when ``P x C x F/groups`` exceeds ``max_elements``.
+MIN_POSITIONS = 128
 #: Working-set bound (elements) of one chunk of the position loop.
 _CHUNK_ELEMS = 1 << 22
 
@@ -129,6 +132,37 @@ class WindowSample:
                             self.positions_total + other.positions_total, self.source)  # fmt: skip
 
 
+class _UnitCache:
+    """Least-recently-used store of unit-work arrays shared by all layers, bounded in bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.entries: OrderedDict[tuple[int, int, int], np.ndarray] = OrderedDict()
+        self.bytes = 0
+
+    def get(self, key: tuple[int, int, int]) -> np.ndarray | None:
+        hit = self.entries.get(key)
+        if hit is not None:
+            self.entries.move_to_end(key)
+        return hit
+
+    def put(self, key: tuple[int, int, int], value: np.ndarray) -> None:
+        self.entries[key] = value
+        self.bytes += value.nbytes
+        while self.bytes > self.max_bytes and len(self.entries) > 1:
+            _, old = self.entries.popitem(last=False)
+            self.bytes -= old.nbytes
+
+    def drop(self, owner: int) -> None:
+        """Forget the arrays of a model that no longer exists."""
+        for key in [k for k in self.entries if k[0] == owner]:
+            self.bytes -= self.entries.pop(key).nbytes
+
+
+#: Unit work of every live :class:`SampledLockStep`, at most 1 GB in all.
+UNIT_CACHE = _UnitCache(1 << 30)
+
+
 class SampledLockStep:
     """Expected lock-step cycles per output position from a :class:`WindowSample`, for any folding.
 
@@ -136,20 +170,21 @@ class SampledLockStep:
     ``max_{s,o} sum_{c in s} sum_{j in o} ceil(nz(p, c, j) / fine)``, with filter ``j`` of a group in unit
     ``j mod coarse_out`` (round-robin, as the hardware's fork deals them) and channels in the streams given.
 
-    Cost: the non-zero products ``nz[p, c, j]`` of the sample are counted once (``P x C x F/groups`` bytes,
-    byte-wise popcount lookup table); per (fine, coarse_out) one lookup and reduction to the unit work
-    ``U[p, c, o]``, kept in a least-recently-used cache of ``cache_bytes``; per folding one reduction of
-    ``U`` over the channels of each stream (``P x C x coarse_out``). A layer whose ``P x C x F/groups``
-    exceeds ``max_elements`` uses an evenly spaced subset of the sampled positions (at least 256), so the
-    very wide layers of ImageNet networks stay within memory.
+    Cost: the non-zero products ``nz[c, j, p]`` of the sample are counted once (``P x C x F/groups`` bytes,
+    byte-wise popcount lookup table). Per (fine, coarse_out) the unit work ``U[c, o, p]`` is one lookup
+    and reduction of ``nz`` (or the sum of two halves of ``U`` at ``2 coarse_out``, so one lookup serves
+    every coarse_out of a fine), kept in :data:`UNIT_CACHE` (least recently used, 1 GB over all layers).
+    Per folding: one add per channel into its stream (``P x C x coarse_out``). A layer whose
+    ``P x C x F/groups`` exceeds ``max_elements`` uses an evenly spaced subset of the sampled positions
+    (at least ``MIN_POSITIONS``), which bounds memory and time on the wide layers of ImageNet networks.
     """
 
-    def __init__(self, sample: WindowSample, max_elements: int = 1 << 26, cache_bytes: int = 256 << 20) -> None:
+    def __init__(self, sample: WindowSample, max_elements: int = 1 << 24) -> None:
         self.sample = sample
         w = sample.channel_filter_codes()  # (C, Fg, B)
         self._fg = w.shape[1]
         per_position = sample.channels * self._fg
-        keep = min(sample.positions, max(256, max_elements // max(per_position, 1)))
+        keep = min(sample.positions, max(MIN_POSITIONS, max_elements // max(per_position, 1)))
         act = sample.act
         if keep < sample.positions:
             act = act[np.linspace(0, sample.positions - 1, keep).round().astype(np.int64)]
@@ -162,16 +197,7 @@ class SampledLockStep:
             both = w[start:start + rows, :, :, None] & act_t[start:start + rows, None, :, :]  # (r, Fg, B, P)
             nz[start:start + rows] = _POP8[both].sum(axis=2, dtype=np.uint8)
         self._nz = nz
-        self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
-        self._cache_bytes = 0
-        self._max_cache_bytes = cache_bytes
-
-    def _remember(self, key: tuple[int, int], value: np.ndarray) -> None:
-        self._cache[key] = value
-        self._cache_bytes += value.nbytes
-        while self._cache_bytes > self._max_cache_bytes and len(self._cache) > 1:
-            _, old = self._cache.popitem(last=False)
-            self._cache_bytes -= old.nbytes
+        weakref.finalize(self, UNIT_CACHE.drop, id(self))
 
     def _dtype(self, coarse_out: int) -> type[np.integer]:
         top = self._fg // coarse_out * self.sample.kernel_taps  # most cycles of one unit on one window
@@ -180,22 +206,22 @@ class SampledLockStep:
     def unit_work(self, fine: int, coarse_out: int) -> np.ndarray:
         """``U[c, o, p]``: cycles of unit ``o`` on the window of channel ``c`` at sampled position ``p``."""
         key = (fine, coarse_out)
-        hit = self._cache.get(key)
+        hit = UNIT_CACHE.get((id(self), *key))
         if hit is not None:
-            self._cache.move_to_end(key)
             return hit
-        if coarse_out == self._fg:
-            ceil = (-(-np.arange(self.sample.kernel_taps + 1) // fine)).astype(np.uint8)
-            unit = ceil[self._nz]
-        elif self._fg % (2 * coarse_out) == 0:  # unit o of co = units o and o + co of 2 co
+        halve = self._fg % (2 * coarse_out) == 0 and 8 * self._nz.nbytes <= UNIT_CACHE.max_bytes
+        if halve:  # unit o of co = units o and o + co of 2 co; the chain up to co = Fg stays cached
             finer = self.unit_work(fine, 2 * coarse_out)
             unit = np.add(finer[:, :coarse_out], finer[:, coarse_out:], dtype=self._dtype(coarse_out))
         else:
-            per_filter = self.unit_work(fine, self._fg)
-            c, _, p = per_filter.shape
-            shape = (c, self._fg // coarse_out, coarse_out, p)
-            unit = per_filter.reshape(shape).sum(axis=1, dtype=self._dtype(coarse_out))
-        self._remember(key, unit)
+            ceil = (-(-np.arange(self.sample.kernel_taps + 1) // fine)).astype(np.uint8)
+            unit = np.empty((self._nz.shape[0], coarse_out, self.positions), dtype=self._dtype(coarse_out))
+            rows = max(1, _CHUNK_ELEMS // max(self._fg * self.positions, 1))
+            for start in range(0, self._nz.shape[0], rows):  # chunks of channels bound the temporaries
+                per_filter = ceil[self._nz[start:start + rows]]  # (r, Fg, P)
+                shape = (per_filter.shape[0], self._fg // coarse_out, coarse_out, self.positions)
+                unit[start:start + rows] = per_filter.reshape(shape).sum(axis=1, dtype=unit.dtype)
+        UNIT_CACHE.put((id(self), *key), unit)
         return unit
 
     def cycles(self, fine: int, stream_of_channel: np.ndarray, coarse_out: int) -> float:
