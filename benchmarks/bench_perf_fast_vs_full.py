@@ -56,7 +56,8 @@ def main() -> None:
                 rows.append({"layer": s.name, "op": s.op.value, "full": full.cycles, "fast": fast.cycles,
                              "roofline": roof.cycles, "instructions": full.instructions,
                              "fast_instructions_evaluated": fast.instructions_evaluated,
-                             "fast_iterations_evaluated": fast.iterations_evaluated})  # fmt: skip
+                             "fast_iterations_evaluated": fast.iterations_evaluated,
+                             "fast_map_applications": fast.map_applications})  # fmt: skip
                 pooled.append((s, full.cycles, fast.cycles, roof.cycles))
             tot_full, tot_fast = sum(r["full"] for r in rows), sum(r["fast"] for r in rows)
             n_instr = sum(r["instructions"] for r in rows)
@@ -74,9 +75,11 @@ def main() -> None:
                 "layer_mape_pct": _mape([r["fast"] for r in rows], [r["full"] for r in rows]),
                 "instructions": n_instr,
                 "fast_instructions_evaluated": sum(r["fast_instructions_evaluated"] for r in rows),
+                "fast_map_applications": sum(r["fast_map_applications"] for r in rows),
                 "network_fast_cycles": whole.total_cycles,
                 "network_fast_equals_full_per_layer": net_exact,
                 "network_fast_instructions_evaluated": whole.instructions_evaluated,
+                "network_fast_map_applications": whole.map_applications,
                 "network_fast_seconds": t_net,
                 "full_seconds": t_full,
                 "fast_seconds": t_fast,
@@ -86,7 +89,7 @@ def main() -> None:
             print(f"{net:13s} {tname:10s} layers={len(rows):3d} full={tot_full:>12,} fast={tot_fast:>12,} "
                   f"instr={n_instr:>10,} eval={results['networks'][f'{net}/{tname}']['fast_instructions_evaluated']:>7,} "
                   f"full {t_full:6.1f}s fast {t_fast:5.2f}s network: eval={whole.instructions_evaluated:,} "
-                  f"exact={net_exact}", flush=True)  # fmt: skip
+                  f"maps applied={whole.map_applications:,} exact={net_exact}", flush=True)  # fmt: skip
         # baselines on the pooled layer set of this template
         keys = [dataclasses.replace(s, name="") for s, *_ in pooled]
         labels = {k: full for k, (_, full, _, _) in zip(keys, pooled, strict=True)}

@@ -27,11 +27,13 @@ from dataclasses import dataclass
 from accelflow.arch import Architecture, Expr
 from accelflow.errors import ConfigError
 from accelflow.mapping import Instr, Item, Loop, LoopNest, iteration_sizes
+from accelflow.perf import _maxplus
 from accelflow.perf._symmetry import Symmetry, find_symmetry, maps_onto
 
 __all__ = ["EngineResult", "KernelCache", "evaluate_nest"]
 
 log = logging.getLogger(__name__)
+_RING_KINDS = (_maxplus.SR, _maxplus.UR, _maxplus.MP, _maxplus.MF)
 
 _PRUNE_EVERY = 4096  # instructions between frontier prunes in FULL mode (keeps memory bounded)
 _HISTORY = 512  # snapshots remembered per loop level before the history is restarted
@@ -43,13 +45,14 @@ class EngineResult:
     instructions_evaluated: int
     iterations_evaluated: int
     max_frontier: int  # largest number of frontier entries seen (memory boundedness)
+    map_applications: int = 0  # FAST with max-plus maps: segments applied as a map instead of evaluated
 
 
 class _CInstr:
     """An instruction template compiled against the architecture."""
 
     __slots__ = ("tid", "names", "path", "stage_lat", "unit", "lat", "occ", "mi", "mem_lat", "width",
-                 "fields", "reads", "writes", "cache")  # fmt: skip
+                 "fields", "reads", "writes", "cache", "sig")  # fmt: skip
 
     def __init__(self, tid: int, ins: Instr, eng: _Engine) -> None:
         arch = eng.arch
@@ -82,6 +85,7 @@ class _CInstr:
             names |= e.names
         self.names = tuple(sorted(names))
         self.cache: dict[tuple[int, ...], tuple[int, int, int, tuple[int, ...], tuple[int, ...]]] = {}
+        self.sig = (self.stage_lat, self.unit, self.mi, self.mem_lat)  # with resolve(): all execute() uses
 
     def resolve(self, env: Mapping[str, int], word_bits: int) -> tuple[int, int, int, tuple[int, ...], tuple[int, ...]]:
         key = tuple(env[n] for n in self.names)
@@ -109,8 +113,9 @@ def _ev(e: Expr, fenv: Mapping[str, int]) -> int:
 
 
 class _Engine:
-    def __init__(self, arch: Architecture, fast: bool, cache: KernelCache, constants: frozenset[str]) -> None:
-        self.arch, self.fast, self.cache, self.constants = arch, fast, cache, constants
+    def __init__(self, arch: Architecture, fast: bool, cache: KernelCache, constants: frozenset[str],
+                 maxplus: bool = False) -> None:  # fmt: skip
+        self.arch, self.fast, self.cache, self.constants, self.maxplus = arch, fast, cache, constants, maxplus
         stages = (arch.fetch, *arch.stages)
         self.station = {s.name: i for i, s in enumerate(stages)}
         self.stage_lat = [s.latency_cycles for s in stages]
@@ -131,6 +136,10 @@ class _Engine:
         self.end = 0
         self.n_instr = 0
         self.n_iter = 0
+        self.n_applied = 0
+        groups = (self.s_ring, self.u_ring, self.m_port, self.m_flight)
+        self.ring_caps = {(kind, i): d.maxlen or 0 for kind, group in zip(_RING_KINDS, groups, strict=True)
+                          for i, d in enumerate(group)}  # fmt: skip
         self.max_frontier = 0
         self.compiled: dict[int, _CInstr] = {}
         self.info: dict[int, tuple[int, tuple[str, ...], bool]] = {}
@@ -194,6 +203,20 @@ class _Engine:
         if not self.fast and self.n_instr % _PRUNE_EVERY == 0:
             self.snapshot()
 
+    def rings(self, kind: int) -> list[deque[int]]:
+        return {_maxplus.SR: self.s_ring, _maxplus.UR: self.u_ring, _maxplus.MP: self.m_port, _maxplus.MF: self.m_flight}[kind]
+
+    def run_segment(self, seg: list[_CInstr], env: Mapping[str, int]) -> None:
+        """FAST with max-plus maps: apply the segment's map, deriving it symbolically the first time."""
+        resolved = tuple((ci, ci.resolve(env, self.word_bits)) for ci in seg)
+        key = tuple((ci.sig, r) for ci, r in resolved)
+        m = self.cache.maps.get(key)
+        if m is None:
+            m = self.cache.maps[key] = _maxplus.derive(self, resolved)
+            self.n_instr += len(seg)
+        _maxplus.apply(self, m)
+        self.n_applied += 1
+
     # -- frontier --------------------------------------------------------------------------------------
     def now(self) -> int:
         return self.s_last[0]
@@ -245,6 +268,19 @@ class _Engine:
 
     # -- loop nests ------------------------------------------------------------------------------------
     def run_block(self, block: tuple[Item, ...], env: dict[str, int], ctx: tuple[int, ...]) -> None:
+        if self.maxplus:
+            seg: list[_CInstr] = []
+            for item in block:
+                if isinstance(item, Loop):
+                    if seg:
+                        self.run_segment(seg, env)
+                        seg = []
+                    self.run_loop_fast(item, env, ctx)
+                else:
+                    seg.append(self.compile(item))
+            if seg:
+                self.run_segment(seg, env)
+            return
         for item in block:
             if isinstance(item, Loop):
                 if self.fast:
@@ -252,10 +288,13 @@ class _Engine:
                 else:
                     self.run_loop_full(item, env, ctx)
             else:
-                ci = self.compiled.get(id(item))
-                if ci is None:
-                    ci = self.compiled[id(item)] = _CInstr(len(self.compiled), item, self)
-                self.execute(ci, env)
+                self.execute(self.compile(item), env)
+
+    def compile(self, item: Instr) -> _CInstr:
+        ci = self.compiled.get(id(item))
+        if ci is None:
+            ci = self.compiled[id(item)] = _CInstr(len(self.compiled), item, self)
+        return ci
 
     def run_loop_full(self, loop: Loop, env: dict[str, int], ctx: tuple[int, ...]) -> None:
         full, tile, rem = iteration_sizes(loop, env)
@@ -420,14 +459,16 @@ class KernelCache:
         self.entries: dict[tuple[object, ...], tuple[tuple[object, ...], int]] = {}
         self.steps: dict[tuple[object, ...], tuple[tuple[object, ...], int]] = {}
         self.symmetries: dict[tuple[object, ...], Symmetry | bool] = {}
+        self.maps: dict[tuple[object, ...], _maxplus.SegmentMap] = {}  # resolved segment -> its max-plus map
 
     def trim(self) -> None:
-        for table in (self.entries, self.steps):
+        for table in (self.entries, self.steps, self.maps):
             if len(table) > self._MAX:
                 table.clear()
 
 
-def evaluate_nest(nest: LoopNest, arch: Architecture, fast: bool, cache: KernelCache | None = None) -> EngineResult:
+def evaluate_nest(nest: LoopNest, arch: Architecture, fast: bool, cache: KernelCache | None = None,
+                  maxplus: bool = True) -> EngineResult:  # fmt: skip
     """Latency in cycles of ``nest`` on ``arch`` (FULL: every instruction; FAST: periodic extrapolation).
 
     ``cache`` (FAST only) carries loop evaluations over from earlier layers on the same architecture;
@@ -435,7 +476,7 @@ def evaluate_nest(nest: LoopNest, arch: Architecture, fast: bool, cache: KernelC
     """
     if cache is not None and cache.arch is not arch:
         raise ConfigError(f"kernel cache belongs to {cache.arch.name!r}, not to {arch.name!r}")
-    eng = _Engine(arch, fast, cache if cache is not None else KernelCache(arch), frozenset(nest.env))
+    eng = _Engine(arch, fast, cache if cache is not None else KernelCache(arch), frozenset(nest.env), fast and maxplus)
     eng.run_block(nest.body, nest.env, ())
     eng.snapshot()
-    return EngineResult(eng.end, eng.n_instr, eng.n_iter, eng.max_frontier)
+    return EngineResult(eng.end, eng.n_instr, eng.n_iter, eng.max_frontier, eng.n_applied)

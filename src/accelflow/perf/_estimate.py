@@ -30,11 +30,13 @@ def estimate_shape(
     mode: Mode = Mode.FAST,
     tiles: Mapping[str, int] | None = None,
     cache: KernelCache | None = None,
+    maxplus: bool = True,
 ) -> LayerPerf:
     """Latency of one layer given by its GEMM view (FULL, FAST or ROOFLINE).
 
     ``cache`` (FAST) reuses loop evaluations of earlier layers on ``arch``; without it the layer is
-    evaluated on its own."""
+    evaluated on its own. ``maxplus`` (FAST): straight-line segments are evaluated once symbolically and
+    then applied as max-plus maps (same cycles; ``False`` evaluates them instruction by instruction)."""
     mode = Mode(mode)
     nest = map_shape(shape, arch, tiles)
     if mode is Mode.ROOFLINE:
@@ -42,9 +44,9 @@ def estimate_shape(
         return LayerPerf(shape.name, shape.op.value, cycles, nest.instruction_count(), 0, _util(shape, cycles, arch), 0, shape.macs)
     if mode is Mode.REGRESSION:
         raise ConfigError("regression mode needs the other layers of a network: use estimate(graph, arch, Mode.REGRESSION)")
-    res = evaluate_nest(nest, arch, fast=mode is Mode.FAST, cache=cache if mode is Mode.FAST else None)
+    res = evaluate_nest(nest, arch, fast=mode is Mode.FAST, cache=cache if mode is Mode.FAST else None, maxplus=maxplus)
     return LayerPerf(shape.name, shape.op.value, res.cycles, nest.instruction_count(), res.iterations_evaluated,
-                     _util(shape, res.cycles, arch), res.instructions_evaluated, shape.macs)  # fmt: skip
+                     _util(shape, res.cycles, arch), res.instructions_evaluated, shape.macs, res.map_applications)  # fmt: skip
 
 
 def estimate_layer(
@@ -64,12 +66,14 @@ def estimate(
     mode: Mode | str = Mode.FAST,
     tiles: Mapping[str, int] | None = None,
     unsupported: str = "skip",
+    maxplus: bool = True,
 ) -> PerfReport:
     """Latency of every layer of ``graph`` on ``arch``, run one after the other.
 
     Activations, flatten and reshape are free (fused into the producer's output stage). Other operators
     the architecture cannot run are skipped and listed in ``report.skipped`` (``unsupported="skip"``,
     documented host fallback, not timed) or raise :class:`UnsupportedOnArchError` (``"error"``).
+    ``maxplus``: see :func:`estimate_shape`.
     """
     mode = Mode(mode)
     if unsupported not in ("skip", "error"):
@@ -101,9 +105,10 @@ def estimate(
         for s in shapes:
             key = _shape_key(s)
             if key in seen:
-                layers.append(dataclasses.replace(seen[key], name=s.name, iterations_evaluated=0, instructions_evaluated=0))
+                layers.append(dataclasses.replace(seen[key], name=s.name, iterations_evaluated=0, instructions_evaluated=0,
+                                                  map_applications=0))  # fmt: skip
             else:
-                seen[key] = estimate_shape(s, arch, mode, tiles, cache)
+                seen[key] = estimate_shape(s, arch, mode, tiles, cache, maxplus)
                 layers.append(seen[key])
     else:
         layers = [estimate_shape(s, arch, mode, tiles) for s in shapes]

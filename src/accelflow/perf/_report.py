@@ -29,6 +29,7 @@ class LayerPerf:
     utilisation: float
     instructions_evaluated: int = 0
     macs: int = 0
+    map_applications: int = 0  # FAST: straight-line segments applied as max-plus maps (not evaluated)
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "op": self.op, "cycles": self.cycles, "instructions": self.instructions,
@@ -60,6 +61,10 @@ class PerfReport:
     @property
     def iterations_evaluated(self) -> int:
         return sum(lp.iterations_evaluated for lp in self.layers)
+
+    @property
+    def map_applications(self) -> int:
+        return sum(lp.map_applications for lp in self.layers)
 
     def __add__(self, other: PerfReport) -> PerfReport:
         if not isinstance(other, PerfReport):
