@@ -192,7 +192,7 @@ class ConvLayer(LayerModel):
         if self.sparse and self.hist is not None and self.lockstep is LockStep.EXPECTED_MAX:
             object.__setattr__(self, "_window_var", window_cycle_variance(self.hist))
         if self.sparse and self.hist is not None and self.lockstep is LockStep.SAMPLED:
-            object.__setattr__(self, "_sampled", SampledLockStep(self._checked_windows()))
+            object.__setattr__(self, "_sampled", self._checked_windows().lockstep_model())
 
     def _checked_windows(self) -> WindowSample:
         w = self.windows

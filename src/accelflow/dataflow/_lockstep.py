@@ -75,6 +75,7 @@ class WindowSample:
     groups: int = 1
     positions_total: int = 0
     source: str = field(default="measured", compare=False)
+    _model: SampledLockStep | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         act = np.ascontiguousarray(self.act, dtype=np.uint8)
@@ -97,6 +98,14 @@ class WindowSample:
     @property
     def positions(self) -> int:
         return int(self.act.shape[0])
+
+    def lockstep_model(self) -> SampledLockStep:
+        """The :class:`SampledLockStep` of this sample, built on first use and shared by every layer model
+        built from it (its counts and cached unit work survive rebuilding the network model)."""
+        if self._model is None:
+            object.__setattr__(self, "_model", SampledLockStep(self))
+        assert self._model is not None
+        return self._model
 
     @property
     def channels(self) -> int:
