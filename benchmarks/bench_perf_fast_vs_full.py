@@ -57,7 +57,8 @@ def main() -> None:
                              "roofline": roof.cycles, "instructions": full.instructions,
                              "fast_instructions_evaluated": fast.instructions_evaluated,
                              "fast_iterations_evaluated": fast.iterations_evaluated,
-                             "fast_map_applications": fast.map_applications})  # fmt: skip
+                             "fast_map_applications": fast.map_applications,
+                             "fast_instructions_applied": fast.instructions_applied})  # fmt: skip
                 pooled.append((s, full.cycles, fast.cycles, roof.cycles))
             tot_full, tot_fast = sum(r["full"] for r in rows), sum(r["fast"] for r in rows)
             n_instr = sum(r["instructions"] for r in rows)
@@ -76,10 +77,12 @@ def main() -> None:
                 "instructions": n_instr,
                 "fast_instructions_evaluated": sum(r["fast_instructions_evaluated"] for r in rows),
                 "fast_map_applications": sum(r["fast_map_applications"] for r in rows),
+                "fast_instructions_applied": sum(r["fast_instructions_applied"] for r in rows),
                 "network_fast_cycles": whole.total_cycles,
                 "network_fast_equals_full_per_layer": net_exact,
                 "network_fast_instructions_evaluated": whole.instructions_evaluated,
                 "network_fast_map_applications": whole.map_applications,
+                "network_fast_instructions_applied": whole.instructions_applied,
                 "network_fast_seconds": t_net,
                 "full_seconds": t_full,
                 "fast_seconds": t_fast,

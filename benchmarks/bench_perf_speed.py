@@ -49,6 +49,7 @@ def main() -> None:
         "instructions_evaluated_fast": fast.instructions_evaluated,
         "iterations_evaluated_fast": fast.iterations_evaluated,
         "map_applications_fast": fast.map_applications,
+        "instructions_applied_fast": fast.instructions_applied,
         "evaluated_ratio": fast.instructions_total / fast.instructions_evaluated,
         "layers": len(fast.layers),
         "skipped_not_timed": list(fast.skipped),
@@ -87,6 +88,7 @@ def main() -> None:
         "instructions_evaluated_fast": fast_rows.instructions_evaluated,
         "iterations_evaluated_fast": fast_rows.iterations_evaluated,
         "map_applications_fast": fast_rows.map_applications,
+        "instructions_applied_fast": fast_rows.instructions_applied,
         "evaluated_ratio": fast_rows.instructions_total / fast_rows.instructions_evaluated,
         "cycles_vs_block_granularity_pct": 100.0 * (fast_rows.total_cycles - fast.total_cycles) / fast.total_cycles,
     }

@@ -46,6 +46,7 @@ class EngineResult:
     iterations_evaluated: int
     max_frontier: int  # largest number of frontier entries seen (memory boundedness)
     map_applications: int = 0  # FAST with max-plus maps: segments applied as a map instead of evaluated
+    instructions_applied: int = 0  # the dynamic instructions those applications stand for
 
 
 class _CInstr:
@@ -137,6 +138,7 @@ class _Engine:
         self.n_instr = 0
         self.n_iter = 0
         self.n_applied = 0
+        self.n_applied_instr = 0
         groups = (self.s_ring, self.u_ring, self.m_port, self.m_flight)
         self.ring_caps = {(kind, i): d.maxlen or 0 for kind, group in zip(_RING_KINDS, groups, strict=True)
                           for i, d in enumerate(group)}  # fmt: skip
@@ -207,15 +209,24 @@ class _Engine:
         return {_maxplus.SR: self.s_ring, _maxplus.UR: self.u_ring, _maxplus.MP: self.m_port, _maxplus.MF: self.m_flight}[kind]
 
     def run_segment(self, seg: list[_CInstr], env: Mapping[str, int]) -> None:
-        """FAST with max-plus maps: apply the segment's map, deriving it symbolically the first time."""
+        """FAST with max-plus maps: apply the segment's map if known. A segment seen for the first time is
+        evaluated as usual (most segments of some mappings never recur, and deriving a map costs more than
+        evaluating); the second time its map is derived symbolically, and from then on only applied."""
         resolved = tuple((ci, ci.resolve(env, self.word_bits)) for ci in seg)
         key = tuple((ci.sig, r) for ci, r in resolved)
-        m = self.cache.maps.get(key)
+        cache = self.cache
+        m = cache.maps.get(key)
         if m is None:
-            m = self.cache.maps[key] = _maxplus.derive(self, resolved)
+            if key not in cache.seen:
+                cache.seen.add(key)
+                for ci in seg:
+                    self.execute(ci, env)
+                return
+            m = cache.maps[key] = _maxplus.derive(self, resolved)
             self.n_instr += len(seg)
         _maxplus.apply(self, m)
         self.n_applied += 1
+        self.n_applied_instr += m.instructions
 
     # -- frontier --------------------------------------------------------------------------------------
     def now(self) -> int:
@@ -460,9 +471,10 @@ class KernelCache:
         self.steps: dict[tuple[object, ...], tuple[tuple[object, ...], int]] = {}
         self.symmetries: dict[tuple[object, ...], Symmetry | bool] = {}
         self.maps: dict[tuple[object, ...], _maxplus.SegmentMap] = {}  # resolved segment -> its max-plus map
+        self.seen: set[tuple[object, ...]] = set()  # segments evaluated once (their map is derived on reuse)
 
     def trim(self) -> None:
-        for table in (self.entries, self.steps, self.maps):
+        for table in (self.entries, self.steps, self.maps, self.seen):
             if len(table) > self._MAX:
                 table.clear()
 
@@ -479,4 +491,4 @@ def evaluate_nest(nest: LoopNest, arch: Architecture, fast: bool, cache: KernelC
     eng = _Engine(arch, fast, cache if cache is not None else KernelCache(arch), frozenset(nest.env), fast and maxplus)
     eng.run_block(nest.body, nest.env, ())
     eng.snapshot()
-    return EngineResult(eng.end, eng.n_instr, eng.n_iter, eng.max_frontier, eng.n_applied)
+    return EngineResult(eng.end, eng.n_instr, eng.n_iter, eng.max_frontier, eng.n_applied, eng.n_applied_instr)

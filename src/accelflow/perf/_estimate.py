@@ -46,7 +46,8 @@ def estimate_shape(
         raise ConfigError("regression mode needs the other layers of a network: use estimate(graph, arch, Mode.REGRESSION)")
     res = evaluate_nest(nest, arch, fast=mode is Mode.FAST, cache=cache if mode is Mode.FAST else None, maxplus=maxplus)
     return LayerPerf(shape.name, shape.op.value, res.cycles, nest.instruction_count(), res.iterations_evaluated,
-                     _util(shape, res.cycles, arch), res.instructions_evaluated, shape.macs, res.map_applications)  # fmt: skip
+                     _util(shape, res.cycles, arch), res.instructions_evaluated, shape.macs, res.map_applications,
+                     res.instructions_applied)  # fmt: skip
 
 
 def estimate_layer(
@@ -106,7 +107,7 @@ def estimate(
             key = _shape_key(s)
             if key in seen:
                 layers.append(dataclasses.replace(seen[key], name=s.name, iterations_evaluated=0, instructions_evaluated=0,
-                                                  map_applications=0))  # fmt: skip
+                                                  map_applications=0, instructions_applied=0))  # fmt: skip
             else:
                 seen[key] = estimate_shape(s, arch, mode, tiles, cache, maxplus)
                 layers.append(seen[key])

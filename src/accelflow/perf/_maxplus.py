@@ -20,8 +20,9 @@ values it appends and ``apply`` appends them (the deque drops the oldest as the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -38,6 +39,12 @@ Terms = tuple[tuple[int, int], ...]  # (input position, offset)
 Resolved = tuple[int, int, int, tuple[int, ...], tuple[int, ...]]
 
 
+_NEG = -(1 << 62)  # -inf for an absent entry: far below any time plus any offset
+
+
+_COMPILE_AFTER = 8  # applications after which a map is compiled to one function (compiling costs ~20 uses)
+
+
 @dataclass(frozen=True)
 class SegmentMap:
     """The max-plus map of one segment: entry values read, scalars set, values appended to rings."""
@@ -46,6 +53,31 @@ class SegmentMap:
     scalars: tuple[tuple[Var, Terms], ...]  # (target: s_last/u_last/ready/read/end, new value)
     rings: tuple[tuple[int, int, tuple[Terms, ...]], ...]  # (kind, ring index, appended values in order)
     instructions: int
+    uses: list[int] = field(default_factory=lambda: [0], compare=False)  # applications so far
+
+    @cached_property
+    def outputs(self) -> tuple[Terms, ...]:
+        return tuple(ts for _, ts in self.scalars) + tuple(ts for _, _, app in self.rings for ts in app)
+
+    @cached_property
+    def compiled(self) -> Callable[[list[int]], tuple[int, ...]]:
+        """All new values (scalars, then ring appends) from the entry values, as one compiled function.
+
+        The source is generated from integers only (input positions and offsets), so compiling it is
+        safe; it runs several times faster than interpreting the terms."""
+        code = compile(f"lambda v: ({', '.join(_expr(ts) for ts in self.outputs)},)", "<max-plus map>", "eval")
+        return eval(code, {"max": max})  # type: ignore[no-any-return]
+
+    def evaluate(self, vals: list[int]) -> tuple[int, ...]:
+        self.uses[0] += 1
+        if self.uses[0] > _COMPILE_AFTER:
+            return self.compiled(vals)
+        return tuple(max([vals[p] + o for p, o in ts]) for ts in self.outputs)
+
+
+def _expr(ts: Terms) -> str:
+    parts = [f"v[{p}]" + (f"+{o}" if o > 0 else f"-{-o}" if o < 0 else "") for p, o in ts]
+    return parts[0] if len(parts) == 1 else f"max({', '.join(parts)})"
 
 
 def _mx(a: Form | None, b: Form | None) -> Form | None:
@@ -70,7 +102,6 @@ class _Sym:
     def __init__(self, caps: dict[tuple[int, int], int]) -> None:
         self.caps = caps
         self.scalar: dict[Var, Form] = {}
-        self.ring: dict[tuple[int, int], list[Form]] = {}
         self.appended: dict[tuple[int, int], list[Form]] = {}
 
     def get(self, var: Var) -> Form:
@@ -81,17 +112,14 @@ class _Sym:
         self.scalar[var] = f
 
     def oldest(self, kind: int, i: int) -> Form:
-        r = self.ring.get((kind, i))
-        return {(kind, i, 0): 0} if r is None else r[0]
+        """Slot 0 of the ring after the appends so far: an entry slot shifted down, or an appended value."""
+        a = self.appended.get((kind, i))
+        n = 0 if a is None else len(a)
+        cap = self.caps[kind, i]
+        return {(kind, i, n): 0} if n < cap else a[n - cap]  # type: ignore[index]
 
     def append(self, kind: int, i: int, f: Form) -> None:
-        key = (kind, i)
-        r = self.ring.get(key)
-        if r is None:
-            r = self.ring[key] = [{(kind, i, j): 0} for j in range(self.caps[key])]
-        r.pop(0)
-        r.append(f)
-        self.appended.setdefault(key, []).append(f)
+        self.appended.setdefault((kind, i), []).append(f)
 
 
 def derive(eng: _Engine, seg: Sequence[tuple[_CInstr, Resolved]]) -> SegmentMap:
@@ -138,7 +166,7 @@ def derive(eng: _Engine, seg: Sequence[tuple[_CInstr, Resolved]]) -> SegmentMap:
     inputs: dict[Var, int] = {}
 
     def terms(f: Form) -> Terms:
-        return tuple((inputs.setdefault(v, len(inputs)), o) for v, o in sorted(f.items()))
+        return tuple((inputs.setdefault(v, len(inputs)), o) for v, o in f.items())
 
     scalars = tuple((var, terms(f)) for var, f in sorted(sym.scalar.items()) if f != {var: 0})
     rings = tuple((kind, i, tuple(terms(f) for f in fs[-eng.ring_caps[kind, i]:]))
@@ -149,20 +177,13 @@ def derive(eng: _Engine, seg: Sequence[tuple[_CInstr, Resolved]]) -> SegmentMap:
 def apply(eng: _Engine, m: SegmentMap) -> None:
     """Set the engine's frontier to the image of its current frontier under ``m``."""
     vals = [_value(eng, v) for v in m.inputs]
-
-    def ev(ts: Terms) -> int | None:
-        best = None
-        for pos, o in ts:
-            x = vals[pos]
-            if x is not None and (best is None or x + o > best):
-                best = x + o
-        return best
-
-    new_scalars = [(var, ev(ts)) for var, ts in m.scalars]
-    new_rings = [(kind, i, [ev(ts) for ts in appended]) for kind, i, appended in m.rings]
-    for var, val in new_scalars:
-        assert val is not None  # every written time depends on the fetch stage's time, which is always set
-        kind = var[0]
+    new = m.evaluate(vals)
+    # every new time depends on the fetch stage's last time, which is always set: never -inf
+    assert min(new) > _NEG // 2, "max-plus map produced an undefined time"
+    pos = 0
+    for var, _ in m.scalars:
+        kind, val = var[0], new[pos]
+        pos += 1
         if kind == SL:
             eng.s_last[var[1]] = val
         elif kind == UL:
@@ -173,22 +194,23 @@ def apply(eng: _Engine, m: SegmentMap) -> None:
             eng.read[var[1]] = val
         else:
             eng.end = val
-    for kind, i, appended in new_rings:
-        eng.rings(kind)[i].extend(appended)  # type: ignore[arg-type]
+    for kind, i, appended in m.rings:
+        eng.rings(kind)[i].extend(new[pos:pos + len(appended)])
+        pos += len(appended)
 
 
-def _value(eng: _Engine, var: Var) -> int | None:
+def _value(eng: _Engine, var: Var) -> int:
     kind = var[0]
     if kind == SL:
         return eng.s_last[var[1]]
     if kind == UL:
         return eng.u_last[var[1]]
     if kind == RD:
-        return eng.ready.get(var[1])
+        return eng.ready.get(var[1], _NEG)
     if kind == RR:
-        return eng.read.get(var[1])
+        return eng.read.get(var[1], _NEG)
     if kind == END:
         return eng.end
     d = eng.rings(kind)[var[1]]
     j = var[2] - (d.maxlen or 0) + len(d)  # padded view: the first maxlen - len slots are empty
-    return d[j] if j >= 0 else None
+    return d[j] if j >= 0 else _NEG

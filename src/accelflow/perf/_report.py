@@ -30,6 +30,7 @@ class LayerPerf:
     instructions_evaluated: int = 0
     macs: int = 0
     map_applications: int = 0  # FAST: straight-line segments applied as max-plus maps (not evaluated)
+    instructions_applied: int = 0  # FAST: dynamic instructions whose times those applications gave
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "op": self.op, "cycles": self.cycles, "instructions": self.instructions,
@@ -65,6 +66,10 @@ class PerfReport:
     @property
     def map_applications(self) -> int:
         return sum(lp.map_applications for lp in self.layers)
+
+    @property
+    def instructions_applied(self) -> int:
+        return sum(lp.instructions_applied for lp in self.layers)
 
     def __add__(self, other: PerfReport) -> PerfReport:
         if not isinstance(other, PerfReport):
