@@ -14,7 +14,9 @@ current fetch time after every loop iteration; when a snapshot repeats (same pha
 the iterations in between form a period whose effect is a pure time shift, so the remaining whole
 periods are skipped by shifting the frontier, hierarchically at every loop level, and the remaining
 iterations and the partial last iteration (the epilogue) are evaluated. Loop entries are memoised on
-(phase, sizes, normalised frontier). Both modes run the same code.
+(phase, sizes, normalised frontier). Every rule is a max or a + of a constant, so a straight-line
+segment's effect is a max-plus linear map of the frontier: FAST evaluates a segment normally the first
+time, derives its map symbolically the second time (``_maxplus``) and applies it from then on.
 """
 
 from __future__ import annotations
