@@ -485,8 +485,11 @@ def evaluate_nest(nest: LoopNest, arch: Architecture, fast: bool, cache: KernelC
                   maxplus: bool = True) -> EngineResult:  # fmt: skip
     """Latency in cycles of ``nest`` on ``arch`` (FULL: every instruction; FAST: periodic extrapolation).
 
-    ``cache`` (FAST only) carries loop evaluations over from earlier layers on the same architecture;
-    ``instructions_evaluated`` counts only the instructions this call pushed through the engine.
+    ``cache`` (FAST only) carries loop evaluations and segment maps over from earlier layers on the same
+    architecture; ``instructions_evaluated`` counts only the instructions this call pushed through the
+    engine (concretely, or symbolically to derive a max-plus map). ``maxplus`` (FAST): apply the maps of
+    recurring straight-line segments instead of evaluating them (same cycles; ``map_applications`` and
+    ``instructions_applied`` say how often and for how many instructions).
     """
     if cache is not None and cache.arch is not arch:
         raise ConfigError(f"kernel cache belongs to {cache.arch.name!r}, not to {arch.name!r}")
