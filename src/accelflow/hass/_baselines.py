@@ -136,11 +136,11 @@ def slowest_layer_baseline(evaluator: Evaluator, max_accuracy_drop: float,
                            activation_step: float = 0.1, max_steps: int = 30,
                            holdout: ArraySplit | None = None) -> HassResult:
     """Greedy heuristic: raise the thresholds of the bottleneck conv while accuracy holds (see module doc);
-    with ``holdout``, the last accepted step that also meets the bound there is returned."""
+    with ``holdout``, a step must also meet the bound there to be kept (as in the search's refinement)."""
     space = evaluator.space
     params = space.params(Thresholds())
     current = evaluator(space.thresholds(params))
-    accepted = [current]
+    base: list[float] = []
     records = [_record(0, "slowest_layer", current, objective, max_accuracy_drop)]
     frozen: set[str] = set()
     for step in range(1, max_steps + 1):
@@ -159,14 +159,10 @@ def slowest_layer_baseline(evaluator: Evaluator, max_accuracy_drop: float,
             continue
         ev = evaluator(space.thresholds(trial))
         records.append(_record(step, "slowest_layer", ev, objective, max_accuracy_drop))
-        if ev.feasible(max_accuracy_drop):
+        if ev.feasible(max_accuracy_drop) and _holdout_ok(evaluator, holdout, ev.thresholds, max_accuracy_drop, base):
             params, current = trial, ev
-            accepted.append(ev)
         else:  # roll back the step that broke the bound and stop touching this layer
             frozen.add(target)
     log.info("slowest-layer heuristic: %d evaluations, %d layers frozen", len(records), len(frozen))
-    base: list[float] = []
-    current = next((ev for ev in reversed(accepted)
-                    if _holdout_ok(evaluator, holdout, ev.thresholds, max_accuracy_drop, base)), accepted[0])
     result = _result("slowest_layer", current, evaluator, objective, max_accuracy_drop, records)
     return replace(result, extra={"frozen_layers": sorted(frozen)})

@@ -11,8 +11,9 @@ where it buys the most throughput. The refinement does that with the hardware in
    them for every other layer); a ReLU by the summed DSPs of the convs it feeds.
 3. Evaluate the ``moves_per_round`` best-ranked untried moves (each is an ordinary trial of the study,
    source ``refine``). Among those within the bound that raise the objective, accept the one with the
-   largest relative gain per point of accuracy spent (``gain / (extra drop + 0.1)``). A move that breaks
-   the bound is rolled back and its step halved (dropped below ``min_step``); a move that raises the
+   largest relative gain per point of accuracy spent (``gain / (extra drop + 0.1)``) that also meets the
+   bound on the hold-out images, when there are any. A move that breaks the bound is rolled back and its
+   step halved (dropped below ``min_step``); a move that raises the
    objective by less than ``min_gain`` (folding noise, not a new design) is not retried until another
    move is accepted.
 4. When every move is stalled or dropped: if the bound is what blocks (some move broke it), *give back*:
@@ -84,10 +85,13 @@ def _upper(space: ThresholdSpace, key: str) -> float:
 
 
 def refine_study(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings, budget: int,
-                 start: Mapping[str, float], refine: RefineSettings = RefineSettings()) -> int:
+                 start: Mapping[str, float], refine: RefineSettings = RefineSettings(),
+                 holdout: ArraySplit | None = None) -> int:
     """Run up to ``budget`` refinement trials in ``study`` from the normalised parameters ``start``;
-    returns the number run. ``settings`` is the search's :class:`SearchSettings` (bound, objective)."""
-    from accelflow.hass._search import ask, tell  # circular: _search calls this module
+    returns the number run. ``settings`` is the search's :class:`SearchSettings` (bound, objective).
+    With ``holdout``, a move is only accepted if the design also meets the bound there: a greedy climb
+    over hundreds of small steps otherwise drifts to points whose validation drop is merely lucky."""
+    from accelflow.hass._search import _holdout_drop, ask, tell  # circular: _search calls this module
 
     space = evaluator.space
     bound, objective = settings.max_accuracy_drop, settings.objective
@@ -98,6 +102,7 @@ def refine_study(study: optuna.Study, evaluator: Evaluator, settings: SearchSett
     broke: dict[str, float] = {}  # smallest step of each move that broke the bound: never grow back to it
     tried_back: set[str] = set()  # parameters a give-back was tried on (once each)
     lowered: set[str] = set()  # parameters given back (never raised again: no cycling)
+    base: list[float] = []  # hold-out reference accuracy, computed once
     used = 0
 
     def run(trial_params: dict[str, float]) -> Evaluation:
@@ -136,7 +141,7 @@ def refine_study(study: optuna.Study, evaluator: Evaluator, settings: SearchSett
                 steps[k] *= 2
             stalled.clear()
             continue
-        best: tuple[float, str, dict[str, float], Evaluation] | None = None
+        improving: list[tuple[float, str, dict[str, float], Evaluation]] = []
         for key in moves[:refine.moves_per_round]:
             if used >= budget:
                 break
@@ -152,8 +157,14 @@ def refine_study(study: optuna.Study, evaluator: Evaluator, settings: SearchSett
                 stalled.add(key)
                 continue
             score = gain / (max(ev.accuracy_drop - current.accuracy_drop, 0.0) + _ACCURACY_FLOOR)
-            if best is None or score > best[0]:
-                best = (score, key, trial_params, ev)
+            improving.append((score, key, trial_params, ev))
+        best = None
+        for cand in sorted(improving, key=lambda c: -c[0]):
+            if _holdout_drop(evaluator, holdout, cand[3].thresholds, base=base) <= bound + 1e-9:
+                best = cand
+                break
+            broke[cand[1]] = min(broke.get(cand[1], float("inf")), steps[cand[1]])  # fails the hold-out
+            steps[cand[1]] /= 2
         if best is not None:
             _, key, params, current = best
             stalled.clear()

@@ -231,7 +231,7 @@ def _refine(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings,
     if start is None:
         log.warning("no feasible trial to refine in %s", study.study_name)
         return
-    used = refine_study(study, evaluator, settings, todo, start)
+    used = refine_study(study, evaluator, settings, todo, start, holdout=holdout)
     log.info("refinement ran %d trials", used)
 
 
