@@ -1,37 +1,43 @@
 """MetaML must-show: optimised vs unoptimised hls4ml designs of an MLP and a small CNN trained here.
 
 Baseline: the trained float model converted with every type ap_fixed<16,6> (hls4ml's default), reuse
-factor 1, Latency strategy. Optimised: the flow below (scale -> prune -> HLS-level quantisation), same
-reuse factor and strategy. Accuracy of both designs is measured by hls4ml bit-accurate C simulation on the
-test split (first ``csim_samples`` images for the CNN, stated in the JSON); DSP/LUT/FF/BRAM18 come from
-accelflow's resource estimator (no Vivado here). Writes benchmarks/results/metaml.json (``--quick``:
-metaml_quick.json, jet_dnn only, shortened training, no scaling).
+factor 1, Latency strategy. Optimised: the flow below (scale -> prune -> quantisation-aware fine-tuning of
+low-bit weights -> HLS-level per-layer types), same reuse factor and strategy. Accuracy of both designs is
+measured by hls4ml bit-accurate C simulation on the same test images (the first ``csim_samples``, stated in
+the JSON); DSP/LUT/FF/BRAM18 come from accelflow's resource estimator (no Vivado here). Writes
+benchmarks/results/metaml.json (``--quick``: metaml_quick.json, jet_dnn only, shortened training, no scaling).
 
-    .venv/bin/python benchmarks/bench_metaml.py [--quick] [--only jet_dnn]
+    .venv/bin/python benchmarks/bench_metaml.py [--quick] [--only fmnist_mlp]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from accelflow.compress import (
     PruneConfig,
     PruneScope,
+    QATConfig,
     ScaleConfig,
     auto_prune,
     auto_scale,
     layer_widths,
+    quantize_aware_train,
     weight_sparsity,
+    weight_types_for_bits,
 )
-from accelflow.data import load
+from accelflow.data import ArraySplit, Splits, load
 from accelflow.frontends import from_pytorch
 from accelflow.hls import (
     FixedPoint,
@@ -69,9 +75,33 @@ class Case:
     scale_relative: float = 0.01
     quant_relative: float = 0.005
     prune_scope: PruneScope = PruneScope.GLOBAL
+    prune_start: float = 0.5
+    prune_steps: int = 1
+    # weight bits of quantisation-aware fine-tuning after pruning, one for all layers or per layer (None: no QAT)
+    qat_bits: int | dict[str, int] | None = None
+    qat: TrainRecipe | None = None
+    flat_input: bool = False  # MLP on images: run the flow on flattened inputs (see _flatten_inputs)
 
 
 CASES = {
+    # MLP on real data with a 10,000-image test set (1 point = 100 images)
+    "fmnist_mlp": Case(
+        "fmnist_mlp",
+        "fashion_mnist",
+        (1, 28, 28),
+        IOType.PARALLEL,
+        train=TrainRecipe(epochs=20, batch_size=128, lr=1e-3),
+        finetune=TrainRecipe(epochs=10, batch_size=128, lr=1e-3),
+        retrain=None,
+        eval_samples=6000,
+        prune_points=0.5,
+        prune_start=0.875,
+        prune_steps=3,
+        quant_relative=0.003,
+        qat_bits=4,
+        qat=TrainRecipe(epochs=8, batch_size=128, lr=5e-4),
+        flat_input=True,
+    ),
     "jet_dnn": Case(
         "jet_dnn",
         "synthetic_jets",
@@ -101,16 +131,44 @@ CASES = {
         "fashion_mnist",
         (1, 28, 28),
         IOType.STREAM,
-        train=TrainRecipe(epochs=8, batch_size=128, lr=2e-3),
-        finetune=TrainRecipe(epochs=3, batch_size=128, lr=1e-3),
+        train=TrainRecipe(epochs=12, batch_size=128, lr=2e-3),  # full 54,000 training images
+        finetune=TrainRecipe(epochs=4, batch_size=128, lr=1e-3),
         retrain=None,
-        data_kwargs={"limit_train": 20000},
-        csim_samples=2000,
-        eval_samples=2000,
-        prune_points=0.75,
-        quant_relative=0.01,
+        eval_samples=6000,  # all validation images: fewer lucky passes in the greedy search
+        prune_points=0.3,
+        prune_start=0.875,
+        prune_steps=3,
+        quant_relative=0.002,
+        # the big dense layers at 4 bits; the few conv and output weights get more (cheap in LUTs)
+        qat_bits={
+            "features.conv1": 8,
+            "features.conv2": 6,
+            "classifier.fc1": 4,
+            "classifier.fc2": 4,
+            "classifier.fc3": 6,
+        },
+        qat=TrainRecipe(epochs=8, batch_size=128, lr=1e-3),
     ),
 }
+
+
+def _flatten_inputs(model: nn.Module, splits: Splits) -> tuple[nn.Module, Splits, tuple[int, ...]]:
+    """The MLP without its leading ``flatten`` module, and the splits with flattened images.
+
+    Numerically the same network, but hls4ml's PyTorch converter treats a model that starts with a flatten
+    as if the image were stored transposed (H and W swapped; measured: C-sim of the flatten model equals the
+    emulator on transposed images), so the HLS flow is run on flat inputs instead.
+    """
+    flat = copy.deepcopy(model)
+    flat.layers = nn.Sequential(
+        OrderedDict((k, v) for k, v in flat.layers.named_children() if k != "flatten")
+    )
+
+    def _f(split: ArraySplit) -> ArraySplit:
+        return ArraySplit(split.x.reshape(len(split.x), -1), split.y)
+
+    flat_splits = replace(splits, train=_f(splits.train), val=_f(splits.val), test=_f(splits.test))
+    return flat.eval(), flat_splits, (int(flat_splits.train.x.shape[1]),)
 
 
 def _design(estimate: Any, accuracy: float) -> dict[str, float | int]:
@@ -136,13 +194,16 @@ def run_case(case: Case, quick: bool) -> dict[str, Any]:
         case.model, case.dataset, recipe=train_recipe, data_kwargs=case.data_kwargs or None
     )
     splits = load(case.dataset, **case.data_kwargs)
+    input_shape = case.input_shape
+    if case.flat_input:
+        model, splits, input_shape = _flatten_inputs(model, splits)
     test = splits.test
     # ---- baseline: ap_fixed<16,6> everywhere, reuse factor 1 ------------------------------------------
-    graph = from_pytorch(model, case.input_shape)
+    graph = from_pytorch(model, input_shape)
     names = [n.name for n in graph]
     compute = {n.name for n in graph if n.op in COMPUTE_OPS}
     base_prec = uniform_precision(names, compute, FixedPoint(16, 6))
-    base_proj = convert(model, case.input_shape, HlsConfig(io_type=case.io_type, precision=base_prec), BUILD)
+    base_proj = convert(model, input_shape, HlsConfig(io_type=case.io_type, precision=base_prec), BUILD)
     base_acc = csim_accuracy(base_proj, test, limit=case.csim_samples)
     base_est = estimate_resources(graph, base_prec, io_type=case.io_type)
     log.info("%s baseline: C-sim accuracy %.4f, %s", case.model, base_acc, base_est.as_dict())
@@ -171,18 +232,42 @@ def run_case(case: Case, quick: bool) -> dict[str, Any]:
             finetune=case.finetune,
             min_step=0.05 if quick else 0.02,
             scope=case.prune_scope,
+            start_rate=case.prune_start,
+            steps=case.prune_steps,
         ),
     )
     current = pres.model
+    gradual = f", {case.prune_steps} gradual steps" if case.prune_steps > 1 else ""
     flow.append(
-        f"P({case.prune_scope.value} magnitude, bisection, tol {case.prune_points} pt, rate {pres.rate:.3f})"
+        f"P({case.prune_scope.value} magnitude, bisection{gradual}, tol {case.prune_points} pt, "
+        f"{case.finetune.epochs} ep fine-tune, rate {pres.rate:.3f})"
     )
     stages["prune"] = {
         "rate": pres.rate,
         "sparsity": weight_sparsity(current),
         "val_accuracy": pres.accuracy,
+        "reference_val_accuracy": pres.reference_accuracy,
         "trials": [[t.rate, t.accuracy, t.accepted] for t in pres.trials],
     }
+    # ---- QAT: low-bit weights (per-layer integer bits from the largest |w|), zeros kept --------------
+    if case.qat_bits is not None and case.qat is not None:
+        wtypes = weight_types_for_bits(current, case.qat_bits)
+        qat = quantize_aware_train(
+            current, splits, QATConfig(weight=wtypes, activation=None, finetune=case.qat)
+        )
+        current = qat.model
+        bits = (
+            f"{case.qat_bits}-bit"
+            if isinstance(case.qat_bits, int)
+            else "/".join(str(b) for b in case.qat_bits.values()) + "-bit per-layer"
+        )
+        flow.append(f"QAT({bits} weights, {case.qat.epochs} ep)")
+        stages["qat"] = {
+            "weight_types": {k: str(v) for k, v in wtypes.items()},
+            "val_accuracy": qat.accuracy,
+            "reference_val_accuracy": qat.reference_accuracy,
+            "sparsity": weight_sparsity(current),
+        }
     # ---- Q: HLS-level precision search (emulator inner loop, hls4ml C-sim confirmation) ---------------
     qcfg = PrecisionConfig(
         tolerance_relative=case.quant_relative,
@@ -191,12 +276,19 @@ def run_case(case: Case, quick: bool) -> dict[str, Any]:
         eval_samples=case.eval_samples,
         csim_samples=case.csim_samples,
     )
-    qres = auto_precision(current, case.input_shape, splits, qcfg)
+    qres = auto_precision(current, input_shape, splits, qcfg)
     flow.append(f"Q(HLS per-layer ap_fixed, tol {case.quant_relative:.1%} rel)")
     assert qres.csim_test_accuracy is not None
-    opt_est = estimate_resources(
-        from_pytorch(current, case.input_shape), qres.precisions, io_type=case.io_type
-    )
+    opt_est = estimate_resources(from_pytorch(current, input_shape), qres.precisions, io_type=case.io_type)
+    stages["optimised_layers"] = {
+        layer.name: {
+            "dsp": layer.dsp,
+            "lut": layer.lut,
+            "products": layer.products,
+            "zeros": layer.zero_weights,
+        }
+        for layer in opt_est.layers
+    }
     stages["quantise"] = {
         "types": {k: {kk: str(vv) for kk, vv in v.items()} for k, v in qres.precisions.items()},
         "emulated_val_accuracy": qres.emulated_accuracy,
@@ -237,7 +329,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("accelflow.train").setLevel(logging.WARNING)
     torch.set_num_threads(1)  # small models; a shared 2-core machine
-    names = args.only or (["jet_dnn"] if args.quick else ["jet_dnn", "lenet5", "digits_mlp"])
+    names = args.only or (["jet_dnn"] if args.quick else ["fmnist_mlp", "lenet5", "jet_dnn", "digits_mlp"])
     out = OUT.with_name("metaml_quick.json") if args.quick else OUT  # never overwrite full results
     results = json.loads(out.read_text()) if out.exists() and args.only else []
     for name in names:
