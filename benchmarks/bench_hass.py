@@ -10,6 +10,7 @@ and benchmarks/results/hass_pareto_<model>.png.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -27,6 +28,7 @@ from accelflow.hass import (
     HassResult,
     Objective,
     SearchSettings,
+    Thresholds,
     accuracy,
     dense_baseline,
     run_search,
@@ -59,14 +61,18 @@ def _summary(r: HassResult, test_acc: float | None, ref_test: float | None) -> d
     }
 
 
-def _pareto_plot(name: str, device: str, points: dict[str, list[tuple[float, float]]], path: Path) -> None:
+def _pareto_plot(name: str, device: str, points: dict[str, list[tuple[float, float]]], path: Path,
+                 reference: float | None = None, bound: float | None = None) -> None:
+    """Accuracy (%) vs throughput of every evaluated point; with ``reference`` (%) and ``bound`` (points)
+    the view is zoomed to 6 points below the reference and the bound drawn as a dashed line."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    styles = {"hass trials": ("o", 0.35), "uniform grid": ("s", 0.6), "slowest layer": ("^", 0.6)}
+    styles = {"hass trials": ("o", 0.35), "hass refinement": ("D", 0.5), "uniform grid": ("s", 0.6),
+              "slowest layer": ("^", 0.6)}
     for label, pts in points.items():
         if not pts:
             continue
@@ -80,10 +86,17 @@ def _pareto_plot(name: str, device: str, points: dict[str, list[tuple[float, flo
             front.append((acc, thr))
             best = acc
     ax.step([p[1] for p in front], [p[0] for p in front], where="post", color="k", lw=1, label="Pareto front")
+    if reference is not None and bound is not None:
+        ax.axhline(reference - bound, color="r", ls="--", lw=1, label=f"bound ({bound:g} pt drop)")
+        hidden = sum(p[0] < reference - 6 for pts in points.values() for p in pts)
+        ax.set_ylim(reference - 6, reference + 1)
+        if hidden:
+            ax.text(0.01, 0.01, f"{hidden} points below {reference - 6:.1f}% not shown", transform=ax.transAxes,
+                    fontsize=7)
     ax.set_xlabel(f"throughput on {device} (images/s)")
     ax.set_ylabel("validation accuracy (%)")
     ax.set_title(f"HASS {name}: accuracy vs throughput")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="lower left" if reference is None else "lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -91,34 +104,50 @@ def _pareto_plot(name: str, device: str, points: dict[str, list[tuple[float, flo
 
 def run_small(models: list[str], device: str, trials: int, bound: float, val_size: int, calib_size: int,
               grid_w: tuple[float, ...], grid_a: tuple[float, ...], heuristic_steps: int,
-              recipe: TrainRecipe | None, train_data: dict[str, Any] | None, holdout_size: int = 0) -> dict[str, Any]:
+              recipe: TrainRecipe | None, train_data: dict[str, Any] | None, holdout_size: int = 0,
+              refine_trials: int = 0, test_size: int = 10_000, tag: str = "v3",
+              other_devices: tuple[str, ...] = ()) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in models:
         t0 = time.perf_counter()
         problem = zoo_problem(name, device, validation_size=val_size, calibration_size=calib_size, batch=256,
                               recipe=recipe, train_data=train_data, holdout_size=holdout_size)
         ev = problem.evaluator
-        test = subset(problem.splits.test, 2000, seed=7)
+        test = subset(problem.splits.test, test_size, seed=7)
         ref_test = accuracy(problem.model, test)
 
         def test_acc(r: HassResult, model: torch.nn.Module = problem.model, split: Any = test) -> float:
             return accuracy(r.thresholds.apply(model), split)
 
         dense = dense_baseline(ev)
-        uniform = uniform_baseline(ev, bound, Objective.THROUGHPUT, uniform_grid(ev, grid_w, grid_a))
-        heuristic = slowest_layer_baseline(ev, bound, max_steps=heuristic_steps) if heuristic_steps else None
+        t1 = time.perf_counter()
+        uniform = uniform_baseline(ev, bound, Objective.THROUGHPUT, uniform_grid(ev, grid_w, grid_a),
+                                   holdout=problem.holdout, local=True)
+        t_uniform = time.perf_counter() - t1
+        t1 = time.perf_counter()
+        heuristic = slowest_layer_baseline(ev, bound, max_steps=heuristic_steps,
+                                           holdout=problem.holdout) if heuristic_steps else None
+        t_heuristic = time.perf_counter() - t1
         storage = f"sqlite:///{RESULTS / 'hass_studies.db'}"
         settings = SearchSettings(max_accuracy_drop=bound, trials=trials, objective=Objective.THROUGHPUT,
-                                  storage=storage, study_name=f"bench-{name}-{device}-{trials}-warm2", startup_trials=6)
+                                  storage=storage, study_name=f"bench-{name}-{device}-{trials}+{refine_trials}-{tag}",
+                                  startup_trials=6, refine_trials=refine_trials)
+        t1 = time.perf_counter()
         warm = [ev.space.params(uniform.thresholds)]
         if heuristic is not None:  # HASS starts from the best designs the baselines found, then searches
             warm.append(ev.space.params(heuristic.thresholds))
         hass = run_search(ev, settings, initial=warm, progress=True,
                           holdout=problem.holdout)
+        t_hass = time.perf_counter() - t1
+        sampled = [t for t in hass.trials if t.source != "refine" and t.feasible]
         entry: dict[str, Any] = {
-            "device": device, "bound_points": bound, "trials": trials,
+            "device": device, "bound_points": bound, "trials": trials, "refine_trials": refine_trials,
             "validation_images": len(ev.validation), "calibration_images": len(ev.calibration),
-            "holdout_images": 0 if problem.holdout is None else len(problem.holdout),
+            "holdout_images": 0 if problem.holdout is None else len(problem.holdout), "test_images": len(test),
+            "evaluations": {"uniform": len(uniform.trials), "slowest_layer": len(heuristic.trials) if heuristic else 0,
+                            "hass": len(hass.trials)},
+            "seconds_per_method": {"uniform": t_uniform, "slowest_layer": t_heuristic, "hass": t_hass},
+            "hass_best_sampled_val_throughput": max(t.throughput_images_per_s for t in sampled),
             "hass_rejected_at_selection": hass.extra.get("rejected_at_selection"),
             "reference_val_accuracy": ev.base_accuracy, "reference_test_accuracy": ref_test,
             "cached_test_accuracy": problem.test_accuracy,
@@ -138,20 +167,68 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
         entry["trials_list"] = [t.to_dict() for t in hass.trials]
         entry["uniform_grid"] = [t.to_dict() for t in uniform.trials]
         entry["slowest_layer_steps"] = [t.to_dict() for t in heuristic.trials] if heuristic else []
-        png = RESULTS / f"hass_pareto_{name}.png"
+        png = RESULTS / f"hass_pareto_{name}{'' if device == 'zc706' else '_' + device}.png"
         _pareto_plot(name, device, {
-            "hass trials": [(100 * t.accuracy, t.throughput_images_per_s) for t in hass.trials],
+            "hass trials": [(100 * t.accuracy, t.throughput_images_per_s) for t in hass.trials if t.source != "refine"],
+            "hass refinement": [(100 * t.accuracy, t.throughput_images_per_s) for t in hass.trials
+                                if t.source == "refine"],
             "uniform grid": [(100 * t.accuracy, t.throughput_images_per_s) for t in uniform.trials],
             "slowest layer": [(100 * t.accuracy, t.throughput_images_per_s) for t in heuristic.trials] if heuristic else [],
             "dense": [(100 * dense.accuracy, dense.throughput_images_per_s)],
-        }, png)
+        }, png, reference=100 * ev.base_accuracy, bound=bound)
         entry["pareto_png"] = str(png.relative_to(RESULTS.parent.parent))
+        designs = {"uniform": uniform.thresholds, "hass": hass.thresholds} | (
+            {"slowest_layer": heuristic.thresholds} if heuristic else {})
+        entry["other_devices"] = {dev: _transplant(ev, dev, designs) for dev in other_devices}
         entry["seconds"] = time.perf_counter() - t0
         out[name] = entry
         log.info("%s: dense %.0f uniform %.0f hass %.0f img/s (%.0fs)", name, dense.throughput_images_per_s,
                  uniform.throughput_images_per_s, hass.throughput_images_per_s, entry["seconds"])
-        _merge({"small": {name: entry}})
+        _merge({"small": {name if device == "zc706" else f"{name}@{device}": entry}})
     return out
+
+
+def _transplant(ev: Any, device: str, designs: dict[str, Thresholds]) -> dict[str, Any]:
+    """The thresholds chosen on the search's device, folded again on ``device`` (no new search: shows
+    whether the gains depend on the device's resource balance)."""
+    other = dataclasses.replace(ev, device=load_device(device))
+    dense = other.dense_design()
+    out: dict[str, Any] = {"dense": {"throughput_images_per_s": dense.throughput_images_per_s,
+                                     "dsp": int(dense.resources.dsp), "binding_resource": dense.binding_resource.value}}
+    for key, thresholds in designs.items():
+        e = other(thresholds)
+        out[key] = {"throughput_images_per_s": e.throughput, "dsp": e.dsp,
+                    "binding_resource": e.design.binding_resource.value, "lut": float(e.design.resources.lut)}
+    return out
+
+
+def run_plots() -> None:
+    """Regenerate the Pareto plots from the saved trials in hass.json (no evaluation)."""
+    for key, e in json.loads(OUT.read_text()).get("small", {}).items():
+        def pts(rows: list[dict[str, Any]]) -> list[tuple[float, float]]:
+            return [(100 * r["accuracy"], r["throughput_images_per_s"]) for r in rows]
+
+        trials = e["trials_list"]
+        name = key.split("@")[0]
+        _pareto_plot(name, e["device"], {
+            "hass trials": pts([t for t in trials if t["source"] != "refine"]),
+            "hass refinement": pts([t for t in trials if t["source"] == "refine"]),
+            "uniform grid": pts(e["uniform_grid"]), "slowest layer": pts(e["slowest_layer_steps"]),
+            "dense": [(100 * e["reference_val_accuracy"], e["dense"]["throughput_images_per_s"])],
+        }, RESULTS.parent.parent / e["pareto_png"], reference=100 * e["reference_val_accuracy"],
+            bound=e["bound_points"])
+
+
+def run_transplant(models: list[str], devices: tuple[str, ...]) -> None:
+    """``other_devices`` for saved entries (the thresholds in hass.json; no search is re-run)."""
+    data = json.loads(OUT.read_text())
+    for name in models:
+        entry = data["small"][name]
+        problem = zoo_problem(name, entry["device"], validation_size=64, calibration_size=entry["calibration_images"])
+        designs = {key: Thresholds.from_dict(entry[key]["thresholds"])
+                   for key in ("uniform", "slowest_layer", "hass") if key in entry}
+        entry["other_devices"] = {dev: _transplant(problem.evaluator, dev, designs) for dev in devices}
+        _merge({"small": {name: entry}})
 
 
 def _fmnist_224(n: int) -> np.ndarray:
@@ -236,6 +313,22 @@ def markdown(data: dict[str, Any]) -> str:
                 f"{'' if td is None else f'{td:.2f}'} | {r['mean_sparsity']:.2f} |")
         lines.append(f"| {name} | | HASS / uniform | {e['hass_vs_uniform_throughput']:.2f}x | | "
                      f"{e['hass_vs_uniform_throughput_per_dsp']:.2f}x | | | | | |")
+    other = [(n, e) for n, e in data.get("small", {}).items() if e.get("other_devices")]
+    if other:
+        lines += ["", "| model | device | design | images/s | DSP | images/s per DSP | x dense (thr) | "
+                  "x dense (thr/DSP) | binding |", "|" + "---|" * 9]
+        for name, e in other:
+            for dev, d in e["other_devices"].items():
+                base = d["dense"]
+                for key in ("dense", "uniform", "slowest_layer", "hass"):
+                    if key not in d:
+                        continue
+                    r = d[key]
+                    per = r["throughput_images_per_s"] / max(r["dsp"], 1)
+                    lines.append(f"| {name} | {dev} | {key} | {r['throughput_images_per_s']:,.0f} | {r['dsp']} | "
+                                 f"{per:.1f} | {r['throughput_images_per_s'] / base['throughput_images_per_s']:.2f} | "
+                                 f"{per / (base['throughput_images_per_s'] / base['dsp']):.2f} | "
+                                 f"{r['binding_resource']} |")
     if data.get("imagenet"):
         lines += ["", "| network | zero products | device | dense images/s | sparse images/s | dense DSP/LUT/BRAM18 "
                   "| sparse DSP/LUT/BRAM18 | binding (sparse) |", "|" + "---|" * 8]
@@ -260,36 +353,50 @@ def _merge(part: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer trials and images (minutes, not hours)")
-    ap.add_argument("--part", choices=["small", "imagenet", "timing", "all"], default="all")
+    ap.add_argument("--part", choices=["small", "imagenet", "timing", "transplant", "plots", "all"], default="all")
     ap.add_argument("--models", default="resnet8,mobilenet_v2_tiny")
     ap.add_argument("--device", default="zc706")
     ap.add_argument("--trials", type=int, default=None)
     ap.add_argument("--bound", type=float, default=1.0)
-    ap.add_argument("--limit-train", type=int, default=8000,
-                    help="train the models on this many images (0: the cache's default full recipe)")
+    ap.add_argument("--limit-train", type=int, default=0,
+                    help="train the models on this many images for --epochs (0: the cache's default recipe, "
+                         "full training set, what `accelflow hass` uses)")
     ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--holdout", type=int, default=1500,
-                    help="validation images (disjoint from the search's) the HASS design must also meet the bound on")
+    ap.add_argument("--validation", type=int, default=4000, help="validation images the search uses")
+    ap.add_argument("--holdout", type=int, default=2000,
+                    help="validation images (disjoint from the search's) every design must also meet the bound on")
+    ap.add_argument("--refine-trials", type=int, default=None, help="hardware-aware refinement trials after TPE")
+    ap.add_argument("--other-devices", default="zcu104",
+                    help="comma-separated devices the chosen thresholds are re-folded on (no new search)")
+    ap.add_argument("--tag", default="v4", help="study-name suffix (a new tag starts fresh studies)")
     ap.add_argument("--table", action="store_true", help="print the markdown tables of the saved JSON and exit")
     args = ap.parse_args(argv)
     if args.table:
         sys.stdout.write(markdown(json.loads(OUT.read_text())) + "\n")
         return 0
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    torch.set_num_threads(1)
     RESULTS.mkdir(parents=True, exist_ok=True)
     quick = args.quick
     if args.part in ("timing", "all"):
         run_timing()
     if args.part in ("small", "all"):
         run_small(args.models.split(","), args.device, args.trials or (16 if quick else 60), args.bound,
-                  val_size=500 if quick else 1000, calib_size=32 if quick else 100,
-                  grid_w=(0.0, 0.3, 0.5, 0.7) if quick else (0.0, 0.2, 0.4, 0.55, 0.7, 0.8),
-                  grid_a=(0.0, 0.15, 0.3) if quick else (0.0, 0.1, 0.2, 0.35, 0.5),
+                  val_size=500 if quick else args.validation, calib_size=32 if quick else 100,
+                  grid_w=(0.0, 0.3, 0.5, 0.7) if quick else (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+                  grid_a=(0.0, 0.15, 0.3) if quick else (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7),
                   heuristic_steps=6 if quick else 20,
                   recipe=TrainRecipe(epochs=args.epochs, batch_size=128, lr=2e-3, optimizer="adam",
                                      scheduler="cosine") if args.limit_train else None,
                   train_data={"limit_train": args.limit_train} if args.limit_train else None,
-                  holdout_size=args.holdout)
+                  holdout_size=500 if quick else args.holdout,
+                  refine_trials=args.refine_trials if args.refine_trials is not None else (8 if quick else 60),
+                  test_size=2000 if quick else 10_000, tag=args.tag,
+                  other_devices=tuple(d for d in args.other_devices.split(",") if d))
+    if args.part == "plots":
+        run_plots()
+    if args.part == "transplant":
+        run_transplant(args.models.split(","), tuple(d for d in args.other_devices.split(",") if d))
     if args.part in ("imagenet", "all"):
         run_imagenet(["resnet18", "mobilenet_v2", "mobilenet_v3_large"], ["u250", "zcu102"],
                      images=2 if quick else 8, weight_fraction=0.5)
