@@ -88,7 +88,9 @@ def _ev_json(ev: Evaluation) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="grid with tolerance levels {1, 4} % only")
-    parser.add_argument("--seeds", type=int, default=3, help="independent searches (TPE seeds)")
+    parser.add_argument("--seeds", type=int, default=5, help="independent searches (TPE seeds) per budget")
+    parser.add_argument("--budgets", type=int, nargs="+", default=[12, 20], help="trials per search")
+    parser.add_argument("--continuous", action="store_true", help="tolerances continuous in [1, 4] %%")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("accelflow").setLevel(logging.WARNING)
@@ -110,44 +112,56 @@ def main() -> None:
     log.info("grid: %d candidates in %.0f s, best %s %.4f", len(grid.evaluations), grid.seconds,
              grid.best.candidate.label(), grid.best.score)
 
+    search_space = SearchSpace(tolerance_step=None if args.continuous else levels[1] - levels[0])
     searches = []
-    for seed in range(args.seeds):
-        ev = Evaluator(start, baseline, scratch)
-        with tempfile.TemporaryDirectory() as tmp:
-            res = search_flows(ev, space, n_random=2, n_guided=10, seed=seed,
-                               storage=f"sqlite:///{tmp}/study.db", study_name=f"seed{seed}")
-        best = res.best
-        log.info("search seed %d: %d trials in %.0f s, best %s %.4f", seed, len(res.evaluations), res.seconds,
-                 best.candidate.label(), best.score)
-        searches.append({"seed": seed, "trials": len(res.evaluations), "seconds": res.seconds,
-                         "best": _ev_json(best), "best_state": ev.states[best.candidate.label()],
-                         "fraction_of_grid_best": best.score / grid.best.score,
-                         "grid_candidates_beaten_or_matched": sum(e.score <= best.score for e in grid.evaluations)})
+    for budget in args.budgets:
+        for seed in range(args.seeds):
+            ev = Evaluator(start, baseline, scratch)
+            with tempfile.TemporaryDirectory() as tmp:
+                res = search_flows(ev, search_space, n_random=2, n_guided=budget - 2, seed=seed,
+                                   storage=f"sqlite:///{tmp}/study.db", study_name=f"seed{seed}")
+            best = res.best
+            log.info("search %d trials seed %d: %.0f s, best %s %.4f", budget, seed, res.seconds,
+                     best.candidate.label(), best.score)
+            searches.append({"budget": budget, "seed": seed, "trials": len(res.evaluations), "seconds": res.seconds,
+                             "best": _ev_json(best), "best_state": ev.states[best.candidate.label()],
+                             "fraction_of_grid_best": best.score / grid.best.score,
+                             "matches_grid_best": best.score >= grid.best.score - 1e-9,
+                             "grid_candidates_beaten_or_matched": sum(e.score <= best.score for e in grid.evaluations)})
 
     # hls4ml C simulation of the final designs only (one g++ build each)
     grid_best_state = grid_eval.states[grid.best.candidate.label()]
     grid_csim = _csim(grid_best_state, scratch)
     for s in searches:
         s["best"]["csim_accuracy"] = _csim(s.pop("best_state"), scratch)
-    mean_search_seconds = sum(s["seconds"] for s in searches) / len(searches)
+    per_budget = {}
+    for budget in args.budgets:
+        runs = [x for x in searches if x["budget"] == budget]
+        secs = sum(x["seconds"] for x in runs) / len(runs)
+        per_budget[str(budget)] = {"mean_seconds": secs, "time_fraction_of_grid": secs / grid.seconds,
+                                   "speedup_vs_grid": grid.seconds / secs,
+                                   "searches_matching_grid_best": sum(x["matches_grid_best"] for x in runs),
+                                   "searches": len(runs),
+                                   "fraction_of_grid_best": [round(x["fraction_of_grid_best"], 4) for x in runs]}
     payload = {
         "model": MODEL, "dataset": DATASET, "dataset_synthetic": False,
         "float_test_accuracy": float_acc, "baseline": baseline,
         "baseline_emulated_accuracy": base_state.metric("hls_emu.accuracy"),
         "accuracy_in_score": "emulated fixed-point test accuracy (bit-accurate numpy emulator of hls4ml)",
+        "search_space": "tolerances continuous in [1, 4] %" if args.continuous else "the grid's tolerance levels",
         "grid": {"levels": list(levels), "candidates": len(grid.evaluations), "seconds": grid.seconds,
                  "best": {**_ev_json(grid.best), "csim_accuracy": grid_csim},
                  "all": [_ev_json(e) for e in grid.evaluations]},
         "search": searches,
-        "mean_search_seconds": mean_search_seconds,
-        "speedup_vs_grid": grid.seconds / mean_search_seconds,
-        "searches_matching_grid_best": sum(s["best"]["score"] >= grid.best.score - 1e-9 for s in searches),
+        "per_budget": per_budget,
         "quick": args.quick,
     }
     path = write_result("flow_search", payload)
-    log.info("grid %.0f s vs search %.0f s (x%.1f); search best / grid best: %s -> %s", grid.seconds,
-             mean_search_seconds, payload["speedup_vs_grid"],
-             [round(s["fraction_of_grid_best"], 4) for s in searches], path)
+    for budget, row in per_budget.items():
+        log.info("%s trials: %.0f s vs grid %.0f s (x%.1f); %d/%d match the grid's best; search best / grid best %s",
+                 budget, row["mean_seconds"], grid.seconds, row["speedup_vs_grid"], row["searches_matching_grid_best"],
+                 row["searches"], row["fraction_of_grid_best"])
+    log.info("-> %s", path)
 
 
 if __name__ == "__main__":

@@ -83,3 +83,12 @@ def test_search_space_generated_from_task_fields() -> None:
     assert 0.0 <= task.tolerance <= 0.5
     with pytest.raises(FlowValidationError, match="no search range"):
         param_distributions(Prune, ["structured"])
+
+
+def test_tolerance_step_restricts_search_to_grid_levels() -> None:
+    space = SearchSpace(tolerance_step=0.01)
+    res = search_flows(_toy, space, n_random=2, n_guided=6)
+    levels = {0.01, 0.02, 0.03, 0.04}
+    assert all(min(abs(t - v) for v in levels) < 1e-9 for e in res.evaluations for t in e.candidate.tolerances.values())
+    with pytest.raises(FlowValidationError, match="tolerance_step"):
+        SearchSpace(tolerance_step=0.007)

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from accelflow.errors import ConfigError
-from accelflow.flow.search import Evaluation, SearchSpace, search_flows
+from accelflow.flow.search import Evaluation, search_flows
 from accelflow.flow.search_file import FlowSearchEvaluator, load_flow_search, measure_baseline
 from accelflow.search import DEFAULT_STORAGE, make_executor, storage_url
 
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     study = args.study or f"flow-search-{problem.spec.name}-{problem.digest}"
     evaluator = FlowSearchEvaluator(problem.text, problem.source, baseline)
     with make_executor(args.workers, args.scheduler) as executor:
-        result = search_flows(evaluator, SearchSpace(problem.space.orders, *spec.tolerance),
+        result = search_flows(evaluator, problem.space,
                               n_random=min(spec.random_trials, trials), n_guided=max(0, trials - spec.random_trials),
                               seed=problem.spec.seed, storage=storage, study_name=study, executor=executor,
                               progress=not args.json)

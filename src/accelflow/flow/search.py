@@ -50,11 +50,14 @@ RESOURCE_KEYS: tuple[str, ...] = ("dsp", "lut", "ff", "bram18")
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """Orders to choose from and the tolerance range (fractions: 0.01 = 1 %) of each O-task letter."""
+    """Orders to choose from and the tolerance range (fractions: 0.01 = 1 %) of each O-task letter;
+    with ``tolerance_step`` the tolerances take only the levels ``low, low + step, ..., high`` (e.g. the
+    levels of a grid, so a search and a grid cover the same space)."""
 
     orders: tuple[str, ...] = ORDERS
     tolerance_low: float = 0.01
     tolerance_high: float = 0.04
+    tolerance_step: float | None = None
 
     def __post_init__(self) -> None:
         bad = [o for o in self.orders if not o or set(o) - set("SPQ") or len(set(o)) != len(o)]
@@ -63,6 +66,12 @@ class SearchSpace:
         if not 0 <= self.tolerance_low <= self.tolerance_high:
             raise FlowValidationError(f"need 0 <= tolerance_low <= tolerance_high, got "
                                       f"{self.tolerance_low}, {self.tolerance_high}")
+        step = self.tolerance_step
+        if step is not None:
+            n = (self.tolerance_high - self.tolerance_low) / step if step > 0 else -1.0
+            if step <= 0 or abs(n - round(n)) > 1e-9:
+                raise FlowValidationError(f"tolerance_step {step} must be > 0 and divide tolerance_high - "
+                                          f"tolerance_low = {self.tolerance_high - self.tolerance_low:g}")
 
     @property
     def letters(self) -> tuple[str, ...]:
@@ -112,8 +121,8 @@ def metaml_score(accuracy: float, resources: Mapping[str, float], baseline: Mapp
 def ask_candidate(trial: optuna.Trial, space: SearchSpace) -> Candidate:
     """Sample a candidate from an Optuna trial (the ask half of ask/tell)."""
     order = str(trial.suggest_categorical("order", list(space.orders)))
-    tols = {x: float(trial.suggest_float(f"tol_{x}", space.tolerance_low, space.tolerance_high))
-            for x in space.letters}
+    tols = {x: float(trial.suggest_float(f"tol_{x}", space.tolerance_low, space.tolerance_high,
+                                         step=space.tolerance_step)) for x in space.letters}
     return Candidate(order, {x: tols[x] for x in order})
 
 
@@ -123,7 +132,8 @@ def distributions(space: SearchSpace) -> dict[str, optuna.distributions.BaseDist
     out: dict[str, optuna.distributions.BaseDistribution] = {
         "order": optuna.distributions.CategoricalDistribution(list(space.orders))}
     for x in space.letters:
-        out[f"tol_{x}"] = optuna.distributions.FloatDistribution(space.tolerance_low, space.tolerance_high)
+        out[f"tol_{x}"] = optuna.distributions.FloatDistribution(space.tolerance_low, space.tolerance_high,
+                                                                 step=space.tolerance_step)
     return out
 
 

@@ -61,6 +61,7 @@ class SearchSpec(_Strict):
 
     orders: list[str] = Field(default_factory=lambda: list(ORDERS), min_length=1)
     tolerance: tuple[float, float] = (0.01, 0.04)
+    tolerance_step: float | None = None
     trials: int = Field(12, ge=1)
     random_trials: int = Field(2, ge=0)
     accuracy: str = "hls_emu.accuracy"
@@ -151,7 +152,7 @@ def parse_flow_search(text: str, source: str = "<string>") -> FlowSearchProblem:
         raise _pyd_error(exc, source) from None
     s = spec.search
     try:
-        space = SearchSpace(tuple(s.orders), s.tolerance[0], s.tolerance[1])
+        space = SearchSpace(tuple(s.orders), s.tolerance[0], s.tolerance[1], s.tolerance_step)
     except FlowValidationError as exc:
         raise FlowValidationError(f"{source}: field 'search': {exc}") from None
     extra = sorted(set(spec.tasks) - set("SPQ"))

@@ -75,7 +75,11 @@ def storage_url(storage: str | os.PathLike[str] | None) -> str:
     return text
 
 
-def _rdb(url: str) -> optuna.storages.RDBStorage:
+def _rdb(url: str) -> optuna.storages.BaseStorage:
+    if url == "sqlite:///:memory:":
+        # One process only: Optuna's in-memory storage. An in-memory SQLite database is private to each
+        # connection, so the heartbeat thread's writes failed on a database without the trial.
+        return optuna.storages.InMemoryStorage()
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
