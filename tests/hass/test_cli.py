@@ -12,6 +12,7 @@ from accelflow.cli.main import main
     ["hass", "net.onnx"],
     ["hass", "zoo:lenet5", "--trials", "0"],
     ["hass", "zoo:lenet5", "--max-accuracy-drop", "-1"],
+    ["hass", "zoo:lenet5", "--refine-trials", "-1"],
 ])
 def test_bad_input_exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2

@@ -20,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="u250", help="FPGA device (see `accelflow dataflow --help`)")
     p.add_argument("--max-accuracy-drop", type=float, default=1.0, help="accuracy-drop bound in points")
     p.add_argument("--trials", type=int, default=40, help="completed trials the study should hold")
+    p.add_argument("--refine-trials", type=int, default=0,
+                   help="after the TPE trials, N trials of the hardware-aware greedy refinement (bottleneck layers first)")
     p.add_argument("--workers", type=int, default=1, help="evaluate trials in N local worker processes")
     p.add_argument("--scheduler", help="Dask scheduler ADDRESS (or 'local') to evaluate trials on a cluster")
     p.add_argument("--data", default=None, help="data set (default: the model's own, e.g. fashion_mnist)")
@@ -56,11 +58,12 @@ def run(args: argparse.Namespace) -> int:
 
     if name not in names():
         raise ConfigError(f"unknown zoo model {name!r}; known: {', '.join(names())}")
-    if args.trials < 1 or args.max_accuracy_drop < 0:
-        raise ConfigError("--trials must be >= 1 and --max-accuracy-drop >= 0")
+    if args.trials < 1 or args.max_accuracy_drop < 0 or args.refine_trials < 0:
+        raise ConfigError("--trials must be >= 1, --refine-trials >= 0 and --max-accuracy-drop >= 0")
     problem = zoo_problem(name, args.device, args.data, args.validation_size, args.calibration_size, args.batch,
                           seed=args.seed, progress=not args.json, holdout_size=args.holdout_size)
     settings = SearchSettings(max_accuracy_drop=args.max_accuracy_drop, trials=args.trials,
+                              refine_trials=args.refine_trials,
                               objective=Objective(args.objective), sampler=SamplerKind(args.sampler), seed=args.seed,
                               storage=args.storage or DEFAULT_STORAGE, study_name=args.study_name)
     finetune = FineTune(problem.splits.train, steps=args.finetune_steps) if args.finetune_steps > 0 else None
