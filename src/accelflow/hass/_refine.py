@@ -91,7 +91,7 @@ def refine_study(study: optuna.Study, evaluator: Evaluator, settings: SearchSett
     returns the number run. ``settings`` is the search's :class:`SearchSettings` (bound, objective).
     With ``holdout``, a move is only accepted if the design also meets the bound there: a greedy climb
     over hundreds of small steps otherwise drifts to points whose validation drop is merely lucky."""
-    from accelflow.hass._search import _holdout_drop, ask, tell  # circular: _search calls this module
+    from accelflow.hass._search import _holdout_drop, run_trial  # circular: _search calls this module
 
     space = evaluator.space
     bound, objective = settings.max_accuracy_drop, settings.objective
@@ -108,13 +108,7 @@ def refine_study(study: optuna.Study, evaluator: Evaluator, settings: SearchSett
     def run(trial_params: dict[str, float]) -> Evaluation:
         nonlocal used
         study.enqueue_trial(trial_params, user_attrs={"source": "refine"})
-        trial, thresholds = ask(study, evaluator)
-        try:
-            ev = evaluator(thresholds)
-        except BaseException:
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            raise
-        tell(study, trial, ev, settings)
+        ev = run_trial(study, evaluator, settings)
         used += 1
         return ev
 

@@ -127,6 +127,18 @@ def tell(study: optuna.Study, trial: optuna.trial.Trial, ev: Evaluation, setting
     study.tell(trial, values)
 
 
+def run_trial(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings) -> Evaluation:
+    """Ask, evaluate in this process and tell one trial (failed, not left running, if the evaluation raises)."""
+    trial, thresholds = ask(study, evaluator)
+    try:
+        ev = evaluator(thresholds)
+    except BaseException:
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        raise
+    tell(study, trial, ev, settings)
+    return ev
+
+
 def feasible_trials(study: optuna.Study, max_accuracy_drop: float) -> list[optuna.trial.FrozenTrial]:
     """Completed trials whose recorded drop is within the bound and whose design fits the device."""
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -209,13 +221,7 @@ def run_search(evaluator: Evaluator, settings: SearchSettings, initial: Sequence
     with _progress(progress) as bar:
         task = bar.add_task(evaluator.name, total=todo)
         for _ in range(todo):
-            trial, thresholds = ask(study, evaluator)
-            try:
-                ev = evaluator(thresholds)
-            except BaseException:
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                raise
-            tell(study, trial, ev, settings)
+            run_trial(study, evaluator, settings)
             bar.advance(task)
     _refine(study, evaluator, settings, holdout)
     return _finish(study, evaluator, settings, finetune, extra, holdout)
