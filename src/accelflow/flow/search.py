@@ -36,8 +36,8 @@ from accelflow.search import Executor, Outcome, SearchError, create_study, optim
 
 __all__ = [
     "ORDERS", "RESOURCE_KEYS", "SearchSpace", "Candidate", "Evaluation", "SearchResult", "metaml_score",
-    "ask_candidate", "distributions", "candidate_from_params", "CandidateObjective", "search_flows", "grid_candidates", "grid_search", "candidate_flow",
-    "param_distributions",
+    "distributions", "candidate_from_params", "CandidateObjective", "search_flows", "grid_candidates",
+    "grid_search", "candidate_flow", "param_distributions",
 ]
 
 log = logging.getLogger(__name__)
@@ -116,14 +116,6 @@ def metaml_score(accuracy: float, resources: Mapping[str, float], baseline: Mapp
     """Accuracy (fraction) + sum over ``keys`` of ``(baseline - design) / baseline`` (keys with baseline 0 add 0)."""
     saving = sum((baseline[k] - resources[k]) / baseline[k] for k in keys if baseline.get(k, 0) > 0)
     return float(accuracy + saving)
-
-
-def ask_candidate(trial: optuna.Trial, space: SearchSpace) -> Candidate:
-    """Sample a candidate from an Optuna trial (the ask half of ask/tell)."""
-    order = str(trial.suggest_categorical("order", list(space.orders)))
-    tols = {x: float(trial.suggest_float(f"tol_{x}", space.tolerance_low, space.tolerance_high,
-                                         step=space.tolerance_step)) for x in space.letters}
-    return Candidate(order, {x: tols[x] for x in order})
 
 
 def distributions(space: SearchSpace) -> dict[str, optuna.distributions.BaseDistribution]:

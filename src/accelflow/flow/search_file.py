@@ -106,18 +106,19 @@ class FlowSearchProblem:
             raw = {"task": entry.task, "params": {**entry.params, "tolerance": cand.tolerances[letter]}}
             steps.append(_node(raw, f"{self.source}: tasks.{letter} (candidate {cand.order}, step {i + 1})",
                                _registry()))
-        steps += [_node(r, f"{self.source}: measure step {i + 1}", _registry()) for i, r in enumerate(self.spec.measure)]
-        return Flow(f"{self.spec.name}:{cand.order}", tuple(steps), self.source)
+        return Flow(f"{self.spec.name}:{cand.order}", (*steps, *self._measure()), self.source)
 
     def baseline_flow(self) -> Flow:
         """``measure`` on the start state, with the resource estimate recorded as stage ``baseline``."""
+        return Flow(f"{self.spec.name}:baseline", self._measure(estimate_stage="baseline"), self.source)
+
+    def _measure(self, estimate_stage: str | None = None) -> tuple[Node, ...]:
         steps = []
         for i, raw in enumerate(self.spec.measure):
-            raw = dict(raw)
-            if raw.get("task") == "estimate" and isinstance(raw.get("params", {}), Mapping):
-                raw["params"] = {**raw.get("params", {}), "stage": "baseline"}
+            if estimate_stage and raw.get("task") == "estimate" and isinstance(raw.get("params", {}), Mapping):
+                raw = {**raw, "params": {**raw.get("params", {}), "stage": estimate_stage}}
             steps.append(_node(raw, f"{self.source}: measure step {i + 1}", _registry()))
-        return Flow(f"{self.spec.name}:baseline", tuple(steps), self.source)
+        return tuple(steps)
 
     def final_metrics(self) -> tuple[str, ...]:
         return (self.spec.search.accuracy, *(f"resources.{k}" for k in RESOURCE_KEYS))
