@@ -17,12 +17,27 @@ import os
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 from accelflow.arch import template
 from accelflow.frontends import load_model
 from accelflow.perf import Mode, estimate
 
 OUT = Path(__file__).parent / "results" / "perf_speed.json"
+
+
+def _against_full(graph: Any, arch: Any, fast: Any) -> dict[str, Any]:
+    """Full mode on the same network and architecture: its speed, and fast mode's error against it."""
+    t0 = time.perf_counter()
+    full = estimate(graph, arch, Mode.FULL)
+    wall = time.perf_counter() - t0
+    return {
+        "full_wall_seconds": wall,
+        "total_cycles_full": full.total_cycles,
+        "full_instructions_per_second": full.instructions_evaluated / wall,
+        "fast_vs_full_error_pct": 100.0 * abs(fast.total_cycles - full.total_cycles) / full.total_cycles,
+        "fast_equals_full_per_layer": [lp.cycles for lp in fast.layers] == [lp.cycles for lp in full.layers],
+    }
 
 
 def main() -> None:
@@ -66,17 +81,9 @@ def main() -> None:
     }
     print(json.dumps(out, indent=1), flush=True)
     if not args.quick:
-        t0 = time.perf_counter()
-        full = estimate(graph, arch, Mode.FULL)
-        wall = time.perf_counter() - t0
-        out.update({
-            "full_wall_seconds": wall,
-            "total_cycles_full": full.total_cycles,
-            "full_instructions_per_second": full.instructions_evaluated / wall,
-            "fast_vs_full_error_pct": 100.0 * abs(fast.total_cycles - full.total_cycles) / full.total_cycles,
-            "fast_equals_full_per_layer": [lp.cycles for lp in fast.layers] == [lp.cycles for lp in full.layers],
-        })  # fmt: skip
-        print(f"full: {full.total_cycles:,} cycles, {wall:.1f} s, {out['full_instructions_per_second']:,.0f} instr/s")
+        out.update(_against_full(graph, arch, fast))
+        print(f"full: {out['total_cycles_full']:,} cycles, {out['full_wall_seconds']:.1f} s, "
+              f"{out['full_instructions_per_second']:,.0f} instr/s")
     # finer abstraction level (not the default): one compute instruction per row of A
     rows = template("gemmini", row_granularity=1)
     t0 = time.perf_counter()
@@ -94,16 +101,9 @@ def main() -> None:
     }
     print("row granularity:", json.dumps(row_out, indent=1), flush=True)
     if not args.quick:
-        t0 = time.perf_counter()
-        full_rows = estimate(graph, rows, Mode.FULL)
-        wall = time.perf_counter() - t0
-        row_out.update({
-            "full_wall_seconds": wall,
-            "total_cycles_full": full_rows.total_cycles,
-            "full_instructions_per_second": full_rows.instructions_evaluated / wall,
-            "fast_equals_full_per_layer": [lp.cycles for lp in fast_rows.layers] == [lp.cycles for lp in full_rows.layers],
-        })  # fmt: skip
-        print(f"row granularity full: {full_rows.total_cycles:,} cycles, {wall:.1f} s", flush=True)
+        row_out.update(_against_full(graph, rows, fast_rows))
+        print(f"row granularity full: {row_out['total_cycles_full']:,} cycles, {row_out['full_wall_seconds']:.1f} s",
+              flush=True)
     out["row_granularity"] = row_out
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(out, indent=1))
