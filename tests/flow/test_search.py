@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from accelflow.flow.errors import FlowValidationError
+from accelflow.search import SearchError
 from accelflow.flow.search import (
     ORDERS,
     Candidate,
@@ -92,3 +93,24 @@ def test_tolerance_step_restricts_search_to_grid_levels() -> None:
     assert all(min(abs(t - v) for v in levels) < 1e-9 for e in res.evaluations for t in e.candidate.tolerances.values())
     with pytest.raises(FlowValidationError, match="tolerance_step"):
         SearchSpace(tolerance_step=0.007)
+
+
+@pytest.mark.parametrize("sampler", ["gp", "tpe"])
+def test_samplers_stay_in_the_space(sampler: str) -> None:
+    space = SearchSpace(tolerance_step=0.01)
+    res = search_flows(_toy, space, n_random=2, n_guided=4, sampler=sampler)
+    assert len(res.evaluations) == 6
+    assert all(e.candidate.order in ORDERS and set(e.candidate.tolerances) == set(e.candidate.order)
+               for e in res.evaluations)
+
+
+def test_gp_search_reaches_the_grid_best_of_the_same_space() -> None:
+    space = SearchSpace(tolerance_step=0.01)
+    grid = grid_search(_toy, grid_candidates(space))
+    res = search_flows(_toy, space, n_random=2, n_guided=18, sampler="gp", seed=3)
+    assert res.best.score >= grid.best.score - 1e-9  # 20 points instead of the grid's 124
+
+
+def test_unknown_sampler_is_rejected() -> None:
+    with pytest.raises(SearchError, match="allowed: gp, tpe"):
+        search_flows(_toy, SearchSpace(), n_random=1, n_guided=1, sampler="cmaes")

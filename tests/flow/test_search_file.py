@@ -42,6 +42,7 @@ def test_example_file_validates() -> None:
     (SMALL.replace("task: quantize", "task: quantise"), "unknown task 'quantise'"),
     (SMALL.replace("tolerance: [0.01, 0.04]", "tolerance: [0.01, 0.9]"), "tolerance"),
     (SMALL.replace("search:", "serach:"), "serach"),
+    (SMALL.replace("random_trials: 2}", "random_trials: 2, sampler: cmaes}"), "sampler"),
     ("[1, 2]", "mapping"),
 ])
 def test_bad_files_are_rejected_naming_the_field(text: str, needle: str) -> None:

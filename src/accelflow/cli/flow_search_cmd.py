@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         result = search_flows(evaluator, problem.space,
                               n_random=min(spec.random_trials, trials), n_guided=max(0, trials - spec.random_trials),
                               seed=problem.spec.seed, storage=storage, study_name=study, executor=executor,
+                              sampler=spec.sampler,
                               progress=not args.json)
     ranked = sorted(result.evaluations, key=lambda e: -e.score)
     if args.json:

@@ -13,7 +13,7 @@ steps that measure every candidate, and the search space::
       Q: {task: quantize}
     measure: [{task: emulate}, {task: estimate}]      # must record the accuracy metric and resources.*
     search: {orders: [Q, SP, SQ, PQ, SPQ, S, P], tolerance: [0.01, 0.04], trials: 12, random_trials: 2,
-             accuracy: hls_emu.accuracy}
+             sampler: gp, accuracy: hls_emu.accuracy}
 
 Each candidate (an order and a tolerance per letter) runs as a flow from the start state; its score is
 :func:`~accelflow.flow.search.metaml_score` against the unoptimised design (the ``measure`` steps run on the
@@ -30,7 +30,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -64,6 +64,7 @@ class SearchSpec(_Strict):
     tolerance_step: float | None = None
     trials: int = Field(12, ge=1)
     random_trials: int = Field(2, ge=0)
+    sampler: Literal["gp", "tpe"] = "gp"
     accuracy: str = "hls_emu.accuracy"
 
     @field_validator("accuracy")
