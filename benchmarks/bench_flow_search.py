@@ -8,9 +8,13 @@ relative saving against the unoptimised ap_fixed<16,6>, reuse-factor-1 design. A
 candidate (10-25 s each) would dominate the grid, so hls4ml C simulation runs only on the final designs.
 
 Grid: tolerance levels {1, 2, 3, 4} % for the letters an order uses (124 candidates; --quick: {1, 4} %, 26).
-Search: Optuna TPE, 2 random + 10 guided trials, for several seeds.
+Search: Optuna, 2 random + N - 2 guided trials (Gaussian-process BO by default, --sampler tpe), several seeds.
 
-Run: .venv/bin/python benchmarks/bench_flow_search.py [--quick] [--seeds 3]
+Replay (--replay-seeds N): candidates' flows are seeded, so a point's score is a pure function of the point.
+The searches are then replayed against the grid's table for N seeds per sampler (gp, tpe, random) and budget,
+which measures how often each sampler reaches the grid's best without re-running flows.
+
+Run: .venv/bin/python benchmarks/bench_flow_search.py [--quick] [--seeds 3] [--replay-seeds 30]
 Writes benchmarks/results/flow_search.json.
 """
 
@@ -30,6 +34,7 @@ from _common import write_result  # noqa: E402
 from accelflow.flow import DesignState, Flow, HardwareTarget, Step, run_flow  # noqa: E402
 from accelflow.flow.search import (  # noqa: E402
     RESOURCE_KEYS,
+    SAMPLERS,
     Candidate,
     Evaluation,
     SearchSpace,
@@ -85,11 +90,40 @@ def _ev_json(ev: Evaluation) -> dict[str, Any]:
             "accuracy": ev.accuracy, "resources": dict(ev.resources), "seconds": ev.seconds}
 
 
+def replay(grid: list[Evaluation], space: SearchSpace, samplers: list[str], budgets: list[int], seeds: int
+           ) -> dict[str, dict[str, int]]:
+    """How many of ``seeds`` searches per sampler and budget reach the grid's best, scores looked up in
+    ``grid`` (exact: flows are seeded, so re-running a point gives the same score; the live searches above
+    confirm it for their points)."""
+    table = {e.candidate.label(): e.score for e in grid}
+    best = max(table.values())
+
+    def lookup(c: Candidate) -> Evaluation:
+        return Evaluation(c, table[c.label()], 0.0, {}, 0.0)
+
+    out: dict[str, dict[str, int]] = {}
+    for sampler in samplers:
+        for budget in budgets:
+            hits = 0
+            for seed in range(seeds):
+                if sampler == "random":
+                    res = search_flows(lookup, space, n_random=budget, n_guided=0, seed=seed, sampler="tpe")
+                else:
+                    res = search_flows(lookup, space, n_random=2, n_guided=budget - 2, seed=seed, sampler=sampler)
+                hits += res.best.score >= best - 1e-9
+            out.setdefault(sampler, {})[str(budget)] = hits
+            log.info("replay %s %d trials: %d/%d reach the grid's best", sampler, budget, hits, seeds)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="grid with tolerance levels {1, 4} % only")
     parser.add_argument("--seeds", type=int, default=5, help="independent searches (TPE seeds) per budget")
     parser.add_argument("--budgets", type=int, nargs="+", default=[12, 20], help="trials per search")
+    parser.add_argument("--sampler", choices=SAMPLERS, default="gp", help="Optuna sampler of the searches")
+    parser.add_argument("--replay-seeds", type=int, default=0,
+                        help="replay gp/tpe/random searches on the grid's table for this many seeds")
     parser.add_argument("--continuous", action="store_true", help="tolerances continuous in [1, 4] %%")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -119,7 +153,8 @@ def main() -> None:
             ev = Evaluator(start, baseline, scratch)
             with tempfile.TemporaryDirectory() as tmp:
                 res = search_flows(ev, search_space, n_random=2, n_guided=budget - 2, seed=seed,
-                                   storage=f"sqlite:///{tmp}/study.db", study_name=f"seed{seed}")
+                                   storage=f"sqlite:///{tmp}/study.db", study_name=f"seed{seed}",
+                                   sampler=args.sampler)
             best = res.best
             log.info("search %d trials seed %d: %.0f s, best %s %.4f", budget, seed, res.seconds,
                      best.candidate.label(), best.score)
@@ -151,17 +186,21 @@ def main() -> None:
                                    "searches_matching_grid_best": sum(x["matches_grid_best"] for x in runs),
                                    "searches": len(runs),
                                    "fraction_of_grid_best": [round(x["fraction_of_grid_best"], 4) for x in runs]}
+    replayed = (replay(list(grid.evaluations), search_space, ["gp", "tpe", "random"], [12, 16, 20, 30],
+                       args.replay_seeds) if args.replay_seeds and not args.continuous else None)
     payload = {
         "model": MODEL, "dataset": DATASET, "dataset_synthetic": False,
         "float_test_accuracy": float_acc, "baseline": baseline,
         "baseline_emulated_accuracy": base_state.metric("hls_emu.accuracy"),
         "accuracy_in_score": "emulated fixed-point test accuracy (bit-accurate numpy emulator of hls4ml)",
+        "sampler": args.sampler,
         "search_space": "tolerances continuous in [1, 4] %" if args.continuous else "the grid's tolerance levels",
         "grid": {"levels": list(levels), "candidates": len(grid.evaluations), "seconds": grid.seconds,
                  "best": {**_ev_json(grid.best), "csim_accuracy": grid_csim},
                  "all": [_ev_json(e) for e in grid.evaluations]},
         "search": searches,
         "per_budget": per_budget,
+        "replay": None if replayed is None else {"seeds": args.replay_seeds, "searches_reaching_grid_best": replayed},
         "quick": args.quick,
     }
     path = write_result("flow_search", payload)
