@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from accelflow.hass import (
     Objective,
     SearchSettings,
@@ -63,10 +65,26 @@ def test_baselines_meet_the_bound_on_the_holdout(trained, evaluator, digits) -> 
 
 def test_uniform_local_midpoints_never_lose(evaluator) -> None:
     grid = [(0.0, 0.0), (0.0, 0.2), (0.02, 0.0), (0.02, 0.2)]
-    coarse = uniform_baseline(evaluator, 1.0, grid=grid)
-    fine = uniform_baseline(evaluator, 1.0, grid=grid, local=True)
+    coarse = uniform_baseline(evaluator, 1.0, grid=grid, select="objective")
+    fine = uniform_baseline(evaluator, 1.0, grid=grid, local=True, select="objective")
+    assert fine.method == "uniform_hw"
     assert any(t.number >= len(grid) for t in fine.trials)  # midpoints around the best pair were tried
     assert fine.throughput_images_per_s >= coarse.throughput_images_per_s and fine.accuracy_drop <= 1.0
+
+
+def test_uniform_selects_most_zero_products_without_looking_at_hardware(evaluator) -> None:
+    grid = [(0.0, 0.0), (0.0, 0.2), (0.02, 0.0), (0.02, 0.2), (0.05, 0.4)]
+    blind = uniform_baseline(evaluator, 1.0, grid=grid)
+    assert blind.method == "uniform"
+    feasible = [t for t in blind.trials if t.feasible]
+    assert blind.zero_products == pytest.approx(max(t.zero_products for t in feasible))
+    assert 0.0 < blind.zero_products < 1.0
+    # zero products are the MAC-weighted mean of the per-conv sparsities of the chosen design
+    macs = evaluator.conv_macs
+    weighted = sum(macs[lay.name] * lay.sparsity for lay in blind.layers if lay.name in macs) / sum(macs.values())
+    assert blind.zero_products == pytest.approx(weighted)
+    aware = uniform_baseline(evaluator, 1.0, grid=grid, select="objective")
+    assert aware.throughput_images_per_s >= blind.throughput_images_per_s
 
 
 def test_give_back_lowers_the_least_relevant_parameter(evaluator) -> None:

@@ -2,10 +2,13 @@
 heuristic. All return a :class:`HassResult` whose design meets the accuracy bound.
 
 * **dense**: no thresholds and no sparse hardware (histograms ignored), folding optimised on the device.
-* **uniform**: one absolute weight threshold and one activation threshold for every layer, the best pair
-  within the bound on a 2-D grid (the non-hardware-aware sparse design). Grid points at least as
-  aggressive in both thresholds as a point that broke the bound are skipped (accuracy falls as either
-  threshold rises), which makes a fine grid affordable.
+* **uniform**: one absolute weight threshold and one activation threshold for every layer, the pair
+  within the bound on a 2-D grid with the most zero products (MAC-weighted over the network): the
+  non-hardware-aware sparse design, chosen without looking at the hardware, then folded by the same
+  optimiser. ``select="objective"`` instead picks the pair whose *folded design* is best (a hardware-aware
+  choice of two thresholds, reported as a stronger extra baseline). Grid points at least as aggressive
+  in both thresholds as a point that broke the bound are skipped (accuracy falls as either threshold
+  rises), which makes a fine grid affordable.
 * **slowest layer**: start from plain ReLU sparsity; repeatedly raise the weight fraction and the input
   activation threshold of the current bottleneck layer by one step, keeping the step only if the accuracy
   stays within the bound (a rejected step is rolled back and that layer is frozen): no one-step overshoot.
@@ -19,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Literal
 
 import numpy as np
 
@@ -34,7 +38,7 @@ log = logging.getLogger(__name__)
 
 def _record(i: int, source: str, ev: Evaluation, objective: Objective, bound: float) -> TrialRecord:
     return TrialRecord(i, source, ev.accuracy, ev.accuracy_drop, ev.throughput, ev.dsp, ev.objective(objective),
-                       ev.feasible(bound))
+                       ev.feasible(bound), ev.zero_products)
 
 
 def _result(method: str, ev: Evaluation, evaluator: Evaluator, objective: Objective, bound: float,
@@ -75,11 +79,16 @@ def _holdout_ok(evaluator: Evaluator, holdout: ArraySplit | None, thresholds: Th
 
 def uniform_baseline(evaluator: Evaluator, max_accuracy_drop: float, objective: Objective = Objective.THROUGHPUT,
                      grid: Sequence[tuple[float, float]] | None = None, holdout: ArraySplit | None = None,
-                     skip_dominated: bool = True, local: bool = False) -> HassResult:
+                     skip_dominated: bool = True, local: bool = False,
+                     select: Literal["sparsity", "objective"] = "sparsity") -> HassResult:
     """Best single global (weight, activation) threshold pair within the bound on ``grid`` (and on
-    ``holdout``); ``skip_dominated`` skips pairs >= a pair that broke the bound in both thresholds;
-    ``local`` then also tries the midpoints between the best pair and its grid neighbours (a finer grid
-    where it matters, so the baseline is not held back by the grid spacing)."""
+    ``holdout``): most zero products (``select="sparsity"``, hardware-blind; result method ``uniform``) or
+    best ``objective`` of the folded design (``select="objective"``; method ``uniform_hw``).
+    ``skip_dominated`` skips pairs >= a pair that broke the bound in both thresholds; ``local`` then also
+    tries the midpoints between the best pair and its grid neighbours (a finer grid where it matters, so
+    the baseline is not held back by the grid spacing)."""
+    if select not in ("sparsity", "objective"):
+        raise ValueError(f"select must be 'sparsity' or 'objective', got {select!r}")
     grid = list(uniform_grid(evaluator) if grid is None else grid)
     feasible: list[Evaluation] = []
     failed: list[tuple[float, float]] = []
@@ -87,8 +96,11 @@ def uniform_baseline(evaluator: Evaluator, max_accuracy_drop: float, objective: 
     _scan(evaluator, grid, 0, max_accuracy_drop, objective, skip_dominated, feasible, failed, records)
     base: list[float] = []
 
+    def rank(e: Evaluation) -> tuple[float, float]:
+        return (e.zero_products, e.accuracy) if select == "sparsity" else (e.objective(objective), e.accuracy)
+
     def pick() -> Evaluation | None:
-        return next((ev for ev in sorted(feasible, key=lambda e: e.objective(objective), reverse=True)
+        return next((ev for ev in sorted(feasible, key=rank, reverse=True)
                      if _holdout_ok(evaluator, holdout, ev.thresholds, max_accuracy_drop, base)), None)
 
     best = pick()
@@ -102,8 +114,9 @@ def uniform_baseline(evaluator: Evaluator, max_accuracy_drop: float, objective: 
         best = pick()
     if best is None:  # the (0, 0) point is normally on the grid; fall back to it
         best = evaluator(Thresholds())
-    log.info("uniform baseline: %d of %d grid points evaluated", len(records), len(grid))
-    return _result("uniform", best, evaluator, objective, max_accuracy_drop, records)
+    method = "uniform" if select == "sparsity" else "uniform_hw"
+    log.info("%s baseline: %d of %d grid points evaluated", method, len(records), len(grid))
+    return _result(method, best, evaluator, objective, max_accuracy_drop, records)
 
 
 def _midpoints(values: Sequence[float], x: float) -> list[float]:

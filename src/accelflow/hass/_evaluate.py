@@ -8,6 +8,7 @@ can be re-evaluated later (e.g. after resuming a study) with identical numbers.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -24,11 +25,14 @@ from accelflow.frontends import from_pytorch
 from accelflow.hass._errors import HassError
 from accelflow.hass._space import Objective, Thresholds, ThresholdSpace
 from accelflow.ir import ChannelSparsity, Graph, OpKind
+from accelflow.ir.cost import layer_cost
 from accelflow.sparsity import annotate_graph, measure_sparsity
 
 __all__ = ["Evaluation", "Evaluator", "accuracy"]
 
 log = logging.getLogger(__name__)
+
+_MEMO_SIZE = 1024  # evaluations kept per evaluator (each holds a small folded design)
 
 
 def accuracy(model: nn.Module, split: ArraySplit, batch_size: int = 500) -> float:
@@ -46,7 +50,8 @@ def accuracy(model: nn.Module, split: ArraySplit, batch_size: int = 500) -> floa
 class Evaluation:
     """Outcome of one evaluation. ``accuracy`` in [0, 1] on the search's validation subset;
     ``accuracy_drop`` in percentage points below the unpruned model; ``sparsity[conv]`` the measured
-    fraction of zero products; ``seconds`` wall time of the evaluation."""
+    fraction of zero products; ``zero_products`` that fraction over the whole network (each conv weighted
+    by its MACs: the hardware-blind measure of how sparse a model is); ``seconds`` wall time."""
 
     thresholds: Thresholds
     accuracy: float
@@ -54,6 +59,7 @@ class Evaluation:
     design: DataflowDesign
     sparsity: dict[str, float]
     seconds: float
+    zero_products: float = 0.0
 
     @property
     def throughput(self) -> float:
@@ -80,6 +86,7 @@ class Evaluation:
             "dsp": self.dsp,
             "design_feasible": bool(self.design.feasible),
             "mean_sparsity": float(np.mean(list(self.sparsity.values()))) if self.sparsity else 0.0,
+            "zero_products": self.zero_products,
         }
 
 
@@ -90,6 +97,8 @@ class Evaluator:
     ``validation`` decides accuracy, ``calibration`` (inputs ``(N, *input_shape)``) the sparsity
     histograms; ``reference_accuracy`` (in [0, 1]) is the unpruned model's accuracy on ``validation``
     (computed when None). ``batch`` is the accelerator batch size, ``method`` the folding optimiser.
+    Evaluations of the evaluator's own model are memoised by thresholds (the evaluator is deterministic),
+    so baselines that scan the same grid share the work; the memo is not pickled to workers.
     """
 
     model: nn.Module
@@ -109,6 +118,14 @@ class Evaluator:
     def __post_init__(self) -> None:
         if len(self.validation) == 0 or len(self.calibration) == 0:
             raise HassError("evaluator needs non-empty validation and calibration data")
+        object.__setattr__(self, "_memo", {})
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_memo"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.__dict__["_memo"] = {}
 
     @cached_property
     def base_accuracy(self) -> float:
@@ -119,6 +136,17 @@ class Evaluator:
     @cached_property
     def _graph(self) -> Graph:
         return from_pytorch(self.model, self.input_shape, name=self.name)
+
+    @cached_property
+    def conv_macs(self) -> dict[str, int]:
+        """MACs per image of every conv (the weights of :attr:`Evaluation.zero_products`)."""
+        return {node.name: layer_cost(node).macs for node in self._graph.find(OpKind.CONV)}
+
+    def zero_products(self, sparsity: dict[str, float]) -> float:
+        """MAC-weighted fraction of zero products over the convs in ``sparsity``."""
+        macs = {k: self.conv_macs.get(k, 0) for k in sparsity}
+        total = sum(macs.values())
+        return sum(macs[k] * v for k, v in sparsity.items()) / total if total else 0.0
 
     def graph(self) -> Graph:
         """A fresh copy of the network IR (annotations are per evaluation)."""
@@ -137,6 +165,18 @@ class Evaluator:
 
     def __call__(self, thresholds: Thresholds, model: nn.Module | None = None) -> Evaluation:
         """Evaluate ``thresholds`` applied to ``model`` (default: the evaluator's model)."""
+        key = json.dumps(thresholds.to_dict(), sort_keys=True) if model is None else None
+        memo: dict[str, Evaluation] = self.__dict__["_memo"]
+        if key is not None and key in memo:
+            return memo[key]
+        ev = self._evaluate(thresholds, model)
+        if key is not None:
+            if len(memo) >= _MEMO_SIZE:
+                memo.pop(next(iter(memo)))
+            memo[key] = ev
+        return ev
+
+    def _evaluate(self, thresholds: Thresholds, model: nn.Module | None) -> Evaluation:
         start = time.perf_counter()
         pruned = thresholds.apply(self.model if model is None else model)
         acc = accuracy(pruned, self.validation)
@@ -149,4 +189,5 @@ class Evaluator:
         seconds = time.perf_counter() - start
         log.debug("evaluated %s: acc %.4f drop %.2f thr %.0f img/s in %.1fs", self.name, acc, drop,
                   design.throughput_images_per_s, seconds)
-        return Evaluation(thresholds, acc, drop, design, {k: v.mean_sparsity for k, v in stats.items()}, seconds)
+        sparsity = {k: v.mean_sparsity for k, v in stats.items()}
+        return Evaluation(thresholds, acc, drop, design, sparsity, seconds, self.zero_products(sparsity))

@@ -43,6 +43,7 @@ class TrialRecord:
     dsp: int
     objective: float
     feasible: bool
+    zero_products: float = 0.0  # MAC-weighted fraction of zero products over the network
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -73,6 +74,7 @@ class HassResult:
     trials: tuple[TrialRecord, ...] = ()
     finetuned: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    zero_products: float = 0.0
 
     @property
     def throughput_per_dsp(self) -> float:
@@ -102,6 +104,7 @@ class HassResult:
             "ff": self.ff,
             "bram18": self.bram18,
             "binding_resource": self.binding_resource,
+            "zero_products": self.zero_products,
             "finetuned": self.finetuned,
             "layers": [layer.to_dict() for layer in self.layers],
             "thresholds": self.thresholds.to_dict(),
@@ -137,5 +140,5 @@ def make_result(method: str, best: Evaluation, dense_throughput: float, dense_ds
         dense_throughput_images_per_s=dense_throughput, dense_dsp=dense_dsp, dsp=int(r.dsp), lut=float(r.lut),
         ff=float(r.ff), bram18=float(r.bram18), binding_resource=design.binding_resource.value,
         layers=tuple(layers), thresholds=best.thresholds, trials=trials, finetuned=finetuned,
-        extra=dict(extra or {}),
+        extra=dict(extra or {}), zero_products=float(best.zero_products),
     )

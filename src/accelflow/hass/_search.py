@@ -168,6 +168,7 @@ def trial_records(study: optuna.Study, settings: SearchSettings) -> tuple[TrialR
         objective=_objective_of(t, settings.objective),
         feasible=t.user_attrs["accuracy_drop"] <= settings.max_accuracy_drop + 1e-9
         and bool(t.user_attrs.get("design_feasible", False)),
+        zero_products=float(t.user_attrs.get("zero_products", 0.0)),
     ) for t in done)
 
 
