@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from accelflow.flow.errors import FlowValidationError
-from accelflow.search import SearchError
 from accelflow.flow.search import (
     ORDERS,
     Candidate,
@@ -18,6 +17,7 @@ from accelflow.flow.search import (
     metaml_score,
     search_flows,
 )
+from accelflow.search import SearchError
 
 
 def test_metaml_score_is_accuracy_plus_relative_savings() -> None:
