@@ -238,11 +238,11 @@ def run_sampled(models: list[str], window_positions: int = 4096) -> None:
         problem = zoo_problem(name, entry["device"], validation_size=64, calibration_size=entry["calibration_images"])
         ev = problem.evaluator
         out: dict[str, Any] = {"window_positions": window_positions}
+        batches = ev.calibration_batches()
         for key in ("uniform", "uniform_hw", "slowest_layer", "hass"):
             if key not in entry:
                 continue
             pruned = Thresholds.from_dict(entry[key]["thresholds"]).apply(ev.model)
-            batches = [ev.calibration[i:i + 100] for i in range(0, len(ev.calibration), 100)]
             stats = measure_sparsity(pruned, batches, window_positions=window_positions)
             t0 = time.perf_counter()
             design = optimise_folding(annotate_graph(ev.graph(), stats), ev.device, batch=ev.batch,

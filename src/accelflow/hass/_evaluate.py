@@ -118,14 +118,14 @@ class Evaluator:
     def __post_init__(self) -> None:
         if len(self.validation) == 0 or len(self.calibration) == 0:
             raise HassError("evaluator needs non-empty validation and calibration data")
+        # not a dataclass field, so fields()/asdict()/replace() never see or copy it
         object.__setattr__(self, "_memo", {})
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "_memo"}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self.__dict__["_memo"] = {}
+        self.__dict__.update(state, _memo={})
 
     @cached_property
     def base_accuracy(self) -> float:
@@ -148,6 +148,11 @@ class Evaluator:
         total = sum(macs.values())
         return sum(macs[k] * v for k, v in sparsity.items()) / total if total else 0.0
 
+    def calibration_batches(self) -> list[np.ndarray]:
+        """The calibration images in batches of ``calibration_batch`` (what the histograms are measured on)."""
+        return [self.calibration[i:i + self.calibration_batch]
+                for i in range(0, len(self.calibration), self.calibration_batch)]
+
     def graph(self) -> Graph:
         """A fresh copy of the network IR (annotations are per evaluation)."""
         return copy.deepcopy(self._graph)
@@ -166,23 +171,20 @@ class Evaluator:
     def __call__(self, thresholds: Thresholds, model: nn.Module | None = None) -> Evaluation:
         """Evaluate ``thresholds`` applied to ``model`` (default: the evaluator's model)."""
         key = json.dumps(thresholds.to_dict(), sort_keys=True) if model is None else None
-        memo: dict[str, Evaluation] = self.__dict__["_memo"]
-        if key is not None and key in memo:
-            return memo[key]
+        if key is not None and key in self._memo:
+            return self._memo[key]
         ev = self._evaluate(thresholds, model)
         if key is not None:
-            if len(memo) >= _MEMO_SIZE:
-                memo.pop(next(iter(memo)))
-            memo[key] = ev
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.pop(next(iter(self._memo)))
+            self._memo[key] = ev
         return ev
 
     def _evaluate(self, thresholds: Thresholds, model: nn.Module | None) -> Evaluation:
         start = time.perf_counter()
         pruned = thresholds.apply(self.model if model is None else model)
         acc = accuracy(pruned, self.validation)
-        batches = [self.calibration[i:i + self.calibration_batch]
-                   for i in range(0, len(self.calibration), self.calibration_batch)]
-        stats = measure_sparsity(pruned, batches)
+        stats = measure_sparsity(pruned, self.calibration_batches())
         graph = annotate_graph(self.graph(), stats)
         design = self.design(graph)
         drop = 100.0 * (self.base_accuracy - acc)
