@@ -63,9 +63,10 @@ def _summary(r: HassResult, test_acc: float | None, ref_test: float | None) -> d
 
 
 def _pareto_plot(name: str, device: str, points: dict[str, list[tuple[float, float]]], path: Path,
-                 reference: float | None = None, bound: float | None = None) -> None:
+                 reference: float | None = None, bound: float | None = None, cost_model: str = "mean") -> None:
     """Accuracy (%) vs throughput of every evaluated point; with ``reference`` (%) and ``bound`` (points)
-    the view is zoomed to 6 points below the reference and the bound drawn as a dashed line."""
+    the view is zoomed to 6 points below the reference and the bound drawn as a dashed line. ``cost_model``
+    (the lock-step cost the throughputs were scored under) is named on the axis."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -94,7 +95,8 @@ def _pareto_plot(name: str, device: str, points: dict[str, list[tuple[float, flo
         if hidden:
             ax.text(0.01, 0.01, f"{hidden} points below {reference - 6:.1f}% not shown", transform=ax.transAxes,
                     fontsize=7)
-    ax.set_xlabel(f"throughput on {device} (images/s)")
+    model = "REFERENCE lock-step model" if cost_model == "mean" else f"{cost_model} lock-step model"
+    ax.set_xlabel(f"throughput on {device} (images/s, {model})")
     ax.set_ylabel("validation accuracy (%)")
     ax.set_title(f"HASS {name}: accuracy vs throughput")
     ax.legend(fontsize=7, loc="lower left" if reference is None else "lower right")
@@ -107,12 +109,14 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
               grid_w: tuple[float, ...], grid_a: tuple[float, ...], heuristic_steps: int,
               recipe: TrainRecipe | None, train_data: dict[str, Any] | None, holdout_size: int = 0,
               refine_trials: int = 0, test_size: int = 10_000, tag: str = "v3",
-              other_devices: tuple[str, ...] = ()) -> dict[str, Any]:
+              other_devices: tuple[str, ...] = (), lockstep: LockStep = LockStep.MEAN) -> dict[str, Any]:
+    """Every method on each of ``models``, all folded and scored under ``lockstep`` (saved under the key
+    ``model[@device][/lockstep]``: the REFERENCE ``mean`` entries keep the bare model name)."""
     out: dict[str, Any] = {}
     for name in models:
         t0 = time.perf_counter()
         problem = zoo_problem(name, device, validation_size=val_size, calibration_size=calib_size, batch=256,
-                              recipe=recipe, train_data=train_data, holdout_size=holdout_size)
+                              recipe=recipe, train_data=train_data, holdout_size=holdout_size, lockstep=lockstep)
         ev = problem.evaluator
         test = subset(problem.splits.test, test_size, seed=7)
         ref_test = accuracy(problem.model, test)
@@ -134,7 +138,8 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
         t_heuristic = time.perf_counter() - t1
         storage = f"sqlite:///{RESULTS / 'hass_studies.db'}"
         settings = SearchSettings(max_accuracy_drop=bound, trials=trials, objective=Objective.THROUGHPUT,
-                                  storage=storage, study_name=f"bench-{name}-{device}-{trials}+{refine_trials}-{tag}",
+                                  storage=storage, study_name=f"bench-{name}-{device}-{trials}+{refine_trials}-{tag}"
+                                  + ("" if lockstep is LockStep.MEAN else f"-{lockstep.value}"),
                                   startup_trials=6, refine_trials=refine_trials)
         t1 = time.perf_counter()
         warm = [ev.space.params(uniform.thresholds), ev.space.params(uniform_hw.thresholds)]
@@ -145,7 +150,8 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
         t_hass = time.perf_counter() - t1
         sampled = [t for t in hass.trials if t.source != "refine" and t.feasible]
         entry: dict[str, Any] = {
-            "device": device, "bound_points": bound, "trials": trials, "refine_trials": refine_trials,
+            "device": device, "lockstep": lockstep.value, "bound_points": bound, "trials": trials,
+            "refine_trials": refine_trials,
             "validation_images": len(ev.validation), "calibration_images": len(ev.calibration),
             "holdout_images": 0 if problem.holdout is None else len(problem.holdout), "test_images": len(test),
             "uniform_selection": "most zero products (MAC-weighted) within the bound: hardware-blind",
@@ -176,7 +182,8 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
         entry["trials_list"] = [t.to_dict() for t in hass.trials]
         entry["uniform_grid"] = [t.to_dict() for t in uniform.trials]
         entry["slowest_layer_steps"] = [t.to_dict() for t in heuristic.trials] if heuristic else []
-        png = RESULTS / f"hass_pareto_{name}{'' if device == 'zc706' else '_' + device}.png"
+        key = name + ("" if device == "zc706" else f"@{device}") + ("" if lockstep is LockStep.MEAN else f"/{lockstep.value}")
+        png = RESULTS / f"hass_pareto_{key.replace('@', '_').replace('/', '_')}.png"
         _pareto_plot(name, device, {
             "hass trials": [(100 * t.accuracy, t.throughput_images_per_s) for t in hass.trials if t.source != "refine"],
             "hass refinement": [(100 * t.accuracy, t.throughput_images_per_s) for t in hass.trials
@@ -184,7 +191,7 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
             "uniform grid": [(100 * t.accuracy, t.throughput_images_per_s) for t in uniform.trials],
             "slowest layer": [(100 * t.accuracy, t.throughput_images_per_s) for t in heuristic.trials] if heuristic else [],
             "dense": [(100 * dense.accuracy, dense.throughput_images_per_s)],
-        }, png, reference=100 * ev.base_accuracy, bound=bound)
+        }, png, reference=100 * ev.base_accuracy, bound=bound, cost_model=lockstep.value)
         entry["pareto_png"] = str(png.relative_to(RESULTS.parent.parent))
         designs = {"uniform": uniform.thresholds, "uniform_hw": uniform_hw.thresholds, "hass": hass.thresholds} | (
             {"slowest_layer": heuristic.thresholds} if heuristic else {})
@@ -193,7 +200,7 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
         out[name] = entry
         log.info("%s: dense %.0f uniform %.0f hass %.0f img/s (%.0fs)", name, dense.throughput_images_per_s,
                  uniform.throughput_images_per_s, hass.throughput_images_per_s, entry["seconds"])
-        _merge({"small": {name if device == "zc706" else f"{name}@{device}": entry}})
+        _merge({"small": {key: entry}})
     return out
 
 
@@ -218,41 +225,36 @@ def run_plots() -> None:
             return [(100 * r["accuracy"], r["throughput_images_per_s"]) for r in rows]
 
         trials = e["trials_list"]
-        name = key.split("@")[0]
+        name = key.split("@")[0].split("/")[0]
         _pareto_plot(name, e["device"], {
             "hass trials": pts([t for t in trials if t["source"] != "refine"]),
             "hass refinement": pts([t for t in trials if t["source"] == "refine"]),
             "uniform grid": pts(e["uniform_grid"]), "slowest layer": pts(e["slowest_layer_steps"]),
             "dense": [(100 * e["reference_val_accuracy"], e["dense"]["throughput_images_per_s"])],
         }, RESULTS.parent.parent / e["pareto_png"], reference=100 * e["reference_val_accuracy"],
-            bound=e["bound_points"])
+            bound=e["bound_points"], cost_model=e.get("lockstep", "mean"))
 
 
 def run_sampled(models: list[str], window_positions: int = 4096) -> None:
-    """``sampled_lockstep`` for saved entries: each chosen design re-folded under the sampled lock-step
-    model (``LockStep.SAMPLED``, within 1.7% of the cycle simulation), which the search does not use
-    because it is slower. The search's REFERENCE-model figures overstate sparse designs; these do not."""
+    """``sampled_lockstep`` for saved REFERENCE-model entries: each chosen design re-folded under the sampled
+    lock-step model (``LockStep.SAMPLED``, within 1.7% of the cycle simulation) without a new search. The
+    REFERENCE model the search used overstates sparse designs; these figures do not."""
     data = json.loads(OUT.read_text())
     for name in models:
         entry = data["small"][name]
         problem = zoo_problem(name, entry["device"], validation_size=64, calibration_size=entry["calibration_images"])
-        ev = problem.evaluator
+        ev = dataclasses.replace(problem.evaluator, lockstep=LockStep.SAMPLED, window_positions=window_positions)
         out: dict[str, Any] = {"window_positions": window_positions}
-        batches = ev.calibration_batches()
         for key in ("uniform", "uniform_hw", "slowest_layer", "hass"):
             if key not in entry:
                 continue
-            pruned = Thresholds.from_dict(entry[key]["thresholds"]).apply(ev.model)
-            stats = measure_sparsity(pruned, batches, window_positions=window_positions)
             t0 = time.perf_counter()
-            design = optimise_folding(annotate_graph(ev.graph(), stats), ev.device, batch=ev.batch,
-                                      lockstep=LockStep.SAMPLED)
-            out[key] = {"throughput_images_per_s": design.throughput_images_per_s, "dsp": int(design.resources.dsp),
-                        "lut": float(design.resources.lut), "binding_resource": design.binding_resource.value,
-                        "fold_seconds": time.perf_counter() - t0,
-                        "vs_dense": design.throughput_images_per_s / entry["dense"]["throughput_images_per_s"]}
-            log.info("%s %s sampled lock-step: %.0f images/s (%.2fx dense)", name, key,
-                     design.throughput_images_per_s, out[key]["vs_dense"])
+            e = ev(Thresholds.from_dict(entry[key]["thresholds"]))
+            out[key] = {"throughput_images_per_s": e.throughput, "dsp": e.dsp, "lut": float(e.design.resources.lut),
+                        "binding_resource": e.design.binding_resource.value,
+                        "evaluate_seconds": time.perf_counter() - t0,
+                        "vs_dense": e.throughput / entry["dense"]["throughput_images_per_s"]}
+            log.info("%s %s sampled lock-step: %.0f images/s (%.2fx dense)", name, key, e.throughput, out[key]["vs_dense"])
         if "uniform" in out and "hass" in out:
             out["hass_vs_uniform"] = out["hass"]["throughput_images_per_s"] / out["uniform"]["throughput_images_per_s"]
         entry["sampled_lockstep"] = out
@@ -426,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--other-devices", default="zcu104",
                     help="comma-separated devices the chosen thresholds are re-folded on (no new search)")
     ap.add_argument("--tag", default="v4", help="study-name suffix (a new tag starts fresh studies)")
+    ap.add_argument("--lockstep", default="mean", choices=[m.value for m in LockStep],
+                    help="--part small: the sparse lock-step cost every method is folded and scored under "
+                         "(mean: REFERENCE model; sampled: within 2%% of the cycle simulation, slower)")
     ap.add_argument("--table", action="store_true", help="print the markdown tables of the saved JSON and exit")
     args = ap.parse_args(argv)
     if args.table:
@@ -449,7 +454,8 @@ def main(argv: list[str] | None = None) -> int:
                   holdout_size=500 if quick else args.holdout,
                   refine_trials=args.refine_trials if args.refine_trials is not None else (8 if quick else 60),
                   test_size=2000 if quick else 10_000, tag=args.tag,
-                  other_devices=tuple(d for d in args.other_devices.split(",") if d))
+                  other_devices=tuple(d for d in args.other_devices.split(",") if d),
+                  lockstep=LockStep(args.lockstep))
     if args.part == "plots":
         run_plots()
     if args.part == "sampled":

@@ -122,3 +122,29 @@ def test_two_worker_search_through_the_shared_executor(trained, evaluator, tmp_p
     assert result.accuracy_drop <= bound
     independent = accuracy(result.thresholds.apply(trained), evaluator.validation)
     assert 100 * (evaluator.base_accuracy - independent) <= bound
+
+
+def test_search_under_the_sampled_lockstep_model_is_kept_apart_from_mean(evaluator, digits, tmp_path: Path) -> None:
+    """An evaluator folding under LockStep.SAMPLED scores the same pruned model as the REFERENCE one (same
+    accuracy) but never faster; its study records the cost model and a MEAN study is not resumed with it."""
+    import dataclasses
+
+    from accelflow.dataflow import LockStep
+    from accelflow.hass import HassError
+
+    sampled = dataclasses.replace(evaluator, lockstep=LockStep.SAMPLED, window_positions=256)
+    thresholds = evaluator.space.uniform(0.05, 0.3)
+    mean_ev, sampled_ev = evaluator(thresholds), sampled(thresholds)
+    assert sampled_ev.accuracy == mean_ev.accuracy and sampled_ev.sparsity == mean_ev.sparsity
+    assert any(layer.sparse for layer in sampled_ev.design.layers)
+    assert sampled_ev.throughput <= mean_ev.throughput * 1.001  # lock-step waits only ever add cycles
+    settings = SearchSettings(max_accuracy_drop=1.0, trials=2, storage=f"sqlite:///{tmp_path / 'l.db'}",
+                              startup_trials=1, study_name="shared")
+    run_search(evaluator, settings)
+    with pytest.raises(HassError, match="lockstep='mean', not 'sampled'"):
+        run_search(sampled, settings)
+    result = run_search(sampled, dataclasses.replace(settings, study_name=None), holdout=digits.test)
+    assert result.to_dict()["lockstep"] == "sampled" and result.accuracy_drop <= 1.0
+    assert dataclasses.replace(settings, study_name=None).name_for("n", "d", "sampled").endswith("-sampled")
+    with pytest.raises(HassError, match="window_positions"):
+        dataclasses.replace(evaluator, lockstep=LockStep.SAMPLED, window_positions=0)

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from accelflow.dataflow import LockStep
 from accelflow.errors import ConfigError
 
 __all__ = ["register", "run"]
@@ -30,6 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--objective", choices=["throughput", "throughput_per_dsp"], default="throughput")
     p.add_argument("--sampler", choices=["tpe", "nsga2", "random"], default="tpe")
     p.add_argument("--batch", type=int, default=256, help="accelerator batch size")
+    p.add_argument("--lockstep", choices=[m.value for m in LockStep], default="mean",
+                   help="sparse layers' lock-step cost: REFERENCE mean (default, fast, optimistic for sparse "
+                        "layers), our expected maximum, or 'sampled' (within 2%% of a cycle-level simulation; "
+                        "each trial's folding takes seconds)")
     p.add_argument("--validation-size", type=int, default=1000, help="validation images used for accuracy")
     p.add_argument("--calibration-size", type=int, default=100, help="training images used for sparsity")
     p.add_argument("--holdout-size", type=int, default=1000,
@@ -61,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     if args.trials < 1 or args.max_accuracy_drop < 0 or args.refine_trials < 0:
         raise ConfigError("--trials must be >= 1, --refine-trials >= 0 and --max-accuracy-drop >= 0")
     problem = zoo_problem(name, args.device, args.data, args.validation_size, args.calibration_size, args.batch,
-                          seed=args.seed, progress=not args.json, holdout_size=args.holdout_size)
+                          seed=args.seed, progress=not args.json, holdout_size=args.holdout_size,
+                          lockstep=args.lockstep)
     settings = SearchSettings(max_accuracy_drop=args.max_accuracy_drop, trials=args.trials,
                               refine_trials=args.refine_trials,
                               objective=Objective(args.objective), sampler=SamplerKind(args.sampler), seed=args.seed,

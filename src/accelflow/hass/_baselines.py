@@ -45,7 +45,7 @@ def _result(method: str, ev: Evaluation, evaluator: Evaluator, objective: Object
             records: Sequence[TrialRecord] = ()) -> HassResult:
     dense = evaluator.dense_design()
     return make_result(method, ev, dense.throughput_images_per_s, int(dense.resources.dsp), evaluator.space,
-                       objective, bound, evaluator.base_accuracy, tuple(records))
+                       objective, bound, evaluator.base_accuracy, tuple(records), lockstep=evaluator.lockstep.value)
 
 
 def dense_baseline(evaluator: Evaluator, objective: Objective = Objective.THROUGHPUT) -> HassResult:
@@ -53,7 +53,8 @@ def dense_baseline(evaluator: Evaluator, objective: Objective = Objective.THROUG
     design = evaluator.dense_design()
     ev = Evaluation(Thresholds(), evaluator.base_accuracy, 0.0, design, {}, 0.0)
     return make_result("dense", ev, design.throughput_images_per_s, int(design.resources.dsp), evaluator.space,
-                       objective, 0.0, evaluator.base_accuracy, (_record(0, "dense", ev, objective, 0.0),))
+                       objective, 0.0, evaluator.base_accuracy, (_record(0, "dense", ev, objective, 0.0),),
+                       lockstep=evaluator.lockstep.value)
 
 
 def uniform_grid(evaluator: Evaluator, weight_fractions: Sequence[float] = (0.0, 0.2, 0.4, 0.55, 0.7, 0.8),

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from accelflow.data import ArraySplit
-from accelflow.dataflow import DataflowDesign, Device, Method, optimise_folding
+from accelflow.dataflow import DataflowDesign, Device, LockStep, Method, optimise_folding
 from accelflow.frontends import from_pytorch
 from accelflow.hass._errors import HassError
 from accelflow.hass._space import Objective, Thresholds, ThresholdSpace
@@ -96,7 +96,10 @@ class Evaluator:
 
     ``validation`` decides accuracy, ``calibration`` (inputs ``(N, *input_shape)``) the sparsity
     histograms; ``reference_accuracy`` (in [0, 1]) is the unpruned model's accuracy on ``validation``
-    (computed when None). ``batch`` is the accelerator batch size, ``method`` the folding optimiser.
+    (computed when None). ``batch`` is the accelerator batch size, ``method`` the folding optimiser,
+    ``lockstep`` the sparse layers' lock-step cost: the REFERENCE ``MEAN`` (fast, optimistic for sparse
+    layers) or ``SAMPLED`` (``window_positions`` calibration positions per conv, within 2% of the
+    cycle-level simulation; folding then takes seconds instead of a fraction of one).
     Evaluations of the evaluator's own model are memoised by thresholds (the evaluator is deterministic),
     so baselines that scan the same grid share the work; the memo is not pickled to workers.
     """
@@ -114,10 +117,14 @@ class Evaluator:
     weight_bits: int = 16
     calibration_batch: int = 100
     reference_accuracy: float | None = None
+    lockstep: LockStep = LockStep.MEAN
+    window_positions: int = 4096
 
     def __post_init__(self) -> None:
         if len(self.validation) == 0 or len(self.calibration) == 0:
             raise HassError("evaluator needs non-empty validation and calibration data")
+        if self.lockstep is LockStep.SAMPLED and self.window_positions <= 0:
+            raise HassError(f"lockstep=sampled needs window_positions > 0, got {self.window_positions}")
         # not a dataclass field, so fields()/asdict()/replace() never see or copy it
         object.__setattr__(self, "_memo", {})
 
@@ -159,7 +166,7 @@ class Evaluator:
 
     def design(self, graph: Graph) -> DataflowDesign:
         return optimise_folding(graph, self.device, self.method, batch=self.batch, data_bits=self.data_bits,
-                                weight_bits=self.weight_bits)
+                                weight_bits=self.weight_bits, lockstep=self.lockstep)
 
     def dense_design(self) -> DataflowDesign:
         """The design without sparsity support (no histograms), optimised on the same device."""
@@ -184,7 +191,8 @@ class Evaluator:
         start = time.perf_counter()
         pruned = thresholds.apply(self.model if model is None else model)
         acc = accuracy(pruned, self.validation)
-        stats = measure_sparsity(pruned, self.calibration_batches())
+        positions = self.window_positions if self.lockstep is LockStep.SAMPLED else 0
+        stats = measure_sparsity(pruned, self.calibration_batches(), window_positions=positions)
         graph = annotate_graph(self.graph(), stats)
         design = self.design(graph)
         drop = 100.0 * (self.base_accuracy - acc)

@@ -75,6 +75,7 @@ class HassResult:
     finetuned: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     zero_products: float = 0.0
+    lockstep: str = "mean"  # the sparse layers' lock-step cost model the design was folded and scored under
 
     @property
     def throughput_per_dsp(self) -> float:
@@ -104,6 +105,7 @@ class HassResult:
             "ff": self.ff,
             "bram18": self.bram18,
             "binding_resource": self.binding_resource,
+            "lockstep": self.lockstep,
             "zero_products": self.zero_products,
             "finetuned": self.finetuned,
             "layers": [layer.to_dict() for layer in self.layers],
@@ -119,7 +121,7 @@ class HassResult:
 def make_result(method: str, best: Evaluation, dense_throughput: float, dense_dsp: int, space: ThresholdSpace,
                 objective: Objective, max_accuracy_drop: float, reference_accuracy: float,
                 trials: tuple[TrialRecord, ...] = (), finetuned: bool = False,
-                extra: dict[str, Any] | None = None) -> HassResult:
+                extra: dict[str, Any] | None = None, lockstep: str = "mean") -> HassResult:
     """Assemble a :class:`HassResult` from an evaluation (the caller guarantees it is feasible)."""
     design = best.design
     layers = []
@@ -140,5 +142,5 @@ def make_result(method: str, best: Evaluation, dense_throughput: float, dense_ds
         dense_throughput_images_per_s=dense_throughput, dense_dsp=dense_dsp, dsp=int(r.dsp), lut=float(r.lut),
         ff=float(r.ff), bram18=float(r.bram18), binding_resource=design.binding_resource.value,
         layers=tuple(layers), thresholds=best.thresholds, trials=trials, finetuned=finetuned,
-        extra=dict(extra or {}), zero_products=float(best.zero_products),
+        extra=dict(extra or {}), zero_products=float(best.zero_products), lockstep=lockstep,
     )

@@ -76,9 +76,9 @@ class SearchSettings:
         if self.trials < 1 or self.refine_trials < 0:
             raise HassError(f"need trials >= 1 and refine_trials >= 0, got {self.trials}, {self.refine_trials}")
 
-    def name_for(self, network: str, device: str) -> str:
+    def name_for(self, network: str, device: str, lockstep: str = "mean") -> str:
         return self.study_name or (f"hass-{network}-{device}-{self.objective.value}-{self.sampler.value}"
-                                   f"-drop{self.max_accuracy_drop:g}")
+                                   f"-drop{self.max_accuracy_drop:g}" + ("" if lockstep == "mean" else f"-{lockstep}"))
 
 
 def _sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
@@ -91,21 +91,26 @@ def _sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
 
 
 def create_study(settings: SearchSettings, network: str, device: str,
-                 initial: Sequence[tuple[str, Mapping[str, float]]] = ()) -> optuna.Study:
+                 initial: Sequence[tuple[str, Mapping[str, float]]] = (), lockstep: str = "mean") -> optuna.Study:
     """Create (or load, keeping its trials) the study; a new study gets the ``(source, params)`` points of
-    ``initial`` enqueued first (normalised parameters, e.g. the dense point: all zeros)."""
+    ``initial`` enqueued first (normalised parameters, e.g. the dense point: all zeros). A stored study
+    scored under another accuracy bound or lock-step cost model is refused: its objectives would not compare."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     directions = ["maximize", "maximize"] if settings.sampler is SamplerKind.NSGA2 else ["maximize"]
-    study = optuna.create_study(storage=settings.storage, study_name=settings.name_for(network, device),
+    study = optuna.create_study(storage=settings.storage, study_name=settings.name_for(network, device, lockstep),
                                 sampler=_sampler(settings), directions=directions, load_if_exists=True)
     if not study.trials:
         study.set_user_attr("max_accuracy_drop", settings.max_accuracy_drop)
         study.set_user_attr("objective", settings.objective.value)
+        study.set_user_attr("lockstep", lockstep)
         for source, params in initial:
             study.enqueue_trial(dict(params), user_attrs={"source": source}, skip_if_exists=True)
-    elif study.user_attrs.get("max_accuracy_drop") not in (None, settings.max_accuracy_drop):
-        raise HassError(f"study {study.study_name!r} was created with a different accuracy bound; "
-                        "pass another study name")
+        return study
+    for attr, value in (("max_accuracy_drop", settings.max_accuracy_drop), ("lockstep", lockstep)):
+        stored = study.user_attrs.get(attr, "mean" if attr == "lockstep" else None)
+        if stored not in (None, value):
+            raise HassError(f"study {study.study_name!r} was created with {attr}={stored!r}, not {value!r}; "
+                            "pass another study name")
     return study
 
 
@@ -209,7 +214,7 @@ def run_search(evaluator: Evaluator, settings: SearchSettings, initial: Sequence
     trials in parallel workers through the shared ask/tell loop; without one, trials run here one by one.
     """
     points = [("dense", evaluator.space.params(Thresholds()))] + [("initial", dict(p)) for p in initial]
-    study = create_study(settings, evaluator.name, evaluator.device.name, points)
+    study = create_study(settings, evaluator.name, evaluator.device.name, points, evaluator.lockstep.value)
     if executor is not None and executor.n_workers > 1:
         optimize(study, TrialEvaluation(evaluator, settings), evaluator.space.distributions(), settings.trials,
                  executor, progress=progress)
@@ -284,4 +289,4 @@ def _finish(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings,
                        settings.objective, settings.max_accuracy_drop, evaluator.base_accuracy,
                        trial_records(study, settings), finetuned,
                        {**(extra or {}), "rejected_at_selection": rejected,
-                        "holdout_images": 0 if holdout is None else len(holdout)})
+                        "holdout_images": 0 if holdout is None else len(holdout)}, lockstep=evaluator.lockstep.value)

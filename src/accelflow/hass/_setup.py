@@ -11,7 +11,7 @@ import numpy as np
 from torch import nn
 
 from accelflow.data import ArraySplit, Splits, load
-from accelflow.dataflow import Method, load_device
+from accelflow.dataflow import LockStep, Method, load_device
 from accelflow.hass._errors import HassError
 from accelflow.hass._evaluate import Evaluator
 from accelflow.hass._space import build_space
@@ -46,14 +46,16 @@ class ZooProblem:
 def zoo_problem(name: str, device: str, dataset: str | None = None, validation_size: int = 1000,
                 calibration_size: int = 100, batch: int = 256, method: Method = Method.GREEDY,
                 seed: int = 0, progress: bool = False, recipe: TrainRecipe | None = None,
-                train_data: Mapping[str, Any] | None = None, holdout_size: int = 0) -> ZooProblem:
+                train_data: Mapping[str, Any] | None = None, holdout_size: int = 0,
+                lockstep: LockStep = LockStep.MEAN) -> ZooProblem:
     """Trained ``name`` (from the training cache, trained on first use) with an evaluator whose accuracy is
     measured on ``validation_size`` validation examples and sparsity on ``calibration_size`` training images.
 
     ``recipe``/``train_data`` (kwargs of :func:`accelflow.data.load`, e.g. ``{"limit_train": 8000}``) select
     a cheaper training than the cache's default; validation and calibration come from the full splits
     (disjoint from any training subset: the subset is drawn from the same training pool). ``holdout_size``
-    further validation images, disjoint from the search's, make :attr:`ZooProblem.holdout`."""
+    further validation images, disjoint from the search's, make :attr:`ZooProblem.holdout`. ``lockstep`` is
+    the sparse layers' cost model the evaluator folds under (see :class:`Evaluator`)."""
     from accelflow.train import cached_model
     from accelflow.zoo import spec
 
@@ -76,6 +78,6 @@ def zoo_problem(name: str, device: str, dataset: str | None = None, validation_s
     holdout = ArraySplit(splits.val.x[rest], splits.val.y[rest]) if holdout_size else None
     space = build_space(model, calibration)
     evaluator = Evaluator(model, tuple(splits.info.input_shape), validation, calibration, load_device(device),
-                          space, name=name, batch=batch, method=method)
+                          space, name=name, batch=batch, method=method, lockstep=LockStep(lockstep))
     log.info("%s on %s: cached test accuracy %.4f", name, data, cache.test_accuracy)
     return ZooProblem(name, model, splits, evaluator, cache.test_accuracy, holdout)
