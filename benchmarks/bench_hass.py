@@ -261,6 +261,32 @@ def run_sampled(models: list[str], window_positions: int = 4096) -> None:
         _merge({"small": {name: entry}})
 
 
+def run_sensitivity(models: list[str], device: str, val_size: int,
+                    ratios: tuple[float, ...] = (0.5, 1.0, 1.5, 2.5),
+                    fractions: tuple[float, ...] = (0.5, 0.7, 0.85, 0.95)) -> None:
+    """``sensitivity``: each search variable alone (one ReLU's activation ratio, one conv's prune fraction,
+    every other threshold 0): the accuracy drop on the search's validation images and the network's
+    MAC-weighted zero products. Per-layer search can only beat one global threshold where layers differ in
+    how much they tolerate; this shows how much room the trained networks leave."""
+    for name in models:
+        problem = zoo_problem(name, device, validation_size=val_size, calibration_size=100)
+        ev = problem.evaluator
+
+        def probe(params: dict[str, float], ev: Any = ev) -> dict[str, float]:
+            pruned = ev.space.thresholds(params).apply(ev.model)
+            stats = measure_sparsity(pruned, ev.calibration_batches())
+            return {"accuracy_drop": 100 * (ev.base_accuracy - accuracy(pruned, ev.validation)),
+                    "zero_products": ev.zero_products({k: v.mean_sparsity for k, v in stats.items()})}
+
+        out: dict[str, Any] = {"validation_images": len(ev.validation), "none": probe({}),
+                               "activation": {a: {str(r): probe({f"a:{a}": r}) for r in ratios}
+                                              for a in ev.space.activations},
+                               "weight": {c: {"macs": ev.conv_macs[c]} | {str(f): probe({f"w:{c}": f}) for f in fractions}
+                                          for c in ev.space.convs}}
+        log.info("%s sensitivity: %s", name, json.dumps(out)[:200])
+        _merge({"sensitivity": {name: out}})
+
+
 def run_transplant(models: list[str], devices: tuple[str, ...]) -> None:
     """``other_devices`` for saved entries (the thresholds in hass.json; no search is re-run)."""
     data = json.loads(OUT.read_text())
@@ -411,7 +437,7 @@ def _merge(part: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer trials and images (minutes, not hours)")
-    ap.add_argument("--part", choices=["small", "imagenet", "timing", "transplant", "sampled", "plots", "all"],
+    ap.add_argument("--part", choices=["small", "imagenet", "timing", "transplant", "sampled", "sensitivity", "plots", "all"],
                     default="all")
     ap.add_argument("--models", default="resnet8,mobilenet_v2_tiny")
     ap.add_argument("--device", default="zc706")
@@ -460,6 +486,8 @@ def main(argv: list[str] | None = None) -> int:
         run_plots()
     if args.part == "sampled":
         run_sampled(args.models.split(","))
+    if args.part == "sensitivity":
+        run_sensitivity(args.models.split(","), args.device, args.validation)
     if args.part == "transplant":
         run_transplant(args.models.split(","), tuple(d for d in args.other_devices.split(",") if d))
     if args.part in ("imagenet", "all"):
