@@ -25,7 +25,8 @@ start: {model: lenet5, dataset: fashion_mnist}
 steps:
   - task: train_cached
   - task: hass
-    params: {device: zcu102, objective: throughput_per_dsp, trials: 3, validation_size: 200, calibration_size: 8}
+    params: {device: zcu102, objective: throughput_per_dsp, trials: 3, validation_size: 200, calibration_size: 8,
+             lockstep: sampled}
   - task: perf_estimate
     params: {arch: "systolic:rows=8,cols=8,dataflow=ws"}
 """

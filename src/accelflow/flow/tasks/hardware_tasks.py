@@ -120,9 +120,12 @@ class HassTask(Task):
     validation_size: int = param(1000, low=10)
     calibration_size: int = param(64, low=1)
     batch: int = param(256, low=1, high=1 << 20)
+    lockstep: str = param("mean", choices=("mean", "expected_max", "sampled"),
+                          help="sparse lock-step cost: fpgaConvNet's mean, or 'sampled' (within 2% of a cycle "
+                               "simulation, seconds more per trial)")
 
     def run(self, state: DesignState, ctx: TaskContext) -> DesignState:
-        from accelflow.dataflow import load_device
+        from accelflow.dataflow import LockStep, load_device
         from accelflow.hass import Evaluator, SearchSettings, build_space, run_search, subset
 
         splits = state.splits()
@@ -130,7 +133,7 @@ class HassTask(Task):
         calibration = subset(splits.train, self.calibration_size, ctx.seed + 1).x
         evaluator = Evaluator(model, tuple(splits.info.input_shape), subset(splits.val, self.validation_size, ctx.seed),
                               calibration, load_device(self.device), build_space(model, calibration),
-                              name=state.model_name or "model", batch=self.batch)
+                              name=state.model_name or "model", batch=self.batch, lockstep=LockStep(self.lockstep))
         settings = SearchSettings(max_accuracy_drop=self.max_accuracy_drop, trials=self.trials,
                                   objective=self.objective, seed=ctx.seed,
                                   storage=f"sqlite:///{ctx.path('hass_study.db')}")
