@@ -18,3 +18,22 @@ def test_bad_input_exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) 
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("accelflow hass: error:") and "\n" not in err
+
+
+def test_search_under_the_sampled_model_reports_it(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A short real run: LeNet-5 (training cache) on ZCU102 with the sampled lock-step model."""
+    import json
+
+    argv = ["hass", "zoo:lenet5", "--device", "zcu102", "--trials", "2", "--validation-size", "200",
+            "--calibration-size", "8", "--holdout-size", "100", "--lockstep", "sampled",
+            "--storage", f"sqlite:///{tmp_path / 'h.db'}", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["lockstep"] == "sampled" and out["accuracy_drop"] <= 1.0
+    assert len(out["trials"]) == 2 and out["throughput_images_per_s"] > 0
+
+
+def test_unknown_lockstep_is_rejected() -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["hass", "zoo:lenet5", "--lockstep", "bogus"])
+    assert exc.value.code == 2
