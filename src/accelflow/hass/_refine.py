@@ -13,9 +13,10 @@ where it buys the most throughput. The refinement does that with the hardware in
    source ``refine``). Among those within the bound that raise the objective, accept the one with the
    largest relative gain per point of accuracy spent (``gain / (extra drop + 0.1)``) that also meets the
    bound on the hold-out images, when there are any. A move that breaks the bound is rolled back and its
-   step halved (dropped below ``min_step``); a move that raises the
-   objective by less than ``min_gain`` (folding noise, not a new design) is not retried until another
-   move is accepted.
+   step halved (dropped below ``min_step``). A move that raises the objective by less than ``min_gain``
+   (folding noise, not a new design) is retried at once with doubled steps up to ``max_step``
+   (``escalate``): the folding changes in jumps, so a layer often needs a large step before it frees a
+   DSP. If it still stalls, it is not retried until another move is accepted.
 4. When every move is stalled or dropped: if the bound is what blocks (some move broke it), *give back*:
    lower the least hardware-relevant parameter (bottom of the ranking) by a step, accepted if accuracy
    recovers and the objective stays within ``min_gain``; each parameter is given back at most once and
@@ -61,6 +62,7 @@ class RefineSettings:
     max_step: float = 0.2
     min_gain: float = 0.003
     moves_per_round: int = 4
+    escalate: bool = True  # retry a stalled move at once with doubled steps (a line search to the next folding change)
 
 
 def rank_moves(space: ThresholdSpace, ev: Evaluation) -> list[str]:
@@ -142,11 +144,18 @@ def refine_study(study: optuna.Study, evaluator: Evaluator, settings: SearchSett
             trial_params = dict(params)
             trial_params[key] = min(params[key] + steps[key], _upper(space, key))
             ev = run(trial_params)
+            gain = ev.objective(objective) / max(current.objective(objective), 1e-12) - 1.0
+            while (refine.escalate and ev.feasible(bound) and gain < refine.min_gain and used < budget
+                   and steps[key] * 2 <= refine.max_step + 1e-12 and trial_params[key] < _upper(space, key) - 1e-12):
+                steps[key] *= 2  # the folding changes in jumps: look further along this move right away
+                trial_params = dict(params)
+                trial_params[key] = min(params[key] + steps[key], _upper(space, key))
+                ev = run(trial_params)
+                gain = ev.objective(objective) / max(current.objective(objective), 1e-12) - 1.0
             if not ev.feasible(bound):
                 broke[key] = min(broke.get(key, float("inf")), steps[key])
                 steps[key] /= 2  # roll back; retry later with a smaller step (or never)
                 continue
-            gain = ev.objective(objective) / max(current.objective(objective), 1e-12) - 1.0
             if gain < refine.min_gain:
                 stalled.add(key)
                 continue
