@@ -112,8 +112,9 @@ def test_give_back_lowers_the_least_relevant_parameter(evaluator) -> None:
 
 
 def test_a_stalled_move_is_escalated_at_once(evaluator, tmp_path: Path) -> None:
-    """With a gain threshold nothing can meet and a bound nothing breaks, the first-ranked move is retried
-    straight away at steps 0.05, 0.1, 0.2 (``max_step``) before any other move: a line search along it."""
+    """With ``escalate``, a gain threshold nothing can meet and a bound nothing breaks, the first-ranked move
+    is retried straight away at steps 0.05, 0.1, 0.2 (``max_step``) before any other move: a line search
+    along it. Without it (the default), the next move is tried instead."""
     import optuna
 
     from accelflow.hass._refine import RefineSettings, refine_study
@@ -123,12 +124,13 @@ def test_a_stalled_move_is_escalated_at_once(evaluator, tmp_path: Path) -> None:
     settings = SearchSettings(max_accuracy_drop=100.0, trials=1, storage=None)
     study = optuna.create_study(direction="maximize")
     first = rank_moves(space, evaluator(space.thresholds(start)))[0]
-    used = refine_study(study, evaluator, settings, 4, start, RefineSettings(min_gain=10.0), holdout=None)
+    used = refine_study(study, evaluator, settings, 4, start, RefineSettings(min_gain=10.0, escalate=True),
+                        holdout=None)
     assert used == 4
     raised = [{k: round(t.params[k] - start[k], 6) for k in start if t.params[k] != start[k]} for t in study.trials]
     assert raised[:3] == [{first: 0.05}, {first: 0.1}, {first: 0.2}]
     assert first not in raised[3]  # then the next move
     plain = optuna.create_study(direction="maximize")
-    refine_study(plain, evaluator, settings, 2, start, RefineSettings(min_gain=10.0, escalate=False), holdout=None)
+    refine_study(plain, evaluator, settings, 2, start, RefineSettings(min_gain=10.0), holdout=None)
     assert [set(t.params[k] != start[k] for k in start) for t in plain.trials] == [{True, False}] * 2
     assert len({next(k for k in start if t.params[k] != start[k]) for t in plain.trials}) == 2
