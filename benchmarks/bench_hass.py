@@ -27,6 +27,7 @@ from accelflow.frontends import from_pytorch
 from accelflow.hass import (
     HassResult,
     Objective,
+    SamplerKind,
     SearchSettings,
     Thresholds,
     accuracy,
@@ -109,7 +110,8 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
               grid_w: tuple[float, ...], grid_a: tuple[float, ...], heuristic_steps: int,
               recipe: TrainRecipe | None, train_data: dict[str, Any] | None, holdout_size: int = 0,
               refine_trials: int = 0, test_size: int = 10_000, tag: str = "v3",
-              other_devices: tuple[str, ...] = (), lockstep: LockStep = LockStep.MEAN) -> dict[str, Any]:
+              other_devices: tuple[str, ...] = (), lockstep: LockStep = LockStep.MEAN,
+              sampler: SamplerKind = SamplerKind.TPE) -> dict[str, Any]:
     """Every method on each of ``models``, all folded and scored under ``lockstep`` (saved under the key
     ``model[@device][/lockstep]``: the REFERENCE ``mean`` entries keep the bare model name)."""
     out: dict[str, Any] = {}
@@ -139,8 +141,9 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
         storage = f"sqlite:///{RESULTS / 'hass_studies.db'}"
         settings = SearchSettings(max_accuracy_drop=bound, trials=trials, objective=Objective.THROUGHPUT,
                                   storage=storage, study_name=f"bench-{name}-{device}-{trials}+{refine_trials}-{tag}"
-                                  + ("" if lockstep is LockStep.MEAN else f"-{lockstep.value}"),
-                                  startup_trials=6, refine_trials=refine_trials)
+                                  + ("" if lockstep is LockStep.MEAN else f"-{lockstep.value}")
+                                  + ("" if sampler is SamplerKind.TPE else f"-{sampler.value}"),
+                                  startup_trials=6, refine_trials=refine_trials, sampler=sampler)
         t1 = time.perf_counter()
         warm = [ev.space.params(uniform.thresholds), ev.space.params(uniform_hw.thresholds)]
         if heuristic is not None:  # HASS starts from the best designs the baselines found, then searches
@@ -150,7 +153,8 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
         t_hass = time.perf_counter() - t1
         sampled = [t for t in hass.trials if t.source != "refine" and t.feasible]
         entry: dict[str, Any] = {
-            "device": device, "lockstep": lockstep.value, "bound_points": bound, "trials": trials,
+            "device": device, "lockstep": lockstep.value, "sampler": sampler.value, "bound_points": bound,
+            "trials": trials,
             "refine_trials": refine_trials,
             "validation_images": len(ev.validation), "calibration_images": len(ev.calibration),
             "holdout_images": 0 if problem.holdout is None else len(problem.holdout), "test_images": len(test),
@@ -182,7 +186,8 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
         entry["trials_list"] = [t.to_dict() for t in hass.trials]
         entry["uniform_grid"] = [t.to_dict() for t in uniform.trials]
         entry["slowest_layer_steps"] = [t.to_dict() for t in heuristic.trials] if heuristic else []
-        key = name + ("" if device == "zc706" else f"@{device}") + ("" if lockstep is LockStep.MEAN else f"/{lockstep.value}")
+        key = (name + ("" if device == "zc706" else f"@{device}") + ("" if lockstep is LockStep.MEAN else f"/{lockstep.value}")
+               + ("" if sampler is SamplerKind.TPE else f"-{sampler.value}"))
         png = RESULTS / f"hass_pareto_{key.replace('@', '_').replace('/', '_')}.png"
         _pareto_plot(name, device, {
             "hass trials": [(100 * t.accuracy, t.throughput_images_per_s) for t in hass.trials if t.source != "refine"],
@@ -470,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lockstep", default="mean", choices=[m.value for m in LockStep],
                     help="--part small: the sparse lock-step cost every method is folded and scored under "
                          "(mean: REFERENCE model; sampled: within 2%% of the cycle simulation, slower)")
+    ap.add_argument("--sampler", default="tpe", choices=[k.value for k in SamplerKind],
+                    help="--part small: HASS's Optuna sampler before the refinement")
     ap.add_argument("--table", action="store_true", help="print the markdown tables of the saved JSON and exit")
     args = ap.parse_args(argv)
     if args.table:
@@ -494,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
                   refine_trials=args.refine_trials if args.refine_trials is not None else (8 if quick else 60),
                   test_size=2000 if quick else 10_000, tag=args.tag,
                   other_devices=tuple(d for d in args.other_devices.split(",") if d),
-                  lockstep=LockStep(args.lockstep))
+                  lockstep=LockStep(args.lockstep), sampler=SamplerKind(args.sampler))
     if args.part == "plots":
         run_plots()
     if args.part == "sampled":

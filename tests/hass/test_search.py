@@ -148,3 +148,18 @@ def test_search_under_the_sampled_lockstep_model_is_kept_apart_from_mean(evaluat
     assert dataclasses.replace(settings, study_name=None).name_for("n", "d", "sampled").endswith("-sampled")
     with pytest.raises(HassError, match="window_positions"):
         dataclasses.replace(evaluator, lockstep=LockStep.SAMPLED, window_positions=0)
+
+
+def test_gp_sampler_search_respects_the_bound(evaluator, tmp_path: Path) -> None:
+    """Gaussian-process BO reads the accuracy constraint set on each trial; the bound still holds."""
+    from accelflow.hass import SamplerKind
+
+    settings = SearchSettings(max_accuracy_drop=1.0, trials=5, sampler=SamplerKind.GP,
+                              storage=f"sqlite:///{tmp_path / 'g.db'}", startup_trials=2, seed=1)
+    result = run_search(evaluator, settings)
+    assert result.accuracy_drop <= 1.0 and len(result.trials) == 5
+    study = optuna.load_study(study_name=settings.name_for(evaluator.name, evaluator.device.name),
+                              storage=settings.storage)
+    for t in study.trials:  # the constraint GP's training data: drop - bound, recorded on every trial
+        excess = [v for k, v in t.system_attrs.items() if k.endswith("accuracy_drop_excess")]
+        assert excess == [pytest.approx(t.user_attrs["accuracy_drop"] - 1.0)]

@@ -29,7 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--storage", default=None, help="Optuna storage URL (default sqlite:///accelflow_hass.db)")
     p.add_argument("--study-name", default=None, help="study name (default derived from model/device/bound)")
     p.add_argument("--objective", choices=["throughput", "throughput_per_dsp"], default="throughput")
-    p.add_argument("--sampler", choices=["tpe", "nsga2", "random"], default="tpe")
+    p.add_argument("--sampler", choices=["tpe", "gp", "nsga2", "random"], default="tpe",
+                   help="Optuna sampler: TPE (default), Gaussian-process BO with the bound as a modelled "
+                        "constraint, NSGA-II (accuracy/throughput Pareto front), random")
     p.add_argument("--batch", type=int, default=256, help="accelerator batch size")
     p.add_argument("--lockstep", choices=[m.value for m in LockStep], default="mean",
                    help="sparse layers' lock-step cost: REFERENCE mean (default, fast, optimistic for sparse "

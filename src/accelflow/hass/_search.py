@@ -85,6 +85,9 @@ def _sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
     if settings.sampler is SamplerKind.TPE:
         return optuna.samplers.TPESampler(seed=settings.seed, n_startup_trials=settings.startup_trials,
                                           multivariate=True)
+    if settings.sampler is SamplerKind.GP:  # reads the accuracy constraint set on each trial
+        return optuna.samplers.GPSampler(seed=settings.seed, n_startup_trials=settings.startup_trials,
+                                         warn_independent_sampling=False)
     if settings.sampler is SamplerKind.NSGA2:
         return optuna.samplers.NSGAIISampler(seed=settings.seed, population_size=max(4, settings.startup_trials))
     return optuna.samplers.RandomSampler(seed=settings.seed)

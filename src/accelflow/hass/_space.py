@@ -41,9 +41,12 @@ class Objective(StrEnum):
 
 
 class SamplerKind(StrEnum):
-    """Optuna samplers: TPE (single objective), NSGA-II (accuracy/throughput Pareto front), random."""
+    """Optuna samplers: TPE (single objective), Gaussian-process BO (single objective; the accuracy bound
+    modelled by its own GP, constrained expected improvement), NSGA-II (accuracy/throughput Pareto front),
+    random."""
 
     TPE = "tpe"
+    GP = "gp"
     NSGA2 = "nsga2"
     RANDOM = "random"
 
