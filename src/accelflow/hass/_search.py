@@ -1,7 +1,7 @@
 """HASS search with Optuna's ask/tell interface and a small module-level loop.
 
 Each trial samples per-layer thresholds, evaluates accuracy, measured sparsity and the folded design, and
-reports the objective (TPE) or (accuracy, objective) (NSGA-II). The accuracy bound is a *constraint*
+reports the objective (TPE, GP) or (accuracy, objective) (NSGA-II). The accuracy bound is a *constraint*
 (``drop - bound <= 0``) given to the sampler and, independently, a hard filter when the design is chosen:
 only trials whose measured drop is within the bound can be returned, and the chosen trial is re-evaluated
 before it is returned, so the returned design never violates the bound. The dense point (all thresholds 0,
