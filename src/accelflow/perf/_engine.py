@@ -141,8 +141,9 @@ class _Engine:
         self.n_iter = 0
         self.n_applied = 0
         self.n_applied_instr = 0
-        groups = (self.s_ring, self.u_ring, self.m_port, self.m_flight)
-        self.ring_caps = {(kind, i): d.maxlen or 0 for kind, group in zip(_RING_KINDS, groups, strict=True)
+        # max-plus ring variables by kind (the lists are never replaced, only their deques updated in place)
+        self.ring_groups = dict(zip(_RING_KINDS, (self.s_ring, self.u_ring, self.m_port, self.m_flight), strict=True))
+        self.ring_caps = {(kind, i): d.maxlen or 0 for kind, group in self.ring_groups.items()
                           for i, d in enumerate(group)}  # fmt: skip
         self.max_frontier = 0
         self.compiled: dict[int, _CInstr] = {}
@@ -208,7 +209,7 @@ class _Engine:
             self.snapshot()
 
     def rings(self, kind: int) -> list[deque[int]]:
-        return {_maxplus.SR: self.s_ring, _maxplus.UR: self.u_ring, _maxplus.MP: self.m_port, _maxplus.MF: self.m_flight}[kind]
+        return self.ring_groups[kind]
 
     def run_segment(self, seg: list[_CInstr], env: Mapping[str, int]) -> None:
         """FAST with max-plus maps: apply the segment's map if known. A segment seen for the first time is
