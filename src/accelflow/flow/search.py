@@ -6,8 +6,9 @@ C-simulation accuracy plus, for each of DSP, LUT, FF and BRAM, the relative savi
 design (:func:`metaml_score`). :func:`search_flows` asks candidates from an Optuna study (Gaussian-process
 Bayesian optimisation as in MetaML-Pro, or TPE; 2 random + 10 guided points by default) and evaluates them
 on any executor of :mod:`accelflow.search` (serial, local processes, Dask); the study may live in SQLite or
-PostgreSQL so an interrupted search resumes and several machines share it. :func:`grid_search` is the exhaustive reference over the same space. Flow-search files
-(YAML, :mod:`accelflow.flow.search_file`) and ``accelflow flow-search`` drive it from the command line.
+PostgreSQL so an interrupted search resumes and several machines share it. :func:`grid_search` is the
+exhaustive reference over the same space. Flow-search files (YAML, :mod:`accelflow.flow.search_file`) and
+``accelflow flow-search`` drive it from the command line.
 
 Example::
 

@@ -85,6 +85,10 @@ def rank_moves(space: ThresholdSpace, ev: Evaluation) -> list[str]:
     return sorted(pressure, key=lambda k: (-pressure[k], k))
 
 
+def _base_step(refine: RefineSettings, key: str) -> float:
+    return refine.weight_step if key.startswith("w:") else refine.activation_step
+
+
 def _upper(space: ThresholdSpace, key: str) -> float:
     return space.max_weight_fraction if key.startswith("w:") else space.max_activation_ratio
 
@@ -102,7 +106,7 @@ def refine_study(study: optuna.Study, evaluator: Evaluator, settings: SearchSett
     bound, objective = settings.max_accuracy_drop, settings.objective
     params = {k: max(float(start.get(k, FLOOR)), FLOOR) for k in space.distributions()}
     current = evaluator(space.thresholds(params))
-    steps = {k: (refine.weight_step if k.startswith("w:") else refine.activation_step) for k in params}
+    steps = {k: _base_step(refine, k) for k in params}
     stalled: set[str] = set()
     broke: dict[str, float] = {}  # smallest step of each move that broke the bound: never grow back to it
     tried_back: set[str] = set()  # parameters a give-back was tried on (once each)
@@ -116,6 +120,13 @@ def refine_study(study: optuna.Study, evaluator: Evaluator, settings: SearchSett
         ev = run_trial(study, evaluator, settings)
         used += 1
         return ev
+
+    def raise_by_step(key: str) -> tuple[dict[str, float], Evaluation, float]:
+        """Evaluate ``key`` raised by its current step: (parameters, evaluation, relative objective gain)."""
+        trial_params = dict(params)
+        trial_params[key] = min(params[key] + steps[key], _upper(space, key))
+        ev = run(trial_params)
+        return trial_params, ev, ev.objective(objective) / max(current.objective(objective), 1e-12) - 1.0
 
     while used < budget:
         ranked = rank_moves(space, current)
@@ -144,17 +155,11 @@ def refine_study(study: optuna.Study, evaluator: Evaluator, settings: SearchSett
         for key in moves[:refine.moves_per_round]:
             if used >= budget:
                 break
-            trial_params = dict(params)
-            trial_params[key] = min(params[key] + steps[key], _upper(space, key))
-            ev = run(trial_params)
-            gain = ev.objective(objective) / max(current.objective(objective), 1e-12) - 1.0
+            trial_params, ev, gain = raise_by_step(key)
             while (refine.escalate and ev.feasible(bound) and gain < refine.min_gain and used < budget
                    and steps[key] * 2 <= refine.max_step + 1e-12 and trial_params[key] < _upper(space, key) - 1e-12):
                 steps[key] *= 2  # the folding changes in jumps: look further along this move right away
-                trial_params = dict(params)
-                trial_params[key] = min(params[key] + steps[key], _upper(space, key))
-                ev = run(trial_params)
-                gain = ev.objective(objective) / max(current.objective(objective), 1e-12) - 1.0
+                trial_params, ev, gain = raise_by_step(key)
             if not ev.feasible(bound):
                 broke[key] = min(broke.get(key, float("inf")), steps[key])
                 steps[key] /= 2  # roll back; retry later with a smaller step (or never)
@@ -193,9 +198,8 @@ def _give_back(ranked: list[str], params: dict[str, float], current: Evaluation,
             continue
         tried.add(key)
         tries += 1
-        step = refine.weight_step if key.startswith("w:") else refine.activation_step
         trial_params = dict(params)
-        trial_params[key] = max(params[key] - step, FLOOR)
+        trial_params[key] = max(params[key] - _base_step(refine, key), FLOOR)
         ev = run(trial_params)
         keeps = ev.objective(objective) >= current.objective(objective) * (1 - refine.min_gain)
         if ev.feasible(bound) and keeps and ev.accuracy_drop < current.accuracy_drop - 1e-9:

@@ -109,8 +109,10 @@ def create_study(settings: SearchSettings, network: str, device: str,
         for source, params in initial:
             study.enqueue_trial(dict(params), user_attrs={"source": source}, skip_if_exists=True)
         return study
-    for attr, value in (("max_accuracy_drop", settings.max_accuracy_drop), ("lockstep", lockstep)):
-        stored = study.user_attrs.get(attr, "mean" if attr == "lockstep" else None)
+    # (attribute, this run's value, what a study from before the attribute existed was run with)
+    checks = (("max_accuracy_drop", settings.max_accuracy_drop, None), ("lockstep", lockstep, "mean"))
+    for attr, value, legacy in checks:
+        stored = study.user_attrs.get(attr, legacy)
         if stored not in (None, value):
             raise HassError(f"study {study.study_name!r} was created with {attr}={stored!r}, not {value!r}; "
                             "pass another study name")
