@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import fcntl
 import json
 import logging
 import sys
@@ -19,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import optuna
 import torch
 
 from accelflow.data import load
 from accelflow.dataflow import LockStep, load_device, optimise_folding
 from accelflow.frontends import from_pytorch
 from accelflow.hass import (
+    FineTune,
     HassResult,
     Objective,
     SamplerKind,
@@ -32,6 +35,9 @@ from accelflow.hass import (
     Thresholds,
     accuracy,
     dense_baseline,
+    feasible_trials,
+    pareto_order,
+    recover,
     run_search,
     slowest_layer_baseline,
     subset,
@@ -106,6 +112,11 @@ def _pareto_plot(name: str, device: str, points: dict[str, list[tuple[float, flo
     plt.close(fig)
 
 
+def _bound_suffix(bound: float) -> str:
+    """Study-name and result-key suffix of a bound other than the issue's 1 point (``-bound2``)."""
+    return "" if bound == 1.0 else f"-bound{bound:g}"
+
+
 def run_small(models: list[str], device: str, trials: int, bound: float, val_size: int, calib_size: int,
               grid_w: tuple[float, ...], grid_a: tuple[float, ...], heuristic_steps: int,
               recipe: TrainRecipe | None, train_data: dict[str, Any] | None, holdout_size: int = 0,
@@ -113,7 +124,7 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
               other_devices: tuple[str, ...] = (), lockstep: LockStep = LockStep.MEAN,
               sampler: SamplerKind = SamplerKind.TPE) -> dict[str, Any]:
     """Every method on each of ``models``, all folded and scored under ``lockstep`` (saved under the key
-    ``model[@device][/lockstep]``: the REFERENCE ``mean`` entries keep the bare model name)."""
+    ``model[@device][/lockstep][-sampler][-boundB]``: the REFERENCE ``mean`` entries keep the bare model name)."""
     out: dict[str, Any] = {}
     for name in models:
         t0 = time.perf_counter()
@@ -142,7 +153,7 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
         settings = SearchSettings(max_accuracy_drop=bound, trials=trials, objective=Objective.THROUGHPUT,
                                   storage=storage, study_name=f"bench-{name}-{device}-{trials}+{refine_trials}-{tag}"
                                   + ("" if lockstep is LockStep.MEAN else f"-{lockstep.value}")
-                                  + ("" if sampler is SamplerKind.TPE else f"-{sampler.value}"),
+                                  + ("" if sampler is SamplerKind.TPE else f"-{sampler.value}") + _bound_suffix(bound),
                                   startup_trials=6, refine_trials=refine_trials, sampler=sampler)
         t1 = time.perf_counter()
         warm = [ev.space.params(uniform.thresholds), ev.space.params(uniform_hw.thresholds)]
@@ -187,7 +198,7 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
         entry["uniform_grid"] = [t.to_dict() for t in uniform.trials]
         entry["slowest_layer_steps"] = [t.to_dict() for t in heuristic.trials] if heuristic else []
         key = (name + ("" if device == "zc706" else f"@{device}") + ("" if lockstep is LockStep.MEAN else f"/{lockstep.value}")
-               + ("" if sampler is SamplerKind.TPE else f"-{sampler.value}"))
+               + ("" if sampler is SamplerKind.TPE else f"-{sampler.value}") + _bound_suffix(bound))
         png = RESULTS / f"hass_pareto_{key.replace('@', '_').replace('/', '_')}.png"
         _pareto_plot(name, device, {
             "hass trials": [(100 * t.accuracy, t.throughput_images_per_s) for t in hass.trials if t.source != "refine"],
@@ -264,6 +275,61 @@ def run_sampled(models: list[str], window_positions: int = 4096) -> None:
             out["hass_vs_uniform"] = out["hass"]["throughput_images_per_s"] / out["uniform"]["throughput_images_per_s"]
         entry["sampled_lockstep"] = out
         _merge({"small": {name: entry}})
+
+
+def run_finetune(models: list[str], device: str, search_bound: float, tag: str, steps: int, max_tries: int,
+                 grid_w: tuple[float, ...], grid_a: tuple[float, ...], val_size: int, holdout_size: int,
+                 test_size: int = 10_000) -> None:
+    """``finetune``: search within ``search_bound`` points, then fine-tune (masks and thresholded ReLUs in
+    place, ``steps`` Adam steps) to come back within 1 point, for HASS and for the uniform baseline alike
+    (:func:`accelflow.hass.recover`, ``max_tries`` fine-tunings each). HASS's candidates are the trials of
+    the saved ``--part small --bound search_bound --tag tag`` study on the (accuracy, throughput) front;
+    uniform's are its grid points on the (accuracy, zero products) front, chosen without the hardware."""
+    bound = 1.0
+    for name in models:
+        t0 = time.perf_counter()
+        problem = zoo_problem(name, device, validation_size=val_size, calibration_size=100, batch=256,
+                              holdout_size=holdout_size, lockstep=LockStep.SAMPLED)
+        ev = problem.evaluator
+        test = subset(problem.splits.test, test_size, seed=7)
+        ref_test = accuracy(problem.model, test)
+        finetune = FineTune(problem.splits.train, steps=steps)
+        dense = dense_baseline(ev)
+        study_name = f"bench-{name}-{device}-40+80-{tag}-sampled{_bound_suffix(search_bound)}"
+        study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{RESULTS / 'hass_studies.db'}")
+        trials = [t for t in feasible_trials(study, search_bound)]
+        hass_front = pareto_order([(Thresholds.from_dict(json.loads(t.user_attrs["thresholds"])),
+                                    t.user_attrs["accuracy"], t.user_attrs["throughput_images_per_s"]) for t in trials])
+        grid = [ev(ev.space.uniform(w, a)) for w, a in uniform_grid(ev, grid_w, grid_a)]
+        uniform_front = pareto_order([(e.thresholds, e.accuracy, e.zero_products) for e in grid
+                                      if e.feasible(search_bound)])
+        entry: dict[str, Any] = {"device": device, "lockstep": "sampled", "search_bound_points": search_bound,
+                                 "bound_points": bound, "finetune_steps": steps, "finetune_lr": finetune.lr,
+                                 "finetune_batch": finetune.batch_size, "max_tries": max_tries, "study": study_name,
+                                 "reference_val_accuracy": ev.base_accuracy, "reference_test_accuracy": ref_test,
+                                 "dense": {"throughput_images_per_s": dense.throughput_images_per_s, "dsp": dense.dsp}}
+        for method, front in (("uniform", uniform_front), ("hass", hass_front)):
+            t1 = time.perf_counter()
+            got = recover(ev, front, finetune, bound, holdout=problem.holdout, max_tries=max_tries)
+            out: dict[str, Any] = {"candidates": len(front), "seconds": time.perf_counter() - t1,
+                                   "tried": [dict(zip(("rank", "val_drop", "holdout_drop", "throughput"), t, strict=True))
+                                             for t in ([] if got is None else got.tried)]}
+            if got is not None:
+                e = got.evaluation
+                test_acc = accuracy(got.evaluation.thresholds.apply(got.model), test)
+                out |= {"throughput_images_per_s": e.throughput, "dsp": e.dsp, "lut": float(e.design.resources.lut),
+                        "binding_resource": e.design.binding_resource.value, "val_accuracy_drop": e.accuracy_drop,
+                        "holdout_drop": got.holdout_drop, "test_accuracy_drop": 100 * (ref_test - test_acc),
+                        "zero_products": e.zero_products, "rank": got.rank,
+                        "vs_dense": e.throughput / dense.throughput_images_per_s,
+                        "thresholds": e.thresholds.to_dict()}
+            entry[method] = out
+            log.info("%s %s recovered: %s", name, method, {k: v for k, v in out.items() if k != "thresholds"})
+        if "throughput_images_per_s" in entry["uniform"] and "throughput_images_per_s" in entry["hass"]:
+            entry["hass_vs_uniform"] = (entry["hass"]["throughput_images_per_s"]
+                                        / entry["uniform"]["throughput_images_per_s"])
+        entry["seconds"] = time.perf_counter() - t0
+        _merge({"finetune": {f"{name}{_bound_suffix(search_bound)}": entry}})
 
 
 def run_sensitivity(models: list[str], device: str, val_size: int,
@@ -446,16 +512,22 @@ def markdown(data: dict[str, Any]) -> str:
 
 
 def _merge(part: dict[str, Any]) -> None:
-    data = json.loads(OUT.read_text()) if OUT.exists() else {}
-    for key, value in part.items():
-        data.setdefault(key, {}).update(value)
-    OUT.write_text(json.dumps(data, indent=2))
+    """Merge ``part`` into hass.json under a lock, written atomically: benchmark parts run as parallel
+    processes (one per model on a 2-core machine) and must not lose each other's entries."""
+    with (RESULTS / ".hass.json.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(OUT.read_text()) if OUT.exists() else {}
+        for key, value in part.items():
+            data.setdefault(key, {}).update(value)
+        tmp = OUT.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(data, indent=2))
+        tmp.replace(OUT)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer trials and images (minutes, not hours)")
-    ap.add_argument("--part", choices=["small", "imagenet", "timing", "transplant", "sampled", "sensitivity", "plots", "all"],
+    ap.add_argument("--part", choices=["small", "imagenet", "timing", "transplant", "sampled", "sensitivity", "finetune", "plots", "all"],
                     default="all")
     ap.add_argument("--models", default="resnet8,mobilenet_v2_tiny")
     ap.add_argument("--device", default="zc706")
@@ -477,6 +549,10 @@ def main(argv: list[str] | None = None) -> int:
                          "(mean: REFERENCE model; sampled: within 2%% of the cycle simulation, slower)")
     ap.add_argument("--sampler", default="tpe", choices=[k.value for k in SamplerKind],
                     help="--part small: HASS's Optuna sampler before the refinement")
+    ap.add_argument("--search-bound", type=float, default=2.0,
+                    help="--part finetune: the bound of the saved study whose designs are fine-tuned back to 1 point")
+    ap.add_argument("--finetune-steps", type=int, default=500, help="--part finetune: Adam steps per fine-tuning")
+    ap.add_argument("--max-tries", type=int, default=4, help="--part finetune: fine-tunings per method (bisection)")
     ap.add_argument("--table", action="store_true", help="print the markdown tables of the saved JSON and exit")
     args = ap.parse_args(argv)
     if args.table:
@@ -506,6 +582,10 @@ def main(argv: list[str] | None = None) -> int:
         run_plots()
     if args.part == "sampled":
         run_sampled(args.models.split(","))
+    if args.part == "finetune":
+        run_finetune(args.models.split(","), args.device, args.search_bound, args.tag, args.finetune_steps,
+                     args.max_tries, (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+                     (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7), args.validation, args.holdout)
     if args.part == "sensitivity":
         run_sensitivity(args.models.split(","), args.device, args.validation)
     if args.part == "transplant":

@@ -20,6 +20,7 @@ from accelflow.hass._baselines import dense_baseline, slowest_layer_baseline, un
 from accelflow.hass._errors import HassError
 from accelflow.hass._evaluate import Evaluation, Evaluator, accuracy
 from accelflow.hass._finetune import FineTune
+from accelflow.hass._recover import Recovered, pareto_order, recover
 from accelflow.hass._result import HassResult, LayerResult, TrialRecord, make_result
 from accelflow.hass._search import (
     DEFAULT_STORAGE,
@@ -65,12 +66,15 @@ __all__ = [
     "dense_baseline",
     "feasible_trials",
     "make_result",
+    "pareto_order",
+    "recover",
     "run_search",
     "slowest_layer_baseline",
     "tell",
     "trial_records",
     "uniform_baseline",
     "uniform_grid",
+    "Recovered",
     "ZooProblem",
     "subset",
     "zoo_problem",

@@ -1,0 +1,91 @@
+"""Search with accuracy slack, then win it back by fine-tuning: :func:`recover`.
+
+Post-training thresholds leave a small network little room within a 1-point bound (every layer of the
+ResNet-8 trained here is near its limit, docs/hass.md). Short fine-tuning with the pruning masks and the
+thresholded activations in place (:class:`~accelflow.hass.FineTune`) can bring a sparser design that
+drops more back within the bound. :func:`recover` takes the designs a search (or a baseline) found
+within a looser bound, ordered best first, and fine-tunes them to find the best one that meets the
+final bound: it bisects the list on the assumption that the faster a design on an accuracy/objective
+Pareto front, the harder it is to recover, so ``max_tries`` fine-tunings cover ``2**max_tries``
+candidates. The same procedure applied to HASS and to the uniform baseline keeps the comparison fair.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from torch import nn
+
+from accelflow.data import ArraySplit
+from accelflow.hass._errors import HassError
+from accelflow.hass._evaluate import Evaluation, Evaluator, accuracy
+from accelflow.hass._space import Thresholds
+
+__all__ = ["Recovered", "pareto_order", "recover"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def pareto_order(points: Sequence[tuple[T, float, float]]) -> list[T]:
+    """Items of ``(item, accuracy, score)`` on the front of higher accuracy and higher score, highest
+    score first (so accuracy rises along the list). Ties keep the first item."""
+    front: list[T] = []
+    best_accuracy = float("-inf")
+    for item, acc, _score in sorted(points, key=lambda p: (-p[2], -p[1])):
+        if acc > best_accuracy:
+            front.append(item)
+            best_accuracy = acc
+    return front
+
+
+@dataclass(frozen=True, eq=False)
+class Recovered:
+    """The chosen fine-tuned design: its evaluation (on the tuned model), the tuned model, its rank in the
+    candidate list, the hold-out drop (points) and every candidate tried as ``(rank, val drop, hold-out
+    drop, objective)``; the drops are after fine-tuning."""
+
+    evaluation: Evaluation
+    model: nn.Module
+    rank: int
+    holdout_drop: float
+    tried: tuple[tuple[int, float, float, float], ...]
+
+
+def recover(evaluator: Evaluator, candidates: Sequence[Thresholds], finetune: Callable[[nn.Module, Thresholds], nn.Module],
+            max_accuracy_drop: float, holdout: ArraySplit | None = None, max_tries: int = 4,
+            score: Callable[[Evaluation], float] | None = None) -> Recovered | None:
+    """Fine-tune ``candidates`` (best first, e.g. :func:`pareto_order` of a search's trials within a looser
+    bound) and return the best-ranked one whose tuned model meets ``max_accuracy_drop`` on the evaluator's
+    validation subset and on ``holdout``, with at most ``max_tries`` fine-tunings (bisection); ``None``
+    when no tried candidate does. The unpruned reference accuracy stays the untuned model's. ``score``
+    (default: throughput) is recorded per tried candidate; fine-tuning changes the weights and so the
+    measured sparsity and the folding, and the evaluation of the tuned model is what is returned."""
+    if max_tries < 1:
+        raise HassError(f"recover: max_tries must be at least 1, got {max_tries}")
+    score = score or (lambda ev: ev.throughput)
+    reference = accuracy(evaluator.model, holdout) if holdout is not None else None
+    tried: list[tuple[int, float, float, float]] = []
+    best: tuple[int, Evaluation, nn.Module, float] | None = None
+    lo, hi = 0, len(candidates)  # the answer is the first passing rank in [lo, hi); hi = none known yet
+    while lo < hi and len(tried) < max_tries:
+        mid = (lo + hi) // 2
+        model = finetune(evaluator.model, candidates[mid])
+        ev = evaluator(candidates[mid], model=model)
+        held = 0.0 if holdout is None else 100.0 * (reference - accuracy(candidates[mid].apply(model), holdout))
+        tried.append((mid, ev.accuracy_drop, held, score(ev)))
+        ok = ev.feasible(max_accuracy_drop) and held <= max_accuracy_drop + 1e-9
+        log.info("recover: candidate %d of %d after fine-tuning drops %.2f (hold-out %.2f): %s", mid, len(candidates),
+                 ev.accuracy_drop, held, "meets the bound" if ok else "rejected")
+        if ok:
+            best, hi = (mid, ev, model, held), mid
+        else:
+            lo = mid + 1
+    if best is None:
+        return None
+    rank, ev, model, held = best
+    return Recovered(ev, model, rank, held, tuple(tried))

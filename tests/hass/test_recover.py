@@ -1,0 +1,46 @@
+"""Search-with-slack-then-fine-tune (``recover``) on the tiny digits CNN: the returned design meets the
+bound after fine-tuning, bisection keeps to its budget, and fine-tuning wins back what pruning cost."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelflow.hass import FineTune, HassError, Thresholds, accuracy, pareto_order, recover
+
+
+def test_pareto_order_keeps_the_front_fastest_first() -> None:
+    points = [("a", 0.90, 10.0), ("b", 0.95, 8.0), ("c", 0.80, 9.0), ("d", 0.97, 5.0), ("e", 0.95, 7.0)]
+    # c is dominated by a (faster and more accurate), e by b
+    assert pareto_order(points) == ["a", "b", "d"]
+    assert pareto_order([]) == []
+
+
+def _candidates(evaluator) -> list[Thresholds]:
+    """Uniform weight pruning, most aggressive first (the order a front gives: fastest first)."""
+    mags = sorted(abs(w) for c in evaluator.space.convs for w in evaluator.space.weight_magnitudes[c])
+    fractions = (0.9, 0.8, 0.7, 0.6, 0.5, 0.3, 0.1)
+    return [evaluator.space.uniform(float(mags[int(f * len(mags))]), 0.0) for f in fractions]
+
+
+def test_recover_meets_the_bound_after_finetuning(evaluator, digits) -> None:
+    candidates = _candidates(evaluator)
+    finetune = FineTune(digits.train, steps=60, batch_size=64, lr=2e-3)
+    got = recover(evaluator, candidates, finetune, max_accuracy_drop=1.0, max_tries=3)
+    assert got is not None
+    assert 1 <= len(got.tried) <= 3
+    # checked independently of the evaluation it returns: the tuned, thresholded model on validation
+    tuned_acc = accuracy(got.evaluation.thresholds.apply(got.model), evaluator.validation)
+    assert 100 * (evaluator.base_accuracy - tuned_acc) <= 1.0 + 1e-9
+    assert got.evaluation.accuracy == pytest.approx(tuned_acc)
+    # bisection: every more aggressive candidate that was tried failed the bound
+    assert all(drop > 1.0 for rank, drop, _, _ in got.tried if rank < got.rank)
+    # fine-tuning is what made the chosen candidate pass: untuned, it drops more
+    assert evaluator(candidates[got.rank]).accuracy_drop > got.evaluation.accuracy_drop
+
+
+def test_recover_checks_the_holdout_and_can_find_nothing(evaluator, digits) -> None:
+    finetune = FineTune(digits.train, steps=5, batch_size=32)
+    assert recover(evaluator, _candidates(evaluator)[:2], finetune, max_accuracy_drop=-50.0,
+                   holdout=digits.test, max_tries=2) is None
+    with pytest.raises(HassError, match="max_tries"):
+        recover(evaluator, _candidates(evaluator), finetune, max_accuracy_drop=1.0, max_tries=0)
