@@ -37,3 +37,35 @@ def test_unknown_lockstep_is_rejected() -> None:
     with pytest.raises(SystemExit) as exc:
         main(["hass", "zoo:lenet5", "--lockstep", "bogus"])
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["hass", "zoo:lenet5", "--finetune-slack", "2"], "--finetune-steps"),
+    (["hass", "zoo:lenet5", "--finetune-slack", "-1", "--finetune-steps", "5"], "--finetune-slack"),
+    (["hass", "zoo:lenet5", "--finetune-tries", "0"], "--finetune-tries"),
+    (["hass", "zoo:lenet5", "--export", "design.txt"], ".onnx"),
+])
+def test_bad_finetune_and_export_options_exit_2(argv: list[str], needle: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_exported_design_folds_to_the_same_throughput(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`hass --export` writes the chosen design with its histograms; `accelflow dataflow --sparsity-from`
+    on that file rebuilds the design the search reported (same device, batch and optimiser)."""
+    import json
+
+    onnx_path = tmp_path / "design.onnx"
+    argv = ["hass", "zoo:lenet5", "--device", "zcu102", "--trials", "3", "--validation-size", "200",
+            "--calibration-size", "8", "--holdout-size", "0", "--storage", f"sqlite:///{tmp_path / 'h.db'}",
+            "--finetune-steps", "20", "--finetune-slack", "5", "--finetune-tries", "1",
+            "--export", str(onnx_path), "--json"]
+    assert main(argv) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["finetune_slack"] == 5.0 and found["accuracy_drop"] <= 1.0
+    assert main(["dataflow", str(onnx_path), "--sparsity-from", str(onnx_path), "--device", "zcu102",
+                 "--json"]) == 0
+    rebuilt = json.loads(capsys.readouterr().out)
+    assert rebuilt["throughput_images_per_s"] == pytest.approx(found["throughput_images_per_s"], rel=1e-6)
+    assert rebuilt["dsp"] == found["dsp"]

@@ -44,3 +44,28 @@ def test_recover_checks_the_holdout_and_can_find_nothing(evaluator, digits) -> N
                    holdout=digits.test, max_tries=2) is None
     with pytest.raises(HassError, match="max_tries"):
         recover(evaluator, _candidates(evaluator), finetune, max_accuracy_drop=1.0, max_tries=0)
+
+
+def test_search_with_slack_is_won_back_by_finetuning(trained, evaluator, digits, tmp_path) -> None:
+    """``finetune_slack``: the study searches within bound + slack (and is stored so), the returned design
+    meets the final bound after fine-tuning, checked on its own tuned weights."""
+    from accelflow.hass import HassError, SearchSettings, run_search
+
+    bound, slack = 0.5, 20.0
+    settings = SearchSettings(max_accuracy_drop=bound, trials=6, storage=f"sqlite:///{tmp_path / 's.db'}",
+                              startup_trials=3, seed=1, finetune_slack=slack, finetune_tries=2)
+    with pytest.raises(HassError, match="needs finetune"):
+        run_search(evaluator, settings)
+    finetune = FineTune(digits.train, steps=60, batch_size=64, lr=2e-3)
+    result = run_search(evaluator, settings, finetune=finetune)
+    assert result.accuracy_drop <= bound and result.max_accuracy_drop == bound
+    assert result.extra["finetune_slack"] == slack and result.extra["recover_candidates"] >= 1
+    # the study holds trials beyond the final bound: the widened one is what it searched and stored
+    assert any(t.accuracy_drop > bound for t in result.trials)
+    untuned_best = max(t.throughput_images_per_s for t in result.trials if t.accuracy_drop <= bound)
+    # with this seed the fastest candidate on the front comes back within the bound after fine-tuning
+    assert result.finetuned and result.model is not None and result.extra["recover_rank"] == 0
+    assert result.throughput_images_per_s > untuned_best
+    acc = accuracy(result.design_model(trained), evaluator.validation)  # its own tuned weights
+    assert 100 * (evaluator.base_accuracy - acc) <= bound + 1e-9
+    assert acc == pytest.approx(result.accuracy)

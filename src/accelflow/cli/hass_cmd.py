@@ -41,7 +41,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calibration-size", type=int, default=100, help="training images used for sparsity")
     p.add_argument("--holdout-size", type=int, default=1000,
                    help="further validation images the chosen design must also meet the bound on (0: none)")
-    p.add_argument("--finetune-steps", type=int, default=0, help="fine-tune the chosen design for N steps")
+    p.add_argument("--finetune-steps", type=int, default=0,
+                   help="fine-tune for N Adam steps (masks and thresholded ReLUs kept): the chosen design, or "
+                        "with --finetune-slack the designs found within the widened bound")
+    p.add_argument("--finetune-slack", type=float, default=0.0, metavar="POINTS",
+                   help="search within --max-accuracy-drop + POINTS, then fine-tune the best designs back within "
+                        "--max-accuracy-drop (needs --finetune-steps; at most --finetune-tries fine-tunings)")
+    p.add_argument("--finetune-tries", type=int, default=4, help="fine-tunings spent by --finetune-slack")
+    p.add_argument("--export", default=None, metavar="FILE.onnx",
+                   help="write the chosen design (thresholds applied, fine-tuned weights if any) to ONNX with "
+                        "channel_sparsity_hist on every Conv, for `accelflow dataflow --sparsity-from`")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
@@ -67,13 +76,20 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"unknown zoo model {name!r}; known: {', '.join(names())}")
     if args.trials < 1 or args.max_accuracy_drop < 0 or args.refine_trials < 0:
         raise ConfigError("--trials must be >= 1, --refine-trials >= 0 and --max-accuracy-drop >= 0")
+    if args.finetune_slack < 0 or args.finetune_tries < 1:
+        raise ConfigError("--finetune-slack must be >= 0 points and --finetune-tries >= 1")
+    if args.finetune_slack > 0 and args.finetune_steps <= 0:
+        raise ConfigError("--finetune-slack needs --finetune-steps N > 0: the slack is won back by fine-tuning")
+    if args.export is not None and not args.export.endswith(".onnx"):
+        raise ConfigError(f"--export {args.export!r}: the file name must end in .onnx")
     problem = zoo_problem(name, args.device, args.data, args.validation_size, args.calibration_size, args.batch,
                           seed=args.seed, progress=not args.json, holdout_size=args.holdout_size,
                           lockstep=args.lockstep)
     settings = SearchSettings(max_accuracy_drop=args.max_accuracy_drop, trials=args.trials,
                               refine_trials=args.refine_trials,
                               objective=Objective(args.objective), sampler=SamplerKind(args.sampler), seed=args.seed,
-                              storage=args.storage or DEFAULT_STORAGE, study_name=args.study_name)
+                              storage=args.storage or DEFAULT_STORAGE, study_name=args.study_name,
+                              finetune_slack=args.finetune_slack, finetune_tries=args.finetune_tries)
     finetune = FineTune(problem.splits.train, steps=args.finetune_steps) if args.finetune_steps > 0 else None
     from accelflow.search import make_executor
 
@@ -83,12 +99,28 @@ def run(args: argparse.Namespace) -> int:
                             holdout=problem.holdout, executor=executor)
     finally:
         executor.close()
+    if args.export is not None:
+        _export(result, problem, args.export)
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     _table(result)
     return 0
+
+
+def _export(result: object, problem: object, path: str) -> None:
+    """The chosen design as ONNX with its measured ``channel_sparsity_hist`` (and window samples under the
+    sampled lock-step model, beside it), so `accelflow dataflow --sparsity-from` rebuilds the same design."""
+    from accelflow.hass import HassResult, ZooProblem
+    from accelflow.sparsity import export_sparsity_onnx, measure_sparsity
+
+    assert isinstance(result, HassResult) and isinstance(problem, ZooProblem)
+    ev = problem.evaluator
+    model = result.design_model(ev.model)
+    positions = ev.window_positions if ev.lockstep is LockStep.SAMPLED else 0
+    stats = measure_sparsity(model, ev.calibration_batches(), window_positions=positions)
+    export_sparsity_onnx(model, ev.input_shape, stats, path)
 
 
 def _table(result: object) -> None:

@@ -76,6 +76,14 @@ class HassResult:
     extra: dict[str, Any] = field(default_factory=dict)
     zero_products: float = 0.0
     lockstep: str = "mean"  # the sparse layers' lock-step cost model the design was folded and scored under
+    #: the fine-tuned weights (thresholds not yet applied) when ``finetuned``; otherwise None: the design is
+    #: the searched model with ``thresholds``. Not serialised; see :meth:`design_model`.
+    model: Any = field(default=None, repr=False, compare=False)
+
+    def design_model(self, searched: Any) -> Any:
+        """The network of this design: ``thresholds`` applied to the fine-tuned weights, or to ``searched``
+        (the model the search ran on) when the design was not fine-tuned. A copy; neither input changes."""
+        return self.thresholds.apply(self.model if self.model is not None else searched)
 
     @property
     def throughput_per_dsp(self) -> float:
@@ -121,7 +129,7 @@ class HassResult:
 def make_result(method: str, best: Evaluation, dense_throughput: float, dense_dsp: int, space: ThresholdSpace,
                 objective: Objective, max_accuracy_drop: float, reference_accuracy: float,
                 trials: tuple[TrialRecord, ...] = (), finetuned: bool = False,
-                extra: dict[str, Any] | None = None, lockstep: str = "mean") -> HassResult:
+                extra: dict[str, Any] | None = None, lockstep: str = "mean", model: Any = None) -> HassResult:
     """Assemble a :class:`HassResult` from an evaluation (the caller guarantees it is feasible)."""
     design = best.design
     layers = []
@@ -142,5 +150,5 @@ def make_result(method: str, best: Evaluation, dense_throughput: float, dense_ds
         dense_throughput_images_per_s=dense_throughput, dense_dsp=dense_dsp, dsp=int(r.dsp), lut=float(r.lut),
         ff=float(r.ff), bram18=float(r.bram18), binding_resource=design.binding_resource.value,
         layers=tuple(layers), thresholds=best.thresholds, trials=trials, finetuned=finetuned,
-        extra=dict(extra or {}), zero_products=float(best.zero_products), lockstep=lockstep,
+        extra=dict(extra or {}), zero_products=float(best.zero_products), lockstep=lockstep, model=model,
     )

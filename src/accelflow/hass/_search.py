@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import optuna
@@ -26,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from accelflow.data import ArraySplit
 from accelflow.hass._errors import HassError
 from accelflow.hass._evaluate import Evaluation, Evaluator, accuracy
+from accelflow.hass._recover import pareto_order, recover
 from accelflow.hass._refine import best_start, refine_study
 from accelflow.hass._result import HassResult, TrialRecord, make_result
 from accelflow.hass._space import Objective, SamplerKind, Thresholds
@@ -56,7 +57,10 @@ class SearchSettings:
     """What to search for. ``max_accuracy_drop`` in percentage points; ``trials`` is the total number of
     completed sampler trials the study should hold (a resumed study runs only the missing ones);
     ``refine_trials`` further trials of the hardware-aware greedy refinement (:mod:`accelflow.hass._refine`)
-    run after them, from the best feasible design."""
+    run after them, from the best feasible design. ``finetune_slack`` (points, with a ``finetune`` given to
+    :func:`run_search`) lets the search go ``max_accuracy_drop + finetune_slack`` below the reference; the
+    designs it finds are then fine-tuned back within ``max_accuracy_drop`` (:func:`accelflow.hass.recover`,
+    at most ``finetune_tries`` fine-tunings)."""
 
     max_accuracy_drop: float = 1.0
     trials: int = 50
@@ -67,6 +71,8 @@ class SearchSettings:
     study_name: str | None = None
     startup_trials: int = 10
     refine_trials: int = 0
+    finetune_slack: float = 0.0
+    finetune_tries: int = 4
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "objective", Objective(self.objective))
@@ -75,6 +81,15 @@ class SearchSettings:
             raise HassError(f"max_accuracy_drop must be >= 0 points, got {self.max_accuracy_drop}")
         if self.trials < 1 or self.refine_trials < 0:
             raise HassError(f"need trials >= 1 and refine_trials >= 0, got {self.trials}, {self.refine_trials}")
+        if self.finetune_slack < 0 or self.finetune_tries < 1:
+            raise HassError(f"need finetune_slack >= 0 points and finetune_tries >= 1, got {self.finetune_slack}, "
+                            f"{self.finetune_tries}")
+
+    def searching(self) -> SearchSettings:
+        """The settings the study is searched (and stored) with: the bound widened by ``finetune_slack``."""
+        if self.finetune_slack == 0:
+            return self
+        return replace(self, max_accuracy_drop=self.max_accuracy_drop + self.finetune_slack, finetune_slack=0.0)
 
     def name_for(self, network: str, device: str, lockstep: str = "mean") -> str:
         return self.study_name or (f"hass-{network}-{device}-{self.objective.value}-{self.sampler.value}"
@@ -182,6 +197,26 @@ def trial_records(study: optuna.Study, settings: SearchSettings) -> tuple[TrialR
     ) for t in done)
 
 
+def _recover(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings, finetune: Any,
+             holdout: ArraySplit | None, chosen: Evaluation) -> tuple[Evaluation, Any, dict[str, Any]]:
+    """Fine-tune the study's front within the widened bound back to ``settings.max_accuracy_drop``; keep the
+    result (evaluation, tuned model) only if it beats ``chosen``, the best untuned design within the final
+    bound (returned with model None otherwise)."""
+    floor = chosen.objective(settings.objective)
+    loose = settings.max_accuracy_drop + settings.finetune_slack
+    front = pareto_order([(Thresholds.from_dict(json.loads(t.user_attrs["thresholds"])), t.user_attrs["accuracy"],
+                           _objective_of(t, settings.objective))
+                          for t in feasible_trials(study, loose) if _objective_of(t, settings.objective) > floor])
+    got = recover(evaluator, front, finetune, settings.max_accuracy_drop, holdout, settings.finetune_tries,
+                  score=lambda ev: ev.objective(settings.objective))
+    info: dict[str, Any] = {"finetune_slack": settings.finetune_slack, "recover_candidates": len(front),
+                            "recover_tried": [] if got is None else [list(t) for t in got.tried]}
+    if got is None or got.evaluation.objective(settings.objective) <= floor:
+        log.info("no fine-tuned design beats the untuned one within %g points", settings.max_accuracy_drop)
+        return chosen, None, info
+    return got.evaluation, got.model, info | {"recover_rank": got.rank, "recover_holdout_drop": got.holdout_drop}
+
+
 def _progress(enabled: bool) -> Progress:
     return Progress(TextColumn("[bold]hass[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), disable=not enabled, transient=True)
@@ -217,14 +252,20 @@ def run_search(evaluator: Evaluator, settings: SearchSettings, initial: Sequence
     guards against a search that overfits its validation subset: the returned design must also be within
     the bound on it (the dense point always is). ``executor`` (``accelflow.search.make_executor``) evaluates
     trials in parallel workers through the shared ask/tell loop; without one, trials run here one by one.
+    With ``settings.finetune_slack`` the study searches within the widened bound and ``finetune`` wins the
+    slack back (see :class:`SearchSettings`); the study is stored under the widened bound.
     """
+    if settings.finetune_slack > 0 and finetune is None:
+        raise HassError(f"finetune_slack={settings.finetune_slack:g} points needs finetune: the slack the search "
+                        "takes is won back by fine-tuning")
+    final, settings = settings, settings.searching()
     points = [("dense", evaluator.space.params(Thresholds()))] + [("initial", dict(p)) for p in initial]
     study = create_study(settings, evaluator.name, evaluator.device.name, points, evaluator.lockstep.value)
     if executor is not None and executor.n_workers > 1:
         optimize(study, TrialEvaluation(evaluator, settings), evaluator.space.distributions(), settings.trials,
                  executor, progress=progress)
         _refine(study, evaluator, settings, holdout)
-        return _finish(study, evaluator, settings, finetune, extra, holdout)
+        return _finish(study, evaluator, final, finetune, extra, holdout)
     done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
     todo = max(settings.trials - done, 0)
     if done:
@@ -235,7 +276,7 @@ def run_search(evaluator: Evaluator, settings: SearchSettings, initial: Sequence
             run_trial(study, evaluator, settings)
             bar.advance(task)
     _refine(study, evaluator, settings, holdout)
-    return _finish(study, evaluator, settings, finetune, extra, holdout)
+    return _finish(study, evaluator, final, finetune, extra, holdout)
 
 
 def _refine(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings, holdout: ArraySplit | None) -> None:
@@ -281,17 +322,22 @@ def _finish(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings,
     if chosen is None:  # thresholds 0 are the unpruned network itself: drop 0 by construction
         log.warning("no trial of %s meets the bound; returning the zero-threshold design", study.study_name)
         chosen = evaluator(Thresholds())
-    finetuned = False
-    if finetune is not None:
+    finetuned, model = False, None
+    recovered: dict[str, Any] = {}
+    if finetune is not None and settings.finetune_slack > 0:
+        chosen, model, recovered = _recover(study, evaluator, settings, finetune, holdout, chosen)
+        finetuned = model is not None
+    elif finetune is not None:
         tuned_model = finetune(evaluator.model, chosen.thresholds)
         tuned = evaluator(chosen.thresholds, model=tuned_model)
         if tuned.feasible(settings.max_accuracy_drop) and _holdout_drop(
                 evaluator, holdout, chosen.thresholds, model=tuned_model, base=base) <= settings.max_accuracy_drop and \
                 tuned.objective(settings.objective) >= chosen.objective(settings.objective):
-            chosen, finetuned = tuned, True
+            chosen, finetuned, model = tuned, True, tuned_model
     dense = evaluator.dense_design()
     return make_result("hass", chosen, dense.throughput_images_per_s, int(dense.resources.dsp), evaluator.space,
                        settings.objective, settings.max_accuracy_drop, evaluator.base_accuracy,
                        trial_records(study, settings), finetuned,
-                       {**(extra or {}), "rejected_at_selection": rejected,
-                        "holdout_images": 0 if holdout is None else len(holdout)}, lockstep=evaluator.lockstep.value)
+                       {**(extra or {}), **recovered, "rejected_at_selection": rejected,
+                        "holdout_images": 0 if holdout is None else len(holdout)}, lockstep=evaluator.lockstep.value,
+                       model=model)
