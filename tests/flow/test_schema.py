@@ -91,3 +91,11 @@ def test_binary_flow_file_is_rejected_with_the_file_named(tmp_path):
     path.write_bytes(bytes(range(256)))
     with pytest.raises(FlowValidationError, match="binary.yaml is not UTF-8"):
         load_flow(path)
+
+
+def test_hass_task_slack_without_finetuning_is_rejected_by_name() -> None:
+    from accelflow.flow import default_registry
+
+    snippet = "  - task: hass\n    params: {finetune_slack: 2.0}"
+    with pytest.raises(FlowValidationError, match=r"bad.yaml: step 1 \(task 'hass'\).*finetune_steps"):
+        parse_flow(f"name: bad\nsteps:\n{snippet}\n", "bad.yaml", default_registry())

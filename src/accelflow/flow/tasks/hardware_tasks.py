@@ -123,10 +123,19 @@ class HassTask(Task):
     lockstep: str = param("mean", choices=("mean", "expected_max", "sampled"),
                           help="sparse lock-step cost: fpgaConvNet's mean, or 'sampled' (within 2% of a cycle "
                                "simulation, seconds more per trial)")
+    finetune_steps: int = param(0, low=0, high=1_000_000,
+                                help="Adam steps of fine-tuning with the masks kept (0 = none): the chosen design, "
+                                     "or with finetune_slack the designs found within the widened bound")
+    finetune_slack: float = param(0.0, low=0.0, high=100.0,
+                                  help="points the search may go beyond max_accuracy_drop, won back by fine-tuning")
+
+    def __post_init__(self) -> None:
+        if self.finetune_slack > 0 and self.finetune_steps <= 0:
+            raise ValueError("hass: finetune_slack needs finetune_steps > 0 (the slack is won back by fine-tuning)")
 
     def run(self, state: DesignState, ctx: TaskContext) -> DesignState:
         from accelflow.dataflow import LockStep, load_device
-        from accelflow.hass import Evaluator, SearchSettings, build_space, run_search, subset
+        from accelflow.hass import Evaluator, FineTune, SearchSettings, build_space, run_search, subset
 
         splits = state.splits()
         model = state.model_copy()
@@ -136,10 +145,11 @@ class HassTask(Task):
                               name=state.model_name or "model", batch=self.batch, lockstep=LockStep(self.lockstep))
         settings = SearchSettings(max_accuracy_drop=self.max_accuracy_drop, trials=self.trials,
                                   objective=self.objective, seed=ctx.seed,
-                                  storage=f"sqlite:///{ctx.path('hass_study.db')}")
-        result = run_search(evaluator, settings, progress=ctx.progress)
+                                  storage=f"sqlite:///{ctx.path('hass_study.db')}", finetune_slack=self.finetune_slack)
+        finetune = FineTune(splits.train, steps=self.finetune_steps, seed=ctx.seed) if self.finetune_steps else None
+        result = run_search(evaluator, settings, progress=ctx.progress, finetune=finetune)
         path = _write_json(ctx.path("hass.json"), result.to_json())
-        sparse_model = result.thresholds.apply(model)
+        sparse_model = result.design_model(model)  # fine-tuned weights when the design was fine-tuned
         return state.evolve(model=sparse_model).with_artefact("hass_result", path).with_metrics(
             "hass",
             throughput_images_per_s=result.throughput_images_per_s,
