@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import optuna
 import torch
 
 from accelflow.data import load
@@ -35,7 +34,6 @@ from accelflow.hass import (
     Thresholds,
     accuracy,
     dense_baseline,
-    feasible_trials,
     pareto_order,
     recover,
     run_search,
@@ -277,15 +275,21 @@ def run_sampled(models: list[str], window_positions: int = 4096) -> None:
         _merge({"small": {name: entry}})
 
 
-def run_finetune(models: list[str], device: str, search_bound: float, tag: str, steps: int, max_tries: int,
+def run_finetune(models: list[str], device: str, search_bound: float, tag: str, steps: int, lr: float, max_tries: int,
                  grid_w: tuple[float, ...], grid_a: tuple[float, ...], val_size: int, holdout_size: int,
                  test_size: int = 10_000) -> None:
     """``finetune``: search within ``search_bound`` points, then fine-tune (masks and thresholded ReLUs in
-    place, ``steps`` Adam steps) to come back within 1 point, for HASS and for the uniform baseline alike
-    (:func:`accelflow.hass.recover`, ``max_tries`` fine-tunings each). HASS's candidates are the trials of
-    the saved ``--part small --bound search_bound --tag tag`` study on the (accuracy, throughput) front;
-    uniform's are its grid points on the (accuracy, zero products) front, chosen without the hardware."""
+    place, ``steps`` Adam steps) back within 1 point, HASS and the uniform baseline alike, ``max_tries``
+    fine-tunings each (:func:`accelflow.hass.recover`, bisection over a front).
+
+    HASS is the library path, ``run_search`` with ``finetune_slack = search_bound - 1`` on the saved
+    ``--part small --bound search_bound --tag tag`` study (complete, so no new trials): candidates are its
+    trials on the (accuracy, throughput) front that beat its best untuned design within 1 point, which
+    is kept if none recovers. Uniform stays hardware-blind: candidates are its grid points within
+    ``search_bound`` on the (accuracy, zero products) front with more zero products than the 1-point
+    uniform baseline, and the recovered design with the most zero products wins (else that baseline)."""
     bound = 1.0
+    storage = f"sqlite:///{RESULTS / 'hass_studies.db'}"
     for name in models:
         t0 = time.perf_counter()
         problem = zoo_problem(name, device, validation_size=val_size, calibration_size=100, batch=256,
@@ -293,43 +297,53 @@ def run_finetune(models: list[str], device: str, search_bound: float, tag: str, 
         ev = problem.evaluator
         test = subset(problem.splits.test, test_size, seed=7)
         ref_test = accuracy(problem.model, test)
-        finetune = FineTune(problem.splits.train, steps=steps)
+        finetune = FineTune(problem.splits.train, steps=steps, lr=lr)
         dense = dense_baseline(ev)
-        study_name = f"bench-{name}-{device}-40+80-{tag}-sampled{_bound_suffix(search_bound)}"
-        study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{RESULTS / 'hass_studies.db'}")
-        trials = [t for t in feasible_trials(study, search_bound)]
-        hass_front = pareto_order([(Thresholds.from_dict(json.loads(t.user_attrs["thresholds"])),
-                                    t.user_attrs["accuracy"], t.user_attrs["throughput_images_per_s"]) for t in trials])
-        grid = [ev(ev.space.uniform(w, a)) for w, a in uniform_grid(ev, grid_w, grid_a)]
-        uniform_front = pareto_order([(e.thresholds, e.accuracy, e.zero_products) for e in grid
-                                      if e.feasible(search_bound)])
         entry: dict[str, Any] = {"device": device, "lockstep": "sampled", "search_bound_points": search_bound,
                                  "bound_points": bound, "finetune_steps": steps, "finetune_lr": finetune.lr,
-                                 "finetune_batch": finetune.batch_size, "max_tries": max_tries, "study": study_name,
+                                 "finetune_batch": finetune.batch_size, "max_tries": max_tries,
                                  "reference_val_accuracy": ev.base_accuracy, "reference_test_accuracy": ref_test,
                                  "dense": {"throughput_images_per_s": dense.throughput_images_per_s, "dsp": dense.dsp}}
-        for method, front in (("uniform", uniform_front), ("hass", hass_front)):
-            t1 = time.perf_counter()
-            got = recover(ev, front, finetune, bound, holdout=problem.holdout, max_tries=max_tries)
-            out: dict[str, Any] = {"candidates": len(front), "seconds": time.perf_counter() - t1,
-                                   "tried": [dict(zip(("rank", "val_drop", "holdout_drop", "throughput"), t, strict=True))
-                                             for t in ([] if got is None else got.tried)]}
-            if got is not None:
-                e = got.evaluation
-                test_acc = accuracy(got.evaluation.thresholds.apply(got.model), test)
-                out |= {"throughput_images_per_s": e.throughput, "dsp": e.dsp, "lut": float(e.design.resources.lut),
-                        "binding_resource": e.design.binding_resource.value, "val_accuracy_drop": e.accuracy_drop,
-                        "holdout_drop": got.holdout_drop, "test_accuracy_drop": 100 * (ref_test - test_acc),
-                        "zero_products": e.zero_products, "rank": got.rank,
-                        "vs_dense": e.throughput / dense.throughput_images_per_s,
-                        "thresholds": e.thresholds.to_dict()}
-            entry[method] = out
-            log.info("%s %s recovered: %s", name, method, {k: v for k, v in out.items() if k != "thresholds"})
-        if "throughput_images_per_s" in entry["uniform"] and "throughput_images_per_s" in entry["hass"]:
-            entry["hass_vs_uniform"] = (entry["hass"]["throughput_images_per_s"]
-                                        / entry["uniform"]["throughput_images_per_s"])
+
+        def summary(thresholds: Thresholds, e: Any, model: torch.nn.Module, test: Any = test,
+                    ref_test: float = ref_test, dense: Any = dense) -> dict[str, Any]:
+            test_acc = accuracy(thresholds.apply(model), test)
+            return {"throughput_images_per_s": e.throughput, "dsp": e.dsp, "lut": float(e.design.resources.lut),
+                    "binding_resource": e.design.binding_resource.value, "val_accuracy_drop": e.accuracy_drop,
+                    "test_accuracy_drop": 100 * (ref_test - test_acc), "zero_products": e.zero_products,
+                    "vs_dense": e.throughput / dense.throughput_images_per_s, "thresholds": thresholds.to_dict()}
+
+        # uniform: hardware-blind, ranked and chosen by zero products
+        t1 = time.perf_counter()
+        grid = uniform_grid(ev, grid_w, grid_a)
+        floor = uniform_baseline(ev, bound, Objective.THROUGHPUT, grid, holdout=problem.holdout, local=True)
+        evals = [ev(ev.space.uniform(w, a)) for w, a in grid]
+        front = pareto_order([(e.thresholds, e.accuracy, e.zero_products) for e in evals
+                              if e.feasible(search_bound) and e.zero_products > floor.zero_products])
+        got = recover(ev, front, finetune, bound, holdout=problem.holdout, max_tries=max_tries,
+                      score=lambda e: e.zero_products)
+        tried = [] if got is None else [dict(zip(("rank", "val_drop", "holdout_drop", "zero_products"), t, strict=True))
+                                        for t in got.tried]
+        if got is not None:
+            uniform = summary(got.evaluation.thresholds, got.evaluation, got.model) | {"finetuned": True}
+        else:
+            uniform = summary(floor.thresholds, ev(floor.thresholds), problem.model) | {"finetuned": False}
+        entry["uniform"] = uniform | {"candidates": len(front), "tried": tried, "seconds": time.perf_counter() - t1}
+        # HASS: the library path
+        t1 = time.perf_counter()
+        settings = SearchSettings(max_accuracy_drop=bound, finetune_slack=search_bound - bound, finetune_tries=max_tries,
+                                  trials=40, refine_trials=80, startup_trials=6, storage=storage,
+                                  study_name=f"bench-{name}-{device}-40+80-{tag}-sampled{_bound_suffix(search_bound)}")
+        hass = run_search(ev, settings, finetune=finetune, holdout=problem.holdout)
+        searched = hass.model if hass.finetuned else problem.model  # the weights the design's thresholds apply to
+        entry["hass"] = summary(hass.thresholds, ev(hass.thresholds, model=searched), searched) | {
+            "finetuned": hass.finetuned, "study": settings.study_name, "seconds": time.perf_counter() - t1,
+            **{k: hass.extra[k] for k in ("recover_candidates", "recover_tried", "recover_rank") if k in hass.extra}}
+        entry["hass_vs_uniform"] = entry["hass"]["throughput_images_per_s"] / entry["uniform"]["throughput_images_per_s"]
         entry["seconds"] = time.perf_counter() - t0
-        _merge({"finetune": {f"{name}{_bound_suffix(search_bound)}": entry}})
+        log.info("%s fine-tuned: uniform %.0f, hass %.0f img/s (%.2fx)", name, entry["uniform"]["throughput_images_per_s"],
+                 entry["hass"]["throughput_images_per_s"], entry["hass_vs_uniform"])
+        _merge({"finetune": {f"{name}{_bound_suffix(search_bound)}/ft{steps}-lr{lr:g}": entry}})
 
 
 def run_sensitivity(models: list[str], device: str, val_size: int,
@@ -552,6 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--search-bound", type=float, default=2.0,
                     help="--part finetune: the bound of the saved study whose designs are fine-tuned back to 1 point")
     ap.add_argument("--finetune-steps", type=int, default=500, help="--part finetune: Adam steps per fine-tuning")
+    ap.add_argument("--finetune-lr", type=float, default=2e-4, help="--part finetune: Adam learning rate")
     ap.add_argument("--max-tries", type=int, default=4, help="--part finetune: fine-tunings per method (bisection)")
     ap.add_argument("--table", action="store_true", help="print the markdown tables of the saved JSON and exit")
     args = ap.parse_args(argv)
@@ -584,7 +599,7 @@ def main(argv: list[str] | None = None) -> int:
         run_sampled(args.models.split(","))
     if args.part == "finetune":
         run_finetune(args.models.split(","), args.device, args.search_bound, args.tag, args.finetune_steps,
-                     args.max_tries, (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+                     args.finetune_lr, args.max_tries, (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
                      (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7), args.validation, args.holdout)
     if args.part == "sensitivity":
         run_sensitivity(args.models.split(","), args.device, args.validation)
