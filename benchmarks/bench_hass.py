@@ -322,9 +322,8 @@ def run_finetune(models: list[str], device: str, search_bound: float, tag: str, 
                               if e.feasible(search_bound) and e.zero_products > floor.zero_products])
         got = recover(ev, front, finetune, bound, holdout=problem.holdout, max_tries=max_tries,
                       score=lambda e: e.zero_products)
-        tried = [] if got is None else [dict(zip(("rank", "val_drop", "holdout_drop", "zero_products"), t, strict=True))
-                                        for t in got.tried]
-        if got is not None:
+        tried = [dict(zip(("rank", "val_drop", "holdout_drop", "zero_products"), t, strict=True)) for t in got.tried]
+        if got.evaluation is not None:
             uniform = summary(got.evaluation.thresholds, got.evaluation, got.model) | {"finetuned": True}
         else:
             uniform = summary(floor.thresholds, ev(floor.thresholds), problem.model) | {"finetuned": False}

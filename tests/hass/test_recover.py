@@ -26,7 +26,7 @@ def test_recover_meets_the_bound_after_finetuning(evaluator, digits) -> None:
     candidates = _candidates(evaluator)
     finetune = FineTune(digits.train, steps=60, batch_size=64, lr=2e-3)
     got = recover(evaluator, candidates, finetune, max_accuracy_drop=1.0, max_tries=3)
-    assert got is not None
+    assert got.found and got.evaluation is not None and got.model is not None and got.rank is not None
     assert 1 <= len(got.tried) <= 3
     # checked independently of the evaluation it returns: the tuned, thresholded model on validation
     tuned_acc = accuracy(got.evaluation.thresholds.apply(got.model), evaluator.validation)
@@ -44,8 +44,11 @@ def test_recover_meets_the_bound_after_finetuning(evaluator, digits) -> None:
 
 def test_recover_checks_the_holdout_and_can_find_nothing(evaluator, digits) -> None:
     finetune = FineTune(digits.train, steps=5, batch_size=32)
-    assert recover(evaluator, _candidates(evaluator)[:2], finetune, max_accuracy_drop=-50.0,
-                   holdout=digits.test, max_tries=2) is None
+    got = recover(evaluator, _candidates(evaluator)[:2], finetune, max_accuracy_drop=-50.0,
+                  holdout=digits.test, max_tries=2)
+    assert not got.found and got.model is None
+    # the midpoint failed, and after a failure bisection only tries milder candidates: none are left
+    assert [rank for rank, *_ in got.tried] == [1]
     with pytest.raises(HassError, match="max_tries"):
         recover(evaluator, _candidates(evaluator), finetune, max_accuracy_drop=1.0, max_tries=0)
 

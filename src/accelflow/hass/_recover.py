@@ -48,24 +48,28 @@ def pareto_order(points: Sequence[tuple[T, float, float]]) -> list[T]:
 
 @dataclass(frozen=True, eq=False)
 class Recovered:
-    """The chosen fine-tuned design: its evaluation (on the tuned model), the tuned model, its rank in the
-    candidate list, the hold-out drop (points) and every candidate tried as ``(rank, val drop, hold-out
-    drop, score)``; the drops and scores are after fine-tuning."""
+    """What :func:`recover` tried, as ``(rank, val drop, hold-out drop, score)`` after fine-tuning, and the
+    chosen design if one met the bound (``found``): its evaluation on the tuned model, the tuned model,
+    its rank in the candidate list and its hold-out drop (points)."""
 
-    evaluation: Evaluation
-    model: nn.Module
-    rank: int
-    holdout_drop: float
     tried: tuple[tuple[int, float, float, float], ...]
+    evaluation: Evaluation | None = None
+    model: nn.Module | None = None
+    rank: int | None = None
+    holdout_drop: float | None = None
+
+    @property
+    def found(self) -> bool:
+        return self.evaluation is not None
 
 
 def recover(evaluator: Evaluator, candidates: Sequence[Thresholds], finetune: Callable[[nn.Module, Thresholds], nn.Module],
             max_accuracy_drop: float, holdout: ArraySplit | None = None, max_tries: int = 4,
-            score: Callable[[Evaluation], float] | None = None) -> Recovered | None:
+            score: Callable[[Evaluation], float] | None = None) -> Recovered:
     """Fine-tune ``candidates`` (best first, e.g. :func:`pareto_order` of a search's trials within a looser
     bound), at most ``max_tries`` of them chosen by bisection, and return the tried one with the highest
     tuned ``score`` (default: throughput) whose tuned model meets ``max_accuracy_drop`` on the evaluator's
-    validation subset and on ``holdout``; ``None`` when no tried candidate does. The reference accuracy
+    validation subset and on ``holdout`` (``found`` is False when no tried candidate does). The reference accuracy
     stays the untuned model's. The evaluation of the tuned model (re-measured sparsity, re-folded design)
     is what is returned."""
     if max_tries < 1:
@@ -74,7 +78,7 @@ def recover(evaluator: Evaluator, candidates: Sequence[Thresholds], finetune: Ca
     reference = accuracy(evaluator.model, holdout) if holdout is not None else None
     tried: list[tuple[int, float, float, float]] = []
     best: tuple[int, Evaluation, nn.Module, float] | None = None
-    lo, hi = 0, len(candidates)  # the answer is the first passing rank in [lo, hi); hi = none known yet
+    lo, hi = 0, len(candidates)  # untried ranks between the last failure (lo - 1) and the last pass (hi)
     while lo < hi and len(tried) < max_tries:
         mid = (lo + hi) // 2
         model = finetune(evaluator.model, candidates[mid])
@@ -91,6 +95,6 @@ def recover(evaluator: Evaluator, candidates: Sequence[Thresholds], finetune: Ca
         else:
             lo = mid + 1
     if best is None:
-        return None
+        return Recovered(tuple(tried))
     rank, ev, model, held = best
-    return Recovered(ev, model, rank, held, tuple(tried))
+    return Recovered(tuple(tried), ev, model, rank, held)

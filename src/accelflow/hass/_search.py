@@ -210,8 +210,8 @@ def _recover(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings
     got = recover(evaluator, front, finetune, settings.max_accuracy_drop, holdout, settings.finetune_tries,
                   score=lambda ev: ev.objective(settings.objective))
     info: dict[str, Any] = {"finetune_slack": settings.finetune_slack, "recover_candidates": len(front),
-                            "recover_tried": [] if got is None else [list(t) for t in got.tried]}
-    if got is None or got.evaluation.objective(settings.objective) <= floor:
+                            "recover_tried": [list(t) for t in got.tried]}
+    if got.evaluation is None or got.evaluation.objective(settings.objective) <= floor:
         log.info("no fine-tuned design beats the untuned one within %g points", settings.max_accuracy_drop)
         return chosen, None, info
     return got.evaluation, got.model, info | {"recover_rank": got.rank, "recover_holdout_drop": got.holdout_drop}
