@@ -277,7 +277,7 @@ def run_sampled(models: list[str], window_positions: int = 4096) -> None:
 
 def run_finetune(models: list[str], device: str, search_bound: float, tag: str, steps: int, lr: float, max_tries: int,
                  grid_w: tuple[float, ...], grid_a: tuple[float, ...], val_size: int, holdout_size: int,
-                 test_size: int = 10_000) -> None:
+                 test_size: int = 10_000, methods: tuple[str, ...] = ("uniform", "hass"), suffix: str = "") -> None:
     """``finetune``: search within ``search_bound`` points, then fine-tune (masks and thresholded ReLUs in
     place, ``steps`` Adam steps) back within 1 point, HASS and the uniform baseline alike, ``max_tries``
     fine-tunings each (:func:`accelflow.hass.recover`, bisection over a front).
@@ -313,36 +313,58 @@ def run_finetune(models: list[str], device: str, search_bound: float, tag: str, 
                     "test_accuracy_drop": 100 * (ref_test - test_acc), "zero_products": e.zero_products,
                     "vs_dense": e.throughput / dense.throughput_images_per_s, "thresholds": thresholds.to_dict()}
 
-        # uniform: hardware-blind, ranked and chosen by zero products
-        t1 = time.perf_counter()
-        grid = uniform_grid(ev, grid_w, grid_a)
-        floor = uniform_baseline(ev, bound, Objective.THROUGHPUT, grid, holdout=problem.holdout, local=True)
-        evals = [ev(ev.space.uniform(w, a)) for w, a in grid]
-        front = pareto_order([(e.thresholds, e.accuracy, e.zero_products) for e in evals
-                              if e.feasible(search_bound) and e.zero_products > floor.zero_products])
-        got = recover(ev, front, finetune, bound, holdout=problem.holdout, max_tries=max_tries,
-                      score=lambda e: e.zero_products)
-        tried = [dict(zip(("rank", "val_drop", "holdout_drop", "zero_products"), t, strict=True)) for t in got.tried]
-        if got.evaluation is not None:
-            uniform = summary(got.evaluation.thresholds, got.evaluation, got.model) | {"finetuned": True}
-        else:
-            uniform = summary(floor.thresholds, ev(floor.thresholds), problem.model) | {"finetuned": False}
-        entry["uniform"] = uniform | {"candidates": len(front), "tried": tried, "seconds": time.perf_counter() - t1}
-        # HASS: the library path
-        t1 = time.perf_counter()
-        settings = SearchSettings(max_accuracy_drop=bound, finetune_slack=search_bound - bound, finetune_tries=max_tries,
-                                  trials=40, refine_trials=80, startup_trials=6, storage=storage,
-                                  study_name=f"bench-{name}-{device}-40+80-{tag}-sampled{_bound_suffix(search_bound)}")
-        hass = run_search(ev, settings, finetune=finetune, holdout=problem.holdout)
-        searched = hass.model if hass.finetuned else problem.model  # the weights the design's thresholds apply to
-        entry["hass"] = summary(hass.thresholds, ev(hass.thresholds, model=searched), searched) | {
-            "finetuned": hass.finetuned, "study": settings.study_name, "seconds": time.perf_counter() - t1,
-            **{k: hass.extra[k] for k in ("recover_candidates", "recover_tried", "recover_rank") if k in hass.extra}}
-        entry["hass_vs_uniform"] = entry["hass"]["throughput_images_per_s"] / entry["uniform"]["throughput_images_per_s"]
+        if "uniform" in methods:
+            entry["uniform"] = _finetune_uniform(ev, problem, finetune, bound, search_bound, max_tries, grid_w, grid_a,
+                                                 summary)
+        if "hass" in methods:
+            entry["hass"] = _finetune_hass(ev, problem, finetune, bound, search_bound, max_tries, name, device, tag,
+                                           storage, summary)
+        if "uniform" in entry and "hass" in entry:
+            entry["hass_vs_uniform"] = (entry["hass"]["throughput_images_per_s"]
+                                        / entry["uniform"]["throughput_images_per_s"])
         entry["seconds"] = time.perf_counter() - t0
-        log.info("%s fine-tuned: uniform %.0f, hass %.0f img/s (%.2fx)", name, entry["uniform"]["throughput_images_per_s"],
-                 entry["hass"]["throughput_images_per_s"], entry["hass_vs_uniform"])
-        _merge({"finetune": {f"{name}{_bound_suffix(search_bound)}/ft{steps}-lr{lr:g}": entry}})
+        log.info("%s fine-tuned: %s", name, {m: entry[m]["throughput_images_per_s"] for m in methods})
+        _merge({"finetune": {f"{name}{_bound_suffix(search_bound)}/ft{steps}-lr{lr:g}{suffix}": entry}})
+
+
+def _finetune_uniform(ev: Any, problem: Any, finetune: FineTune, bound: float, search_bound: float, max_tries: int,
+                      grid_w: tuple[float, ...], grid_a: tuple[float, ...], summary: Any) -> dict[str, Any]:
+    """Uniform's side of ``--part finetune``: hardware-blind, ranked and chosen by zero products. Grid
+    points at least as aggressive in both thresholds as one beyond ``search_bound`` are not evaluated."""
+    t1 = time.perf_counter()
+    grid = uniform_grid(ev, grid_w, grid_a)
+    floor = uniform_baseline(ev, bound, Objective.THROUGHPUT, grid, holdout=problem.holdout, local=True)
+    evals, failed = [], []
+    for w, a in grid:
+        if any(w >= fw and a >= fa for fw, fa in failed):
+            continue
+        evals.append(ev(ev.space.uniform(w, a)))
+        if not evals[-1].feasible(search_bound):
+            failed.append((w, a))
+    front = pareto_order([(e.thresholds, e.accuracy, e.zero_products) for e in evals
+                          if e.feasible(search_bound) and e.zero_products > floor.zero_products])
+    got = recover(ev, front, finetune, bound, holdout=problem.holdout, max_tries=max_tries,
+                  score=lambda e: e.zero_products)
+    tried = [dict(zip(("rank", "val_drop", "holdout_drop", "zero_products"), t, strict=True)) for t in got.tried]
+    if got.evaluation is not None:
+        uniform = summary(got.evaluation.thresholds, got.evaluation, got.model) | {"finetuned": True}
+    else:
+        uniform = summary(floor.thresholds, ev(floor.thresholds), problem.model) | {"finetuned": False}
+    return uniform | {"candidates": len(front), "tried": tried, "seconds": time.perf_counter() - t1}
+
+
+def _finetune_hass(ev: Any, problem: Any, finetune: FineTune, bound: float, search_bound: float, max_tries: int,
+                   name: str, device: str, tag: str, storage: str, summary: Any) -> dict[str, Any]:
+    """HASS's side of ``--part finetune``: the library path, ``run_search(finetune_slack=...)``."""
+    t1 = time.perf_counter()
+    settings = SearchSettings(max_accuracy_drop=bound, finetune_slack=search_bound - bound, finetune_tries=max_tries,
+                              trials=40, refine_trials=80, startup_trials=6, storage=storage,
+                              study_name=f"bench-{name}-{device}-40+80-{tag}-sampled{_bound_suffix(search_bound)}")
+    hass = run_search(ev, settings, finetune=finetune, holdout=problem.holdout)
+    searched = hass.model if hass.finetuned else problem.model  # the weights the design's thresholds apply to
+    return summary(hass.thresholds, ev(hass.thresholds, model=searched), searched) | {
+        "finetuned": hass.finetuned, "study": settings.study_name, "seconds": time.perf_counter() - t1,
+        **{k: hass.extra[k] for k in ("recover_candidates", "recover_tried", "recover_rank") if k in hass.extra}}
 
 
 def run_sensitivity(models: list[str], device: str, val_size: int,
@@ -566,6 +588,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="--part finetune: the bound of the saved study whose designs are fine-tuned back to 1 point")
     ap.add_argument("--finetune-steps", type=int, default=500, help="--part finetune: Adam steps per fine-tuning")
     ap.add_argument("--finetune-lr", type=float, default=2e-4, help="--part finetune: Adam learning rate")
+    ap.add_argument("--methods", default="uniform,hass", help="--part finetune: which methods to fine-tune")
+    ap.add_argument("--fine-grid", action="store_true",
+                    help="--part finetune: uniform grid in 0.05 weight-fraction steps and 13 activation ratios "
+                         "(more recovery candidates for uniform; entry key suffix -finegrid)")
     ap.add_argument("--max-tries", type=int, default=4, help="--part finetune: fine-tunings per method (bisection)")
     ap.add_argument("--table", action="store_true", help="print the markdown tables of the saved JSON and exit")
     args = ap.parse_args(argv)
@@ -597,9 +623,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.part == "sampled":
         run_sampled(args.models.split(","))
     if args.part == "finetune":
+        fine = args.fine_grid
         run_finetune(args.models.split(","), args.device, args.search_bound, args.tag, args.finetune_steps,
-                     args.finetune_lr, args.max_tries, (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
-                     (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7), args.validation, args.holdout)
+                     args.finetune_lr, args.max_tries,
+                     tuple(round(0.05 * i, 2) for i in range(19)) if fine else (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+                     (0.0, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.7) if fine
+                     else (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7), args.validation, args.holdout,
+                     methods=tuple(args.methods.split(",")), suffix="-finegrid" if fine else "")
     if args.part == "sensitivity":
         run_sensitivity(args.models.split(","), args.device, args.validation)
     if args.part == "transplant":
