@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 
 from accelflow.data import ArraySplit
-from accelflow.hass._evaluate import Evaluation, Evaluator, accuracy
+from accelflow.hass._evaluate import Evaluation, Evaluator, holdout_drop
 from accelflow.hass._result import HassResult, TrialRecord, make_result
 from accelflow.hass._space import Objective, Thresholds
 
@@ -71,11 +71,7 @@ def uniform_grid(evaluator: Evaluator, weight_fractions: Sequence[float] = (0.0,
 def _holdout_ok(evaluator: Evaluator, holdout: ArraySplit | None, thresholds: Thresholds, bound: float,
                 base: list[float]) -> bool:
     """Within ``bound`` points on ``holdout`` (always, without one); ``base`` caches the reference accuracy."""
-    if holdout is None:
-        return True
-    if not base:
-        base.append(accuracy(evaluator.model, holdout))
-    return 100.0 * (base[0] - accuracy(thresholds.apply(evaluator.model), holdout)) <= bound + 1e-9
+    return holdout is None or holdout_drop(evaluator, holdout, thresholds, base=base) <= bound + 1e-9
 
 
 def uniform_baseline(evaluator: Evaluator, max_accuracy_drop: float, objective: Objective = Objective.THROUGHPUT,

@@ -46,6 +46,19 @@ def accuracy(model: nn.Module, split: ArraySplit, batch_size: int = 500) -> floa
     return correct / max(len(split), 1)
 
 
+def holdout_drop(evaluator: Evaluator, holdout: ArraySplit | None, thresholds: Thresholds, model: nn.Module | None = None,
+                 base: list[float] | None = None) -> float:
+    """Accuracy drop in points on ``holdout`` (0 when there is none) of ``thresholds`` applied to ``model``
+    (default: the evaluator's), against the evaluator's unpruned model; ``base`` caches that reference
+    accuracy across calls (pass an empty list)."""
+    if holdout is None:
+        return 0.0
+    if base is not None and not base:
+        base.append(accuracy(evaluator.model, holdout))
+    reference = base[0] if base else accuracy(evaluator.model, holdout)
+    return 100.0 * (reference - accuracy(thresholds.apply(evaluator.model if model is None else model), holdout))
+
+
 @dataclass(frozen=True, eq=False)
 class Evaluation:
     """Outcome of one evaluation. ``accuracy`` in [0, 1] on the search's validation subset;

@@ -24,7 +24,7 @@ from torch import nn
 
 from accelflow.data import ArraySplit
 from accelflow.hass._errors import HassError
-from accelflow.hass._evaluate import Evaluation, Evaluator, accuracy
+from accelflow.hass._evaluate import Evaluation, Evaluator, holdout_drop
 from accelflow.hass._space import Thresholds
 
 __all__ = ["Recovered", "pareto_order", "recover"]
@@ -75,7 +75,7 @@ def recover(evaluator: Evaluator, candidates: Sequence[Thresholds], finetune: Ca
     if max_tries < 1:
         raise HassError(f"recover: max_tries must be at least 1, got {max_tries}")
     score = score or (lambda ev: ev.throughput)
-    reference = accuracy(evaluator.model, holdout) if holdout is not None else None
+    base: list[float] = []  # the untuned model's hold-out accuracy, measured once
     tried: list[tuple[int, float, float, float]] = []
     best: tuple[int, Evaluation, nn.Module, float] | None = None
     lo, hi = 0, len(candidates)  # untried ranks between the last failure (lo - 1) and the last pass (hi)
@@ -83,7 +83,7 @@ def recover(evaluator: Evaluator, candidates: Sequence[Thresholds], finetune: Ca
         mid = (lo + hi) // 2
         model = finetune(evaluator.model, candidates[mid])
         ev = evaluator(candidates[mid], model=model)
-        held = 0.0 if holdout is None else 100.0 * (reference - accuracy(candidates[mid].apply(model), holdout))
+        held = holdout_drop(evaluator, holdout, candidates[mid], model=model, base=base)
         tried.append((mid, ev.accuracy_drop, held, score(ev)))
         ok = ev.feasible(max_accuracy_drop) and held <= max_accuracy_drop + 1e-9
         log.info("recover: candidate %d of %d after fine-tuning drops %.2f (hold-out %.2f): %s", mid, len(candidates),

@@ -33,7 +33,6 @@ the TPE trials, and the refinement never returns a design beyond the bound.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -42,8 +41,8 @@ from typing import TYPE_CHECKING
 import optuna
 
 from accelflow.data import ArraySplit
-from accelflow.hass._evaluate import Evaluation, Evaluator
-from accelflow.hass._space import FLOOR, Objective, Thresholds, ThresholdSpace
+from accelflow.hass._evaluate import Evaluation, Evaluator, holdout_drop
+from accelflow.hass._space import FLOOR, Objective, ThresholdSpace
 
 if TYPE_CHECKING:
     from accelflow.hass._search import SearchSettings
@@ -100,7 +99,7 @@ def refine_study(study: optuna.Study, evaluator: Evaluator, settings: SearchSett
     returns the number run. ``settings`` is the search's :class:`SearchSettings` (bound, objective).
     With ``holdout``, a move is only accepted if the design also meets the bound there: a greedy climb
     over hundreds of small steps otherwise drifts to points whose validation drop is merely lucky."""
-    from accelflow.hass._search import _holdout_drop, run_trial  # circular: _search calls this module
+    from accelflow.hass._search import run_trial  # circular: _search calls this module
 
     space = evaluator.space
     bound, objective = settings.max_accuracy_drop, settings.objective
@@ -171,7 +170,7 @@ def refine_study(study: optuna.Study, evaluator: Evaluator, settings: SearchSett
             improving.append((score, key, trial_params, ev))
         best = None
         for cand in sorted(improving, key=lambda c: -c[0]):
-            if _holdout_drop(evaluator, holdout, cand[3].thresholds, base=base) <= bound + 1e-9:
+            if holdout_drop(evaluator, holdout, cand[3].thresholds, base=base) <= bound + 1e-9:
                 best = cand
                 break
             broke[cand[1]] = min(broke.get(cand[1], float("inf")), steps[cand[1]])  # fails the hold-out
@@ -212,15 +211,15 @@ def _give_back(ranked: list[str], params: dict[str, float], current: Evaluation,
 def best_start(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings,
                holdout: ArraySplit | None) -> dict[str, float] | None:
     """Normalised parameters of the best feasible trial that also meets the bound on ``holdout``."""
-    from accelflow.hass._search import _holdout_drop, _objective_of, feasible_trials
+    from accelflow.hass._search import _objective_of, feasible_trials, trial_thresholds
 
     bound = settings.max_accuracy_drop
     ranked = sorted(feasible_trials(study, bound), reverse=True,
                     key=lambda t: (_objective_of(t, settings.objective), t.user_attrs["accuracy"]))
     base: list[float] = []
     for trial in ranked:
-        thresholds = Thresholds.from_dict(json.loads(trial.user_attrs["thresholds"]))
-        if _holdout_drop(evaluator, holdout, thresholds, base=base) <= bound:
+        thresholds = trial_thresholds(trial)
+        if holdout_drop(evaluator, holdout, thresholds, base=base) <= bound:
             names = evaluator.space.distributions()
             return dict(trial.params) if set(names) <= set(trial.params) else evaluator.space.params(thresholds)
     return None

@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from accelflow.data import ArraySplit
 from accelflow.hass._errors import HassError
-from accelflow.hass._evaluate import Evaluation, Evaluator, accuracy
+from accelflow.hass._evaluate import Evaluation, Evaluator, holdout_drop
 from accelflow.hass._recover import pareto_order, recover
 from accelflow.hass._refine import best_start, refine_study
 from accelflow.hass._result import HassResult, TrialRecord, make_result
@@ -171,6 +171,11 @@ def feasible_trials(study: optuna.Study, max_accuracy_drop: float) -> list[optun
             and t.user_attrs.get("design_feasible", False)]
 
 
+def trial_thresholds(trial: optuna.trial.FrozenTrial) -> Thresholds:
+    """The absolute thresholds a completed trial evaluated (recorded by :func:`tell`)."""
+    return Thresholds.from_dict(json.loads(trial.user_attrs["thresholds"]))
+
+
 def _objective_of(trial: optuna.trial.FrozenTrial, objective: Objective) -> float:
     thr = float(trial.user_attrs["throughput_images_per_s"])
     return thr if objective is Objective.THROUGHPUT else thr / max(int(trial.user_attrs["dsp"]), 1)
@@ -204,8 +209,7 @@ def _recover(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings
     bound (returned with model None otherwise)."""
     floor = chosen.objective(settings.objective)
     loose = settings.max_accuracy_drop + settings.finetune_slack
-    front = pareto_order([(Thresholds.from_dict(json.loads(t.user_attrs["thresholds"])), t.user_attrs["accuracy"],
-                           _objective_of(t, settings.objective))
+    front = pareto_order([(trial_thresholds(t), t.user_attrs["accuracy"], _objective_of(t, settings.objective))
                           for t in feasible_trials(study, loose) if _objective_of(t, settings.objective) > floor])
     got = recover(evaluator, front, finetune, settings.max_accuracy_drop, holdout, settings.finetune_tries,
                   score=lambda ev: ev.objective(settings.objective))
@@ -293,17 +297,6 @@ def _refine(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings,
     log.info("refinement ran %d trials", used)
 
 
-def _holdout_drop(evaluator: Evaluator, holdout: ArraySplit | None, thresholds: Thresholds, model: Any = None,
-                  base: list[float] | None = None) -> float:
-    """Accuracy drop in points on ``holdout`` (0 when there is none)."""
-    if holdout is None:
-        return 0.0
-    if base is not None and not base:
-        base.append(accuracy(evaluator.model, holdout))
-    reference = base[0] if base else accuracy(evaluator.model, holdout)
-    return 100.0 * (reference - accuracy(thresholds.apply(evaluator.model if model is None else model), holdout))
-
-
 def _finish(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings, finetune: Any,
             extra: dict[str, Any] | None, holdout: ArraySplit | None = None) -> HassResult:
     ranked = sorted(feasible_trials(study, settings.max_accuracy_drop),
@@ -312,9 +305,9 @@ def _finish(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings,
     base: list[float] = []
     rejected = 0
     for trial in ranked:  # re-evaluate; a trial that no longer meets the bound is skipped, never returned
-        ev = evaluator(Thresholds.from_dict(json.loads(trial.user_attrs["thresholds"])))
+        ev = evaluator(trial_thresholds(trial))
         if ev.feasible(settings.max_accuracy_drop) and \
-                _holdout_drop(evaluator, holdout, ev.thresholds, base=base) <= settings.max_accuracy_drop:
+                holdout_drop(evaluator, holdout, ev.thresholds, base=base) <= settings.max_accuracy_drop:
             chosen = ev
             break
         rejected += 1
@@ -330,7 +323,7 @@ def _finish(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings,
     elif finetune is not None:
         tuned_model = finetune(evaluator.model, chosen.thresholds)
         tuned = evaluator(chosen.thresholds, model=tuned_model)
-        if tuned.feasible(settings.max_accuracy_drop) and _holdout_drop(
+        if tuned.feasible(settings.max_accuracy_drop) and holdout_drop(
                 evaluator, holdout, chosen.thresholds, model=tuned_model, base=base) <= settings.max_accuracy_drop and \
                 tuned.objective(settings.objective) >= chosen.objective(settings.objective):
             chosen, finetuned, model = tuned, True, tuned_model
