@@ -43,6 +43,7 @@ def test_unknown_lockstep_is_rejected() -> None:
     (["hass", "zoo:lenet5", "--finetune-slack", "2"], "--finetune-steps"),
     (["hass", "zoo:lenet5", "--finetune-slack", "-1", "--finetune-steps", "5"], "--finetune-slack"),
     (["hass", "zoo:lenet5", "--finetune-tries", "0"], "--finetune-tries"),
+    (["hass", "zoo:lenet5", "--finetune-steps", "-5"], "--finetune-steps"),
     (["hass", "zoo:lenet5", "--export", "design.txt"], ".onnx"),
 ])
 def test_bad_finetune_and_export_options_exit_2(argv: list[str], needle: str,

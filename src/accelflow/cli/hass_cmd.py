@@ -76,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"unknown zoo model {name!r}; known: {', '.join(names())}")
     if args.trials < 1 or args.max_accuracy_drop < 0 or args.refine_trials < 0:
         raise ConfigError("--trials must be >= 1, --refine-trials >= 0 and --max-accuracy-drop >= 0")
-    if args.finetune_slack < 0 or args.finetune_tries < 1:
-        raise ConfigError("--finetune-slack must be >= 0 points and --finetune-tries >= 1")
+    if args.finetune_steps < 0 or args.finetune_slack < 0 or args.finetune_tries < 1:
+        raise ConfigError("--finetune-steps must be >= 0, --finetune-slack >= 0 points and --finetune-tries >= 1")
     if args.finetune_slack > 0 and args.finetune_steps <= 0:
         raise ConfigError("--finetune-slack needs --finetune-steps N > 0: the slack is won back by fine-tuning")
     if args.export is not None and not args.export.endswith(".onnx"):
@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
                               objective=Objective(args.objective), sampler=SamplerKind(args.sampler), seed=args.seed,
                               storage=args.storage or DEFAULT_STORAGE, study_name=args.study_name,
                               finetune_slack=args.finetune_slack, finetune_tries=args.finetune_tries)
-    finetune = FineTune(problem.splits.train, steps=args.finetune_steps) if args.finetune_steps > 0 else None
+    finetune = FineTune(problem.splits.train, steps=args.finetune_steps, progress=not args.json) \
+        if args.finetune_steps > 0 else None
     from accelflow.search import make_executor
 
     executor = make_executor(args.workers, args.scheduler)

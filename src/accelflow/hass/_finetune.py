@@ -7,9 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
 from accelflow.data import ArraySplit
+from accelflow.hass._errors import HassError
 from accelflow.hass._space import Thresholds
 
 __all__ = ["FineTune"]
@@ -21,13 +24,20 @@ log = logging.getLogger(__name__)
 class FineTune:
     """``FineTune(train_split, steps)(model, thresholds) -> tuned model``: Adam for ``steps`` mini-batches of
     ``batch_size`` with the thresholded activations in place; pruned weights are re-zeroed after every step
-    so the sparsity pattern is kept. The original model is not modified."""
+    so the sparsity pattern is kept. The original model is not modified. ``progress`` shows a bar with the
+    running loss on a terminal (a fine-tuning takes minutes on CPU)."""
 
     train: ArraySplit
     steps: int = 200
     batch_size: int = 128
     lr: float = 2e-4
     seed: int = 0
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or not self.lr > 0:
+            raise HassError(f"FineTune needs steps >= 1, batch_size >= 1 and lr > 0; got steps={self.steps}, "
+                            f"batch_size={self.batch_size}, lr={self.lr}")
 
     def __call__(self, model: nn.Module, thresholds: Thresholds) -> nn.Module:
         tuned = thresholds.apply(model)
@@ -36,16 +46,32 @@ class FineTune:
         opt = torch.optim.Adam(tuned.parameters(), lr=self.lr)
         rng = np.random.default_rng(self.seed)
         tuned.train()
-        for _ in range(self.steps):
-            idx = rng.integers(0, len(self.train), self.batch_size)
-            x, y = torch.as_tensor(self.train.x[idx]), torch.as_tensor(self.train.y[idx])
-            opt.zero_grad()
-            loss = nn.functional.cross_entropy(tuned(x), y)
-            loss.backward()
-            opt.step()
-            with torch.no_grad():
-                for name, mask in masks.items():
-                    tuned.get_submodule(name).weight.mul_(mask)
+        with _progress(self.progress) as bar:
+            task = bar.add_task("fine-tune", total=self.steps, loss=float("nan"))
+            for step in range(self.steps):
+                loss = self._step(tuned, opt, masks, rng)
+                if step % 20 == 0 or step == self.steps - 1:
+                    bar.update(task, completed=step + 1, loss=float(loss))
         tuned.eval()
-        log.info("fine-tuned %d steps, last loss %.4f", self.steps, float(loss.detach()))
+        log.info("fine-tuned %d steps, last loss %.4f", self.steps, float(loss))
         return tuned
+
+    def _step(self, tuned: nn.Module, opt: torch.optim.Optimizer, masks: dict[str, torch.Tensor],
+              rng: np.random.Generator) -> torch.Tensor:
+        idx = rng.integers(0, len(self.train), self.batch_size)
+        x, y = torch.as_tensor(self.train.x[idx]), torch.as_tensor(self.train.y[idx])
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(tuned(x), y)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            for name, mask in masks.items():
+                tuned.get_submodule(name).weight.mul_(mask)
+        return loss.detach()
+
+
+def _progress(enabled: bool) -> Progress:
+    console = Console(stderr=True)
+    return Progress(TextColumn("[bold]hass[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), TextColumn("loss {task.fields[loss]:.4f}"), console=console,
+                    transient=True, disable=not (enabled and console.is_terminal))
