@@ -70,3 +70,10 @@ def test_exported_design_folds_to_the_same_throughput(tmp_path, capsys: pytest.C
     rebuilt = json.loads(capsys.readouterr().out)
     assert rebuilt["throughput_images_per_s"] == pytest.approx(found["throughput_images_per_s"], rel=1e-6)
     assert rebuilt["dsp"] == found["dsp"]
+
+
+def test_warm_start_from_a_missing_study_exits_2(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["hass", "zoo:lenet5", "--trials", "2", "--validation-size", "100", "--calibration-size", "8",
+            "--holdout-size", "0", "--storage", f"sqlite:///{tmp_path / 'h.db'}", "--warm-start", "nope"]
+    assert main(argv) == 2
+    assert "no study 'nope'" in capsys.readouterr().err

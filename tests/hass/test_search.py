@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import optuna
@@ -9,6 +10,7 @@ import pytest
 
 from accelflow.hass import (
     Evaluator,
+    HassError,
     SearchSettings,
     Thresholds,
     accuracy,
@@ -16,6 +18,7 @@ from accelflow.hass import (
     run_search,
     slowest_layer_baseline,
     uniform_baseline,
+    warm_start_points,
 )
 
 
@@ -163,3 +166,23 @@ def test_gp_sampler_search_respects_the_bound(evaluator, tmp_path: Path) -> None
     for t in study.trials:  # the constraint GP's training data: drop - bound, recorded on every trial
         excess = [v for k, v in t.system_attrs.items() if k.endswith("accuracy_drop_excess")]
         assert excess == [pytest.approx(t.user_attrs["accuracy_drop"] - 1.0)]
+
+
+def test_warm_start_carries_an_earlier_studys_best_designs(evaluator, tmp_path: Path) -> None:
+    """A new study warm-started from an earlier one re-evaluates its best designs first, so within a wider
+    bound it can only do at least as well; a missing study or another network's study is refused by name."""
+    storage = f"sqlite:///{tmp_path / 'w.db'}"
+    first = run_search(evaluator, SearchSettings(max_accuracy_drop=2.0, trials=5, storage=storage,
+                                                 startup_trials=2, seed=4, study_name="first"))
+    points = warm_start_points(storage, "first", evaluator.space, top=2)
+    assert 1 <= len(points) <= 2 and all(set(p) == set(evaluator.space.distributions()) for p in points)
+    second = run_search(evaluator, SearchSettings(max_accuracy_drop=5.0, trials=1 + len(points), storage=storage,
+                                                  startup_trials=2, seed=5, study_name="second"), points)
+    study = optuna.load_study(study_name="second", storage=storage)
+    assert [t.params for t in study.trials[1:]] == points  # right after the dense point
+    assert second.throughput_images_per_s >= first.throughput_images_per_s
+    with pytest.raises(HassError, match=r"no study 'nope'.*first, second"):
+        warm_start_points(storage, "nope", evaluator.space)
+    other = dataclasses.replace(evaluator.space, weight_magnitudes=dict(list(evaluator.space.weight_magnitudes.items())[:1]))
+    with pytest.raises(HassError, match="same network"):
+        warm_start_points(storage, "first", other)

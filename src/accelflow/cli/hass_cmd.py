@@ -47,6 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--finetune-slack", type=float, default=0.0, metavar="POINTS",
                    help="search within --max-accuracy-drop + POINTS, then fine-tune the best designs back within "
                         "--max-accuracy-drop (needs --finetune-steps; at most --finetune-tries fine-tunings)")
+    p.add_argument("--warm-start", default=None, metavar="STUDY",
+                   help="start a new study from the 3 best designs of STUDY in the same storage (e.g. a 1-point "
+                        "study before a --finetune-slack search of the same network)")
     p.add_argument("--finetune-tries", type=int, default=4, help="fine-tunings spent by --finetune-slack")
     p.add_argument("--export", default=None, metavar="FILE.onnx",
                    help="write the chosen design (thresholds applied, fine-tuned weights if any) to ONNX with "
@@ -64,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         SamplerKind,
         SearchSettings,
         run_search,
+        warm_start_points,
         zoo_problem,
     )
 
@@ -92,11 +96,13 @@ def run(args: argparse.Namespace) -> int:
                               finetune_slack=args.finetune_slack, finetune_tries=args.finetune_tries)
     finetune = FineTune(problem.splits.train, steps=args.finetune_steps, progress=not args.json) \
         if args.finetune_steps > 0 else None
+    initial = [] if args.warm_start is None else \
+        warm_start_points(settings.storage, args.warm_start, problem.evaluator.space)
     from accelflow.search import make_executor
 
     executor = make_executor(args.workers, args.scheduler)
     try:
-        result = run_search(problem.evaluator, settings, progress=not args.json, finetune=finetune,
+        result = run_search(problem.evaluator, settings, initial, progress=not args.json, finetune=finetune,
                             holdout=problem.holdout, executor=executor)
     finally:
         executor.close()

@@ -32,6 +32,7 @@ from accelflow.hass._search import (
     run_search,
     tell,
     trial_records,
+    warm_start_points,
 )
 from accelflow.hass._setup import ZooProblem, subset, zoo_problem
 from accelflow.hass._space import (
@@ -72,6 +73,7 @@ __all__ = [
     "slowest_layer_baseline",
     "tell",
     "trial_records",
+    "warm_start_points",
     "uniform_baseline",
     "uniform_grid",
     "Recovered",

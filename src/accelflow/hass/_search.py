@@ -29,7 +29,7 @@ from accelflow.hass._evaluate import Evaluation, Evaluator, holdout_drop
 from accelflow.hass._recover import pareto_order, recover
 from accelflow.hass._refine import best_start, refine_study
 from accelflow.hass._result import HassResult, TrialRecord, make_result
-from accelflow.hass._space import Objective, SamplerKind, Thresholds
+from accelflow.hass._space import Objective, SamplerKind, Thresholds, ThresholdSpace
 from accelflow.search import Executor, Outcome, optimize
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "feasible_trials",
     "best_trial",
     "trial_records",
+    "warm_start_points",
     "run_search",
 ]
 
@@ -200,6 +201,36 @@ def trial_records(study: optuna.Study, settings: SearchSettings) -> tuple[TrialR
         and bool(t.user_attrs.get("design_feasible", False)),
         zero_products=float(t.user_attrs.get("zero_products", 0.0)),
     ) for t in done)
+
+
+def warm_start_points(storage: str | None, study_name: str, space: ThresholdSpace,
+                      top: int = 3) -> list[dict[str, float]]:
+    """The normalised parameters of the ``top`` best designs of a stored study (within the bound it was
+    searched under, by its own objective), to pass as ``initial`` to :func:`run_search`: a new study, e.g.
+    one with a wider bound and ``finetune_slack``, then starts from what an earlier search found, and its
+    untuned fallback is at least as good. The study must have searched the same variables (``space``); its
+    dense point is not repeated."""
+    if top < 1:
+        raise HassError(f"warm start needs top >= 1 designs, got {top}")
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        known = ", ".join(optuna.get_all_study_names(storage)) or "none"
+        raise HassError(f"no study {study_name!r} in {storage} to warm-start from (studies there: {known})") from None
+    bound = float(study.user_attrs.get("max_accuracy_drop", 0.0))
+    objective = Objective(study.user_attrs.get("objective", Objective.THROUGHPUT.value))
+    ranked = sorted((t for t in feasible_trials(study, bound) if t.user_attrs.get("source") != "dense"),
+                    key=lambda t: _objective_of(t, objective), reverse=True)  # every study starts dense anyway
+    wanted = set(space.distributions())
+    points = []
+    for trial in ranked[:top]:
+        if set(trial.params) != wanted:
+            raise HassError(f"study {study_name!r} searched other variables than this network's "
+                            f"({len(trial.params)} vs {len(wanted)}, e.g. {sorted(set(trial.params) ^ wanted)[:3]}); "
+                            "warm-start from a study of the same network")
+        points.append(dict(trial.params))
+    log.info("warm start from %s: %d designs within %g points", study_name, len(points), bound)
+    return points
 
 
 def _recover(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings, finetune: Any,
