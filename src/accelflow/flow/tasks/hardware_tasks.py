@@ -146,7 +146,8 @@ class HassTask(Task):
         settings = SearchSettings(max_accuracy_drop=self.max_accuracy_drop, trials=self.trials,
                                   objective=self.objective, seed=ctx.seed,
                                   storage=f"sqlite:///{ctx.path('hass_study.db')}", finetune_slack=self.finetune_slack)
-        finetune = FineTune(splits.train, steps=self.finetune_steps, seed=ctx.seed) if self.finetune_steps else None
+        finetune = FineTune(splits.train, steps=self.finetune_steps, seed=ctx.seed, progress=ctx.progress) \
+            if self.finetune_steps else None
         result = run_search(evaluator, settings, progress=ctx.progress, finetune=finetune)
         path = _write_json(ctx.path("hass.json"), result.to_json())
         sparse_model = result.design_model(model)  # fine-tuned weights when the design was fine-tuned
