@@ -155,3 +155,14 @@ def _table(result: object) -> None:
                   f" x{result.speedup_over_dense:.2f}); DSP {result.dsp} LUT {result.lut:,.0f} FF {result.ff:,.0f} "
                   f"BRAM18 {result.bram18:,.0f}; accuracy {100 * result.accuracy:.2f}% "
                   f"(drop {result.accuracy_drop:.2f} points, bound {result.max_accuracy_drop})")
+    tried = result.extra.get("recover_tried")
+    if result.finetuned:
+        how = "" if tried is None else (f": candidate {result.extra['recover_rank'] + 1} of "
+                                        f"{result.extra['recover_candidates']}, {len(tried)} fine-tuned")
+        console.print(f"fine-tuned weights{how} (--export writes them)")
+    elif tried:
+        console.print(f"fine-tuning: none of the {len(tried)} candidates tried beat the best untuned design "
+                      f"within {result.max_accuracy_drop} points, which is kept")
+    elif tried is not None:
+        console.print("fine-tuning: no design found within the widened bound is faster than the best untuned "
+                      f"one within {result.max_accuracy_drop} points; nothing to fine-tune")
