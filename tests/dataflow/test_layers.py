@@ -110,6 +110,27 @@ def test_sparse_layer_at_fine_kk_costs_more_logic_than_dense() -> None:
     assert rs.lut > rd.lut > 0 and rs.ff > rd.ff > 0 and rs.dsp == rd.dsp
 
 
+def test_a_sparse_conv_built_dense_costs_what_the_dense_conv_costs() -> None:
+    g = conv_net(c=4, f=8, k=3, second=False)
+    dense = build_layers(g)[0]
+    g["conv1"].annotate(ChannelSparsity(uniform_hist(4, 9)))
+    sparse = build_layers(g)[0]
+    for f in (Folding(1, 1, 1, 1), Folding(2, 4, 1, 3), Folding(4, 8, 1, 9)):
+        alt = f.as_dense()
+        assert sparse.is_legal(alt) and sparse.cycles(alt) == dense.cycles(f)
+        assert sparse.resources(alt) == dense.resources(f) and sparse.weights(alt) == dense.weights(f)
+        assert sparse.cycles(f) <= dense.cycles(f)  # zero skipping is faster per lane (or both at the floor)
+    assert sparse.cycles(Folding()) < dense.cycles(Folding())
+    assert not sparse.is_legal(Folding(1, 1, 1, 2, dense=True))  # a dense vector dot needs fine | K*K
+    assert not dense.is_legal(Folding(1, 1, 1, 1, dense=True))  # nothing to choose without sparsity
+    alternatives = [f.plain for f in sparse.all_foldings() if f.dense]
+    assert alternatives == dense.all_foldings()  # every dense folding is on offer
+    assert all(n.dense for n in sparse.neighbours(Folding(2, 4, 1, 3, dense=True)))
+    assert sparse.alternatives(Folding(2, 4, 1, 5)) == [Folding(2, 4, 1, 3, True), Folding(2, 4, 1, 9, True)]
+    assert sparse.alternatives(Folding(2, 4, 1, 3, True)) == [Folding(2, 4, 1, 3)] and dense.alternatives(f) == []
+    assert sparse.is_maximal(Folding(4, 8, 1, 9, dense=True)) and sparse.is_maximal(Folding(4, 8, 1, 9))
+
+
 def test_more_folding_means_fewer_cycles_more_resources() -> None:
     for layer in build_layers(conv_net()):
         lo, hi = layer.minimal(), layer.maximal()

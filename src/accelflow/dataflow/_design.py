@@ -161,7 +161,8 @@ def design_from_cost(name: str, model: NetworkModel, foldings: list[Folding], co
             r += Resources(*(int(v) for v in c.w_lutram))
         elif storage is WeightStorage.URAM:
             r += Resources(uram=c.w_uram)
-        layers.append(LayerDesign(layer.name, layer.op, f, c.cycles, r, layer.sparse, layer.sparsity, storage))
+        layers.append(LayerDesign(layer.name, layer.op, f, c.cycles, r, layer.sparse and not f.dense, layer.sparsity,
+                                  storage))
     first = model.layers[0]
     return DataflowDesign(
         network=name, device=model.device, layers=tuple(layers), batch=model.batch,

@@ -16,12 +16,26 @@ class Folding:
     ``coarse_group`` groups processed in parallel (divides groups), ``fine`` MAC lanes per vector dot
     (a divisor of K*K for a dense convolution, any of 1..K*K for a sparse one). Element-wise and pooling
     layers use ``coarse_in == coarse_out`` streams and ``fine == coarse_group == 1``.
+
+    ``dense`` (ours) builds a conv that carries sparsity with the dense vector dot instead of the
+    zero-skipping one: legal only for such a conv, with a dense conv's ``fine``. The optimisers choose it
+    per layer where the sparse lanes' extra LUTs cost more than the skipped products save (on devices with
+    few LUTs per DSP a fixed "sparse if >= 10% zeros" rule can make the whole design slower than dense).
     """
 
     coarse_in: int = 1
     coarse_out: int = 1
     coarse_group: int = 1
     fine: int = 1
+    dense: bool = False
+
+    @property
+    def plain(self) -> Folding:
+        """The same factors without the ``dense`` choice."""
+        return Folding(self.coarse_in, self.coarse_out, self.coarse_group, self.fine)
+
+    def as_dense(self) -> Folding:
+        return Folding(self.coarse_in, self.coarse_out, self.coarse_group, self.fine, True)
 
     @property
     def lanes(self) -> int:

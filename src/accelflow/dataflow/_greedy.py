@@ -41,7 +41,7 @@ _REPAIR_FACTOR = 1.3
 
 
 def _with_fine(f: Folding, fine: int) -> Folding:
-    return Folding(f.coarse_in, f.coarse_out, f.coarse_group, fine)
+    return Folding(f.coarse_in, f.coarse_out, f.coarse_group, fine, f.dense)
 
 
 def _fine_phase(model: NetworkModel, fold: list[Folding], cost: NetworkCost) -> NetworkCost:

@@ -9,9 +9,11 @@ functions of a :class:`~accelflow.dataflow.Folding`. Module costs are built from
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -116,6 +118,8 @@ class LayerModel(ABC):
         return False
 
     def is_legal(self, f: Folding) -> bool:
+        if f.dense:  # only a conv carrying sparsity has a dense alternative (ConvLayer)
+            return False
         ci, co, cg, fi = self.options()
         ok = f.coarse_in in ci and f.coarse_out in co and f.coarse_group in cg and f.fine in fi
         return ok and (not self.tied_coarse or f.coarse_in == f.coarse_out)
@@ -126,6 +130,14 @@ class LayerModel(ABC):
     def maximal(self) -> Folding:
         ci, co, cg, fi = self.options()
         return Folding(ci[-1], co[-1], cg[-1], fi[-1])
+
+    def is_maximal(self, f: Folding) -> bool:
+        """``f`` unfolds the layer fully (more resources cannot make it faster)."""
+        return f == self.maximal()
+
+    def alternatives(self, f: Folding) -> list[Folding]:
+        """``f`` in the layer's other implementations (none but a sparse conv's dense one)."""
+        return []
 
     def all_foldings(self) -> list[Folding]:
         ci, co, cg, fi = self.options()
@@ -214,6 +226,44 @@ class ConvLayer(LayerModel):
     def kernel_size(self) -> int:
         return self.kh * self.kw
 
+    # -- the dense alternative of a sparse conv (Folding.dense) ------------------------------
+    @cached_property
+    def dense_variant(self) -> ConvLayer:
+        """This conv built without zero skipping: what a ``Folding(..., dense=True)`` costs. Only the vector
+        dots' cycles and resources differ (:meth:`compute_cycles`, :meth:`resources`)."""
+        return dataclasses.replace(self, sparse=False, hist=None, lockstep=LockStep.MEAN, windows=None,
+                                   _window_cycles=None, _window_var=None, _memo={})  # fmt: skip
+
+    def is_legal(self, f: Folding) -> bool:
+        if f.dense:
+            return self.sparse and self.dense_variant.is_legal(f.plain)
+        return super().is_legal(f)
+
+    def is_maximal(self, f: Folding) -> bool:
+        return self.dense_variant.is_maximal(f.plain) if f.dense else super().is_maximal(f)
+
+    def all_foldings(self) -> list[Folding]:
+        """The sparse foldings and, for a sparse conv, the dense alternatives."""
+        own = super().all_foldings()
+        return own + [f.as_dense() for f in self.dense_variant.all_foldings()] if self.sparse else own
+
+    def alternatives(self, f: Folding) -> list[Folding]:
+        """The same streams in the other implementation: sparse back from dense, or dense with the legal
+        ``fine`` values (divisors of K*K) nearest below and above ``f.fine``."""
+        if not self.sparse:
+            return []
+        if f.dense:
+            return [f.plain]
+        fines = self.dense_variant.options()[3]
+        near = {max(n for n in fines if n <= f.fine), min(n for n in fines if n >= f.fine)}
+        return [Folding(f.coarse_in, f.coarse_out, f.coarse_group, n, True) for n in sorted(near)]
+
+    def neighbours(self, f: Folding, up: bool = True) -> list[Folding]:
+        """One legal step in one factor, keeping the implementation (sparse or dense)."""
+        if f.dense:
+            return [g.as_dense() for g in self.dense_variant.neighbours(f.plain, up)]
+        return super().neighbours(f, up)
+
     def options(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
         kk = self.kernel_size
         fine = tuple(range(1, kk + 1)) if self.sparse else divisors(kk)
@@ -227,6 +277,8 @@ class ConvLayer(LayerModel):
     # -- cycles --------------------------------------------------------------------------------
     def compute_cycles(self, f: Folding) -> float:
         """Cycles of the vector dots alone (no data-movement floor)."""
+        if f.dense:
+            return self.dense_variant.compute_cycles(f.plain)
         cg_filters = self.filters // self.groups
         positions = self.h_out * self.w_out
         if not self.sparse or self._window_cycles is None:
@@ -280,6 +332,8 @@ class ConvLayer(LayerModel):
         return WeightMemory(f.lanes, math.ceil(total / f.lanes), self.weight_bits)
 
     def resources(self, f: Folding) -> Resources:
+        if f.dense:
+            return self.dense_variant.resources(f.plain)
         d, w, kk = self.data_bits, self.weight_bits, self.kernel_size
         cg_ch, cg_f = self.channels // self.groups, self.filters // self.groups
         acc = d + w + bits_for(cg_ch * kk)

@@ -208,7 +208,7 @@ class NetworkModel:
         if cost.slowdown > 1.0:
             return ResourceKind.BANDWIDTH
         slowest = int(np.argmax(cost.cycles))
-        if foldings[slowest] == self.layers[slowest].maximal():
+        if self.layers[slowest].is_maximal(foldings[slowest]):
             return ResourceKind.PARALLELISM
         with np.errstate(divide="ignore", invalid="ignore"):
             use = np.where(self.available > 0, cost.totals / self.available, 0.0)

@@ -1,7 +1,8 @@
 """Simulated annealing and exact (branch-and-bound) folding search.
 
 Annealing (seeded): from the minimal folding, each step moves one layer (the slowest with
-probability 1/2, otherwise a random one) one legal step up or down in one factor; infeasible designs
+probability 1/2, otherwise a random one) one legal step up or down in one factor, or re-splits its
+parallelism, or (a sparse conv) switches between the zero-skipping and the dense vector dot; infeasible designs
 are rejected; the objective is log(throughput) minus a small resource term (mean utilisation / 50,
 ours) so that equally fast designs that use less are preferred, which frees room for later steps.
 The temperature falls geometrically; the best design seen is returned.
@@ -50,10 +51,12 @@ def anneal(
     t_end: float = 1e-4,
     start: list[Folding] | None = None,
 ) -> tuple[list[Folding], NetworkCost]:
-    """Simulated annealing over the foldings; ``iterations`` defaults to 300 per layer (min 3,000)."""
+    """Simulated annealing over the foldings; ``iterations`` defaults to 300 per layer, twice for a sparse
+    conv (it has two implementations to explore), and at least 3,000."""
     rng = random.Random(seed)
     n = len(model.layers)
-    steps = iterations if iterations is not None else max(3000, 300 * n)
+    choices = n + sum(bool(layer.alternatives(layer.minimal())) for layer in model.layers)
+    steps = iterations if iterations is not None else max(3000, 300 * choices)
     fold = list(start) if start is not None else [layer.minimal() for layer in model.layers]
     cost = model.cost(fold)
     cur = _objective(model, cost) if cost.feasible else -math.inf
@@ -62,11 +65,14 @@ def anneal(
     for k in range(steps):
         temp = t_start * (t_end / t_start) ** (k / max(steps - 1, 1))
         i = int(np.argmax(cost.cycles)) if rng.random() < 0.5 else rng.randrange(n)
-        if rng.random() < 0.25:  # re-split the same parallelism (e.g. coarse_in <-> coarse_out)
+        r = rng.random()
+        if r < 0.25:  # re-split the same parallelism (e.g. coarse_in <-> coarse_out)
             lanes = fold[i].lanes
             if i not in alike:
                 alike[i] = model.layers[i].all_foldings()
             moves = [f for f in alike[i] if lanes / 2 <= f.lanes <= lanes * 2 and f != fold[i]]
+        elif r < 0.35 and (other := model.layers[i].alternatives(fold[i])):
+            moves = other  # the other implementation of a sparse conv (sparse <-> dense vector dot)
         else:
             moves = model.layers[i].neighbours(fold[i], up=rng.random() < 0.6)
         if not moves:
