@@ -27,7 +27,7 @@ import numpy as np
 from accelflow.dataflow._folding import Folding
 from accelflow.dataflow._network import NetworkCost, NetworkModel
 
-__all__ = ["greedy"]
+__all__ = ["greedy", "retarget_rounds"]
 
 log = logging.getLogger(__name__)
 
@@ -235,12 +235,20 @@ def greedy(
         return fold, cost
     cost = _fine_phase(model, fold, cost)
     fold, cost = _coarse_phase(model, fold, cost, max_steps)
+    fold, cost = retarget_rounds(model, fold, cost, rounds, max_steps)
+    return _trim(model, fold, cost)
+
+
+def retarget_rounds(model: NetworkModel, fold: list[Folding], cost: NetworkCost, rounds: int = 3,
+                    max_steps: int = 100_000) -> tuple[list[Folding], NetworkCost]:
+    """Up to ``rounds`` re-target rounds (step 5), each followed by the coarse phase; stops when a round
+    finds nothing faster that fits."""
     for _ in range(rounds):
         better = _retarget(model, fold, cost)
         if better is None:
             break
         fold, cost = _coarse_phase(model, *better, max_steps)
-    return _trim(model, fold, cost)
+    return fold, cost
 
 
 def _trim(model: NetworkModel, fold: list[Folding], cost: NetworkCost) -> tuple[list[Folding], NetworkCost]:

@@ -136,7 +136,7 @@ class LayerModel(ABC):
         return f == self.maximal()
 
     def alternatives(self, f: Folding) -> list[Folding]:
-        """``f`` in the layer's other implementations (none but a sparse conv's dense one)."""
+        """The foldings of the layer's other implementation (none but a sparse conv's dense one)."""
         return []
 
     def all_foldings(self) -> list[Folding]:
@@ -245,18 +245,14 @@ class ConvLayer(LayerModel):
     def all_foldings(self) -> list[Folding]:
         """The sparse foldings and, for a sparse conv, the dense alternatives."""
         own = super().all_foldings()
-        return own + [f.as_dense() for f in self.dense_variant.all_foldings()] if self.sparse else own
+        return own + self.alternatives(own[0]) if self.sparse else own
 
     def alternatives(self, f: Folding) -> list[Folding]:
-        """The same streams in the other implementation: sparse back from dense, or dense with the legal
-        ``fine`` values (divisors of K*K) nearest below and above ``f.fine``."""
+        """Every folding of the other implementation: the sparse ones for a dense-built ``f``, the dense
+        ones (``dense=True``) otherwise; none for a conv without sparsity."""
         if not self.sparse:
             return []
-        if f.dense:
-            return [f.plain]
-        fines = self.dense_variant.options()[3]
-        near = {max(n for n in fines if n <= f.fine), min(n for n in fines if n >= f.fine)}
-        return [Folding(f.coarse_in, f.coarse_out, f.coarse_group, n, True) for n in sorted(near)]
+        return super().all_foldings() if f.dense else [g.as_dense() for g in self.dense_variant.all_foldings()]
 
     def neighbours(self, f: Folding, up: bool = True) -> list[Folding]:
         """One legal step in one factor, keeping the implementation (sparse or dense)."""

@@ -5,7 +5,8 @@ probability 1/2, otherwise a random one) one legal step up or down in one factor
 parallelism, or (a sparse conv) switches between the zero-skipping and the dense vector dot; infeasible designs
 are rejected; the objective is log(throughput) minus a small resource term (mean utilisation / 50,
 ours) so that equally fast designs that use less are preferred, which frees room for later steps.
-The temperature falls geometrically; the best design seen is returned.
+The temperature falls geometrically; the best design seen is quenched by the greedy's re-target rounds
+(ours; ``quench=False`` skips it) and returned.
 
 Exhaustive: the interval is the slowest layer's cycles, so the best interval is the smallest ``T``
 for which every layer has a folding with ``cycles <= T`` and the chosen foldings fit together. We
@@ -25,6 +26,7 @@ from bisect import bisect_left
 import numpy as np
 
 from accelflow.dataflow._folding import Folding
+from accelflow.dataflow._greedy import retarget_rounds
 from accelflow.dataflow._network import NetworkCost, NetworkModel
 from accelflow.errors import AccelflowError
 
@@ -42,6 +44,22 @@ def _objective(model: NetworkModel, cost: NetworkCost) -> float:
     return math.log(cost.throughput) - use / 50.0
 
 
+def _switch(model: NetworkModel, i: int, f: Folding) -> Folding | None:
+    """Layer ``i`` in its other implementation (sparse <-> dense vector dot), at least as fast as ``f``
+    (else as fast as that implementation gets) for the fewest resources relative to the caps: a move
+    that keeps the throughput, so the annealer can trade one conv's lanes for another's without first
+    walking through slower designs."""
+    others = model.layers[i].alternatives(f)
+    if not others:
+        return None
+    caps = np.maximum(model.caps, 1.0)
+    now = model.layer_cost(i, f).cycles
+    costs = [model.layer_cost(i, g) for g in others]
+    fast = [k for k, c in enumerate(costs) if c.cycles <= now] or \
+        [min(range(len(costs)), key=lambda k: costs[k].cycles)]
+    return others[min(fast, key=lambda k: float(np.sum(np.add(costs[k].modules, costs[k].w_lutram) / caps)))]
+
+
 def anneal(
     model: NetworkModel,
     *,
@@ -50,9 +68,13 @@ def anneal(
     t_start: float = 0.05,
     t_end: float = 1e-4,
     start: list[Folding] | None = None,
+    quench: bool = True,
 ) -> tuple[list[Folding], NetworkCost]:
     """Simulated annealing over the foldings; ``iterations`` defaults to 300 per layer, twice for a sparse
-    conv (it has two implementations to explore), and at least 3,000."""
+    conv (it has two implementations to explore), and at least 3,000. ``quench`` (ours) ends with up to
+    3 of the greedy's re-target rounds from the best design found: on small sparse networks the chain
+    can freeze with one conv sparse and another dense where the opposite is faster (the resources that
+    would let either move are held by the other), at 80-90% of the optimum."""
     rng = random.Random(seed)
     n = len(model.layers)
     choices = n + sum(bool(layer.alternatives(layer.minimal())) for layer in model.layers)
@@ -71,8 +93,8 @@ def anneal(
             if i not in alike:
                 alike[i] = model.layers[i].all_foldings()
             moves = [f for f in alike[i] if lanes / 2 <= f.lanes <= lanes * 2 and f != fold[i]]
-        elif r < 0.35 and (other := model.layers[i].alternatives(fold[i])):
-            moves = other  # the other implementation of a sparse conv (sparse <-> dense vector dot)
+        elif r < 0.35 and (switch := _switch(model, i, fold[i])) is not None:
+            moves = [switch]  # the other implementation of a sparse conv at the same speed
         else:
             moves = model.layers[i].neighbours(fold[i], up=rng.random() < 0.6)
         if not moves:
@@ -87,6 +109,8 @@ def anneal(
             fold, cost, cur = trial, new, value
             if cost.feasible and (not best_cost.feasible or cost.throughput > best_cost.throughput):
                 best_fold, best_cost = fold.copy(), cost
+    if quench and best_cost.feasible:
+        best_fold, best_cost = retarget_rounds(model, best_fold, best_cost)
     return best_fold, best_cost
 
 
