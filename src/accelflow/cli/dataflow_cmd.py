@@ -32,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "dataflow", help="fold a model onto a dataflow (fpgaConvNet-style) FPGA accelerator",
         description="MODEL is an ONNX file or zoo:NAME. Conv layers with channel_sparsity_hist histograms "
                     "(from --sparsity-from, or on the model's own ONNX Conv nodes) and >= 10% zero products "
-                    "are built sparse; otherwise layers are dense.",
+                    "may be built sparse; the optimiser builds each such conv sparse or dense, whichever "
+                    "folds faster; other layers are dense.",
     )  # fmt: skip
     p.add_argument("model", help="path to an .onnx file, or zoo:NAME")
     p.add_argument("--device", default="u250", help=f"FPGA device ({', '.join(device_names())}) or a YAML file")
@@ -61,7 +62,7 @@ def _table(design: DataflowDesign, dense: DataflowDesign) -> None:
         table.add_row(
             layer.name, layer.op.value, str(f.coarse_in), str(f.coarse_out), str(f.coarse_group), str(f.fine),
             f"{layer.cycles_per_image:,.0f}", f"{r.dsp:,}", f"{r.lut:,}", f"{r.bram18:,}",
-            f"{layer.sparsity:.1%}" + (" (sparse)" if layer.sparse else ""),
+            f"{layer.sparsity:.1%}" + (" (sparse)" if layer.sparse else " (built dense)" if f.dense else ""),
         )  # fmt: skip
     console = Console()
     console.print(table)
