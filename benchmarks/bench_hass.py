@@ -110,6 +110,11 @@ def _pareto_plot(name: str, device: str, points: dict[str, list[tuple[float, flo
     plt.close(fig)
 
 
+def _sampler_suffix(sampler: SamplerKind) -> str:
+    """Study-name and result-key suffix of a sampler other than the default TPE (``-gp``)."""
+    return "" if sampler is SamplerKind.TPE else f"-{sampler.value}"
+
+
 def _bound_suffix(bound: float) -> str:
     """Study-name and result-key suffix of a bound other than the issue's 1 point (``-bound2``)."""
     return "" if bound == 1.0 else f"-bound{bound:g}"
@@ -151,7 +156,7 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
         settings = SearchSettings(max_accuracy_drop=bound, trials=trials, objective=Objective.THROUGHPUT,
                                   storage=storage, study_name=f"bench-{name}-{device}-{trials}+{refine_trials}-{tag}"
                                   + ("" if lockstep is LockStep.MEAN else f"-{lockstep.value}")
-                                  + ("" if sampler is SamplerKind.TPE else f"-{sampler.value}") + _bound_suffix(bound),
+                                  + _sampler_suffix(sampler) + _bound_suffix(bound),
                                   startup_trials=6, refine_trials=refine_trials, sampler=sampler)
         t1 = time.perf_counter()
         warm = [ev.space.params(uniform.thresholds), ev.space.params(uniform_hw.thresholds)]
@@ -196,7 +201,7 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
         entry["uniform_grid"] = [t.to_dict() for t in uniform.trials]
         entry["slowest_layer_steps"] = [t.to_dict() for t in heuristic.trials] if heuristic else []
         key = (name + ("" if device == "zc706" else f"@{device}") + ("" if lockstep is LockStep.MEAN else f"/{lockstep.value}")
-               + ("" if sampler is SamplerKind.TPE else f"-{sampler.value}") + _bound_suffix(bound))
+               + _sampler_suffix(sampler) + _bound_suffix(bound))
         png = RESULTS / f"hass_pareto_{key.replace('@', '_').replace('/', '_')}.png"
         _pareto_plot(name, device, {
             "hass trials": [(100 * t.accuracy, t.throughput_images_per_s) for t in hass.trials if t.source != "refine"],
@@ -277,7 +282,8 @@ def run_sampled(models: list[str], window_positions: int = 4096) -> None:
 
 def run_finetune(models: list[str], device: str, search_bound: float, tag: str, steps: int, lr: float, max_tries: int,
                  grid_w: tuple[float, ...], grid_a: tuple[float, ...], val_size: int, holdout_size: int,
-                 test_size: int = 10_000, methods: tuple[str, ...] = ("uniform", "hass"), suffix: str = "") -> None:
+                 test_size: int = 10_000, methods: tuple[str, ...] = ("uniform", "hass"), suffix: str = "",
+                 sampler: SamplerKind = SamplerKind.TPE) -> None:
     """``finetune``: search within ``search_bound`` points, then fine-tune (masks and thresholded ReLUs in
     place, ``steps`` Adam steps) back within 1 point, HASS and the uniform baseline alike, ``max_tries``
     fine-tunings each (:func:`accelflow.hass.recover`, bisection over a front).
@@ -318,13 +324,14 @@ def run_finetune(models: list[str], device: str, search_bound: float, tag: str, 
                                                  summary)
         if "hass" in methods:
             entry["hass"] = _finetune_hass(ev, problem, finetune, bound, search_bound, max_tries, name, device, tag,
-                                           storage, summary)
+                                           storage, summary, sampler)
         if "uniform" in entry and "hass" in entry:
             entry["hass_vs_uniform"] = (entry["hass"]["throughput_images_per_s"]
                                         / entry["uniform"]["throughput_images_per_s"])
         entry["seconds"] = time.perf_counter() - t0
         log.info("%s fine-tuned: %s", name, {m: entry[m]["throughput_images_per_s"] for m in methods})
-        _merge({"finetune": {f"{name}{_bound_suffix(search_bound)}/ft{steps}-lr{lr:g}{suffix}": entry}})
+        key = f"{name}{_sampler_suffix(sampler)}{_bound_suffix(search_bound)}/ft{steps}-lr{lr:g}{suffix}"
+        _merge({"finetune": {key: entry}})
 
 
 def _finetune_uniform(ev: Any, problem: Any, finetune: FineTune, bound: float, search_bound: float, max_tries: int,
@@ -354,12 +361,14 @@ def _finetune_uniform(ev: Any, problem: Any, finetune: FineTune, bound: float, s
 
 
 def _finetune_hass(ev: Any, problem: Any, finetune: FineTune, bound: float, search_bound: float, max_tries: int,
-                   name: str, device: str, tag: str, storage: str, summary: Any) -> dict[str, Any]:
+                   name: str, device: str, tag: str, storage: str, summary: Any,
+                   sampler: SamplerKind = SamplerKind.TPE) -> dict[str, Any]:
     """HASS's side of ``--part finetune``: the library path, ``run_search(finetune_slack=...)``."""
     t1 = time.perf_counter()
     settings = SearchSettings(max_accuracy_drop=bound, finetune_slack=search_bound - bound, finetune_tries=max_tries,
-                              trials=40, refine_trials=80, startup_trials=6, storage=storage,
-                              study_name=f"bench-{name}-{device}-40+80-{tag}-sampled{_bound_suffix(search_bound)}")
+                              trials=40, refine_trials=80, startup_trials=6, storage=storage, sampler=sampler,
+                              study_name=f"bench-{name}-{device}-40+80-{tag}-sampled{_sampler_suffix(sampler)}"
+                                         f"{_bound_suffix(search_bound)}")  # fmt: skip
     hass = run_search(ev, settings, finetune=finetune, holdout=problem.holdout)
     searched = hass.model if hass.finetuned else problem.model  # the weights the design's thresholds apply to
     return summary(hass.thresholds, ev(hass.thresholds, model=searched), searched) | {
@@ -583,7 +592,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="--part small: the sparse lock-step cost every method is folded and scored under "
                          "(mean: REFERENCE model; sampled: within 2%% of the cycle simulation, slower)")
     ap.add_argument("--sampler", default="tpe", choices=[k.value for k in SamplerKind],
-                    help="--part small: HASS's Optuna sampler before the refinement")
+                    help="--part small: HASS's Optuna sampler before the refinement; --part finetune: "
+                         "the sampler of the study to recover from")
     ap.add_argument("--search-bound", type=float, default=2.0,
                     help="--part finetune: the bound of the saved study whose designs are fine-tuned back to 1 point")
     ap.add_argument("--finetune-steps", type=int, default=500, help="--part finetune: Adam steps per fine-tuning")
@@ -629,7 +639,8 @@ def main(argv: list[str] | None = None) -> int:
                      tuple(round(0.05 * i, 2) for i in range(19)) if fine else (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
                      (0.0, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.7) if fine
                      else (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7), args.validation, args.holdout,
-                     methods=tuple(args.methods.split(",")), suffix="-finegrid" if fine else "")
+                     methods=tuple(args.methods.split(",")), suffix="-finegrid" if fine else "",
+                     sampler=SamplerKind(args.sampler))
     if args.part == "sensitivity":
         run_sensitivity(args.models.split(","), args.device, args.validation)
     if args.part == "transplant":
