@@ -186,3 +186,10 @@ def test_warm_start_carries_an_earlier_studys_best_designs(evaluator, tmp_path: 
     other = dataclasses.replace(evaluator.space, weight_magnitudes=dict(list(evaluator.space.weight_magnitudes.items())[:1]))
     with pytest.raises(HassError, match="same network"):
         warm_start_points(storage, "first", other)
+
+
+def test_storage_urls_in_messages_hide_passwords() -> None:
+    from accelflow.hass._search import _shown
+
+    assert _shown("postgresql://hass:s3cret@db.lab/studies") == "postgresql://hass:***@db.lab/studies"
+    assert _shown("sqlite:///runs/h.db") == "sqlite:///runs/h.db"

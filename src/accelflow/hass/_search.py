@@ -216,7 +216,8 @@ def warm_start_points(storage: str | None, study_name: str, space: ThresholdSpac
         study = optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
         known = ", ".join(optuna.get_all_study_names(storage)) or "none"
-        raise HassError(f"no study {study_name!r} in {storage} to warm-start from (studies there: {known})") from None
+        raise HassError(f"no study {study_name!r} in {_shown(storage)} to warm-start from (studies there: {known})") \
+            from None
     bound = float(study.user_attrs.get("max_accuracy_drop", 0.0))
     objective = Objective(study.user_attrs.get("objective", Objective.THROUGHPUT.value))
     ranked = sorted((t for t in feasible_trials(study, bound) if t.user_attrs.get("source") != "dense"),
@@ -231,6 +232,19 @@ def warm_start_points(storage: str | None, study_name: str, space: ThresholdSpac
         points.append(dict(trial.params))
     log.info("warm start from %s: %d designs within %g points", study_name, len(points), bound)
     return points
+
+
+def _shown(storage: str | None) -> str:
+    """A storage URL fit for a message: any password replaced by ``***``."""
+    if storage is None:
+        return "in-memory storage"
+    from sqlalchemy.engine import make_url  # optuna's RDB storage dependency
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(storage).render_as_string(hide_password=True)
+    except ArgumentError:
+        return storage
 
 
 def _recover(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings, finetune: Any,
