@@ -60,6 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import optuna
+
     from accelflow.hass import (
         DEFAULT_STORAGE,
         FineTune,
@@ -98,6 +100,12 @@ def run(args: argparse.Namespace) -> int:
         if args.finetune_steps > 0 else None
     initial = [] if args.warm_start is None else \
         warm_start_points(settings.storage, args.warm_start, problem.evaluator.space)
+    if initial:
+        ev = problem.evaluator
+        study_name = settings.searching().name_for(ev.name, ev.device.name, ev.lockstep.value)
+        if study_name in optuna.get_all_study_names(settings.storage):
+            print(f"accelflow hass: --warm-start ignored: study {study_name!r} exists and is resumed with its own "
+                  "trials (starting points are added only to a new study)", file=sys.stderr)
     from accelflow.search import make_executor
 
     executor = make_executor(args.workers, args.scheduler)
