@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import TextColumn, TimeRemainingColumn
 from torch import nn
 
 from accelflow.data import ArraySplit
 from accelflow.hass._errors import HassError
+from accelflow.hass._progress import progress_bar
 from accelflow.hass._space import Thresholds
 
 __all__ = ["FineTune"]
@@ -46,7 +46,7 @@ class FineTune:
         opt = torch.optim.Adam(tuned.parameters(), lr=self.lr)
         rng = np.random.default_rng(self.seed)
         tuned.train()
-        with _progress(self.progress) as bar:
+        with progress_bar(self.progress, TimeRemainingColumn(), TextColumn("loss {task.fields[loss]:.4f}")) as bar:
             task = bar.add_task("fine-tune", total=self.steps, loss=float("nan"))
             for step in range(self.steps):
                 loss = self._step(tuned, opt, masks, rng)
@@ -68,10 +68,3 @@ class FineTune:
             for name, mask in masks.items():
                 tuned.get_submodule(name).weight.mul_(mask)
         return loss.detach()
-
-
-def _progress(enabled: bool) -> Progress:
-    console = Console(stderr=True)
-    return Progress(TextColumn("[bold]hass[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), TextColumn("loss {task.fields[loss]:.4f}"), console=console,
-                    transient=True, disable=not (enabled and console.is_terminal))

@@ -211,11 +211,10 @@ def _give_back(ranked: list[str], params: dict[str, float], current: Evaluation,
 def best_start(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings,
                holdout: ArraySplit | None) -> dict[str, float] | None:
     """Normalised parameters of the best feasible trial that also meets the bound on ``holdout``."""
-    from accelflow.hass._search import _objective_of, feasible_trials, trial_thresholds
+    from accelflow.hass._search import ranked_trials, trial_thresholds
 
     bound = settings.max_accuracy_drop
-    ranked = sorted(feasible_trials(study, bound), reverse=True,
-                    key=lambda t: (_objective_of(t, settings.objective), t.user_attrs["accuracy"]))
+    ranked = ranked_trials(study, bound, settings.objective)
     base: list[float] = []
     for trial in ranked:
         thresholds = trial_thresholds(trial)

@@ -21,11 +21,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import optuna
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import TimeElapsedColumn
 
 from accelflow.data import ArraySplit
 from accelflow.hass._errors import HassError
 from accelflow.hass._evaluate import Evaluation, Evaluator, holdout_drop
+from accelflow.hass._progress import progress_bar
 from accelflow.hass._recover import pareto_order, recover
 from accelflow.hass._refine import best_start, refine_study
 from accelflow.hass._result import HassResult, TrialRecord, make_result
@@ -182,12 +183,19 @@ def _objective_of(trial: optuna.trial.FrozenTrial, objective: Objective) -> floa
     return thr if objective is Objective.THROUGHPUT else thr / max(int(trial.user_attrs["dsp"]), 1)
 
 
+def ranked_trials(study: optuna.Study, max_accuracy_drop: float,
+                  objective: Objective) -> list[optuna.trial.FrozenTrial]:
+    """:func:`feasible_trials`, best first: highest objective, ties broken by higher accuracy."""
+    return sorted(feasible_trials(study, max_accuracy_drop), reverse=True,
+                  key=lambda t: (_objective_of(t, objective), t.user_attrs["accuracy"]))
+
+
 def best_trial(study: optuna.Study, settings: SearchSettings) -> optuna.trial.FrozenTrial:
     """The feasible trial with the highest objective (ties: higher accuracy)."""
-    feasible = feasible_trials(study, settings.max_accuracy_drop)
-    if not feasible:
+    ranked = ranked_trials(study, settings.max_accuracy_drop, settings.objective)
+    if not ranked:
         raise HassError(f"study {study.study_name!r} has no trial within {settings.max_accuracy_drop} points")
-    return max(feasible, key=lambda t: (_objective_of(t, settings.objective), t.user_attrs["accuracy"]))
+    return ranked[0]
 
 
 def trial_records(study: optuna.Study, settings: SearchSettings) -> tuple[TrialRecord, ...]:
@@ -220,8 +228,8 @@ def warm_start_points(storage: str | None, study_name: str, space: ThresholdSpac
             from None
     bound = float(study.user_attrs.get("max_accuracy_drop", 0.0))
     objective = Objective(study.user_attrs.get("objective", Objective.THROUGHPUT.value))
-    ranked = sorted((t for t in feasible_trials(study, bound) if t.user_attrs.get("source") != "dense"),
-                    key=lambda t: _objective_of(t, objective), reverse=True)  # every study starts dense anyway
+    ranked = [t for t in ranked_trials(study, bound, objective)
+              if t.user_attrs.get("source") != "dense"]  # every study starts dense anyway
     wanted = set(space.distributions())
     points = []
     for trial in ranked[:top]:
@@ -264,11 +272,6 @@ def _recover(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings
         log.info("no fine-tuned design beats the untuned one within %g points", settings.max_accuracy_drop)
         return chosen, None, info
     return got.evaluation, got.model, info | {"recover_rank": got.rank, "recover_holdout_drop": got.holdout_drop}
-
-
-def _progress(enabled: bool) -> Progress:
-    return Progress(TextColumn("[bold]hass[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), disable=not enabled, transient=True)
 
 
 @dataclass(frozen=True, eq=False)
@@ -319,7 +322,7 @@ def run_search(evaluator: Evaluator, settings: SearchSettings, initial: Sequence
     todo = max(settings.trials - done, 0)
     if done:
         log.info("resuming study %s with %d completed trials, %d to go", study.study_name, done, todo)
-    with _progress(progress) as bar:
+    with progress_bar(progress, TimeElapsedColumn()) as bar:
         task = bar.add_task(evaluator.name, total=todo)
         for _ in range(todo):
             run_trial(study, evaluator, settings)
@@ -344,8 +347,7 @@ def _refine(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings,
 
 def _finish(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings, finetune: Any,
             extra: dict[str, Any] | None, holdout: ArraySplit | None = None) -> HassResult:
-    ranked = sorted(feasible_trials(study, settings.max_accuracy_drop),
-                    key=lambda t: (_objective_of(t, settings.objective), t.user_attrs["accuracy"]), reverse=True)
+    ranked = ranked_trials(study, settings.max_accuracy_drop, settings.objective)
     chosen: Evaluation | None = None
     base: list[float] = []
     rejected = 0
