@@ -274,6 +274,12 @@ def _recover(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings
     return got.evaluation, got.model, info | {"recover_rank": got.rank, "recover_holdout_drop": got.holdout_drop}
 
 
+def _recipe(finetune: Any) -> dict[str, Any]:
+    """``{"finetune_recipe": ...}`` for a :class:`FineTune` (any callable is accepted; others record nothing)."""
+    recipe = getattr(finetune, "recipe", None)
+    return {"finetune_recipe": recipe()} if callable(recipe) else {}
+
+
 @dataclass(frozen=True, eq=False)
 class TrialEvaluation:
     """One trial as a picklable function of its parameters, for ``accelflow.search`` executors (process
@@ -378,6 +384,6 @@ def _finish(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings,
     return make_result("hass", chosen, dense.throughput_images_per_s, int(dense.resources.dsp), evaluator.space,
                        settings.objective, settings.max_accuracy_drop, evaluator.base_accuracy,
                        trial_records(study, settings), finetuned,
-                       {**(extra or {}), **recovered, "rejected_at_selection": rejected,
+                       {**(extra or {}), **recovered, **_recipe(finetune), "rejected_at_selection": rejected,
                         "holdout_images": 0 if holdout is None else len(holdout)}, lockstep=evaluator.lockstep.value,
                        model=model)
