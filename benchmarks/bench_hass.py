@@ -37,6 +37,7 @@ from accelflow.hass import (
     pareto_order,
     recover,
     run_search,
+    scan_uniform_grid,
     slowest_layer_baseline,
     subset,
     uniform_baseline,
@@ -344,15 +345,8 @@ def _finetune_uniform(ev: Any, problem: Any, finetune: FineTune, bound: float, s
     t1 = time.perf_counter()
     grid = uniform_grid(ev, grid_w, grid_a)
     floor = uniform_baseline(ev, bound, Objective.THROUGHPUT, grid, holdout=problem.holdout, local=True)
-    evals, failed = [], []
-    for w, a in grid:
-        if any(w >= fw and a >= fa for fw, fa in failed):
-            continue
-        evals.append(ev(ev.space.uniform(w, a)))
-        if not evals[-1].feasible(search_bound):
-            failed.append((w, a))
-    front = pareto_order([(e.thresholds, e.accuracy, e.zero_products) for e in evals
-                          if e.feasible(search_bound) and e.zero_products > floor.zero_products])
+    front = pareto_order([(e.thresholds, e.accuracy, e.zero_products) for e in scan_uniform_grid(ev, grid, search_bound)
+                          if e.zero_products > floor.zero_products])
     got = recover(ev, front, finetune, bound, holdout=problem.holdout, max_tries=max_tries,
                   score=lambda e: e.zero_products)
     tried = [dict(zip(("rank", "val_drop", "holdout_drop", "zero_products"), t, strict=True)) for t in got.tried]

@@ -12,6 +12,7 @@ from accelflow.hass import (
     Thresholds,
     accuracy,
     run_search,
+    scan_uniform_grid,
     slowest_layer_baseline,
     uniform_baseline,
 )
@@ -85,6 +86,22 @@ def test_uniform_selects_most_zero_products_without_looking_at_hardware(evaluato
     assert blind.zero_products == pytest.approx(weighted)
     aware = uniform_baseline(evaluator, 1.0, grid=grid, select="objective")
     assert aware.throughput_images_per_s >= blind.throughput_images_per_s
+
+
+def test_uniform_grid_scan_matches_brute_force(evaluator) -> None:
+    """Without skipping, the scan returns exactly the grid pairs a brute-force evaluation finds within the
+    bound; skipping dominated pairs only drops pairs that broke it or sit beyond a pair that did."""
+    grid = [(w, a) for w in (0.0, 0.02, 0.05, 0.1) for a in (0.0, 0.3, 0.8)]
+    bound = 1.0
+    brute = {(w, a) for w, a in grid if evaluator(evaluator.space.uniform(w, a)).feasible(bound)}
+    assert 0 < len(brute) < len(grid)  # the grid crosses the bound, so the check means something
+
+    def pairs(evals):
+        conv, act = evaluator.space.convs[0], evaluator.space.activations[0]
+        return {(e.thresholds.weight.get(conv, 0.0), e.thresholds.activation.get(act, 0.0)) for e in evals}
+
+    assert pairs(scan_uniform_grid(evaluator, grid, bound, skip_dominated=False)) == brute
+    assert pairs(scan_uniform_grid(evaluator, grid, bound)) <= brute
 
 
 def test_give_back_lowers_the_least_relevant_parameter(evaluator) -> None:

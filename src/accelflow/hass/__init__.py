@@ -16,7 +16,13 @@ Example::
     print(result.throughput_images_per_s / result.dense_throughput_images_per_s, result.accuracy_drop)
 """
 
-from accelflow.hass._baselines import dense_baseline, slowest_layer_baseline, uniform_baseline, uniform_grid
+from accelflow.hass._baselines import (
+    dense_baseline,
+    scan_uniform_grid,
+    slowest_layer_baseline,
+    uniform_baseline,
+    uniform_grid,
+)
 from accelflow.hass._errors import HassError
 from accelflow.hass._evaluate import Evaluation, Evaluator, accuracy
 from accelflow.hass._finetune import FineTune
@@ -70,6 +76,7 @@ __all__ = [
     "pareto_order",
     "recover",
     "run_search",
+    "scan_uniform_grid",
     "slowest_layer_baseline",
     "tell",
     "trial_records",

@@ -31,7 +31,7 @@ from accelflow.hass._evaluate import Evaluation, Evaluator, holdout_drop
 from accelflow.hass._result import HassResult, TrialRecord, make_result
 from accelflow.hass._space import Objective, Thresholds
 
-__all__ = ["dense_baseline", "uniform_baseline", "slowest_layer_baseline", "uniform_grid"]
+__all__ = ["dense_baseline", "uniform_baseline", "slowest_layer_baseline", "uniform_grid", "scan_uniform_grid"]
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,17 @@ def _midpoints(values: Sequence[float], x: float) -> list[float]:
     if i + 1 < len(values):
         out.append((values[i + 1] + x) / 2)
     return out
+
+
+def scan_uniform_grid(evaluator: Evaluator, grid: Sequence[tuple[float, float]], bound: float,
+                      skip_dominated: bool = True) -> list[Evaluation]:
+    """The evaluations of ``grid``'s uniform (weight, activation) pairs that fit the device and stay within
+    ``bound`` points, in grid order; with ``skip_dominated``, pairs at least as aggressive in both
+    thresholds as one that broke the bound are not evaluated (e.g. the candidates of a looser bound, to
+    fine-tune back)."""
+    feasible: list[Evaluation] = []
+    _scan(evaluator, grid, 0, bound, Objective.THROUGHPUT, skip_dominated, feasible, [], [])
+    return feasible
 
 
 def _scan(evaluator: Evaluator, grid: Sequence[tuple[float, float]], offset: int, bound: float,
