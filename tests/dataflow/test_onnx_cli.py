@@ -87,6 +87,10 @@ def test_cli_zoo_model_is_dense_and_errors_are_one_line(capsys: pytest.CaptureFi
     assert out["throughput_images_per_s"] == out["dense_throughput_images_per_s"]
     assert main(["dataflow", "zoo:lenet5", "--device", "nope"]) == 2
     assert "known devices" in capsys.readouterr().err
+    assert main(["dataflow", "zoo:resnet8", "--device", "zcu102", "--json"]) == 0
+    full = json.loads(capsys.readouterr().out)["throughput_images_per_s"]
+    assert main(["dataflow", "zoo:resnet8", "--device", "zcu102", "--fast", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["throughput_images_per_s"] <= full
     assert main(["dataflow", "zoo:lenet5", "--sparsity-from", "missing.onnx"]) == 2
 
 

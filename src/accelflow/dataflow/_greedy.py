@@ -35,8 +35,6 @@ SPARSE_FIRST_GAIN = 1.2
 SPARSE_GAIN = 1.01
 _EPS = 1e-9
 _REPAIR_ROUNDS = 40
-#: Networks with more legal layer foldings than this skip the re-target rounds unless asked.
-REFINE_MAX_FOLDINGS = 3000
 _REPAIR_FACTOR = 1.3
 
 
@@ -216,16 +214,15 @@ def _swap_repair(
 
 
 def greedy(
-    model: NetworkModel, max_steps: int = 100_000, rounds: int = 3, refine: bool | None = None
+    model: NetworkModel, max_steps: int = 100_000, rounds: int = 3, refine: bool = True
 ) -> tuple[list[Folding], NetworkCost]:
     """Greedy folding of ``model``; returns the foldings and their cost.
 
-    ``refine`` runs up to ``rounds`` re-target rounds (step 5); ``None`` means only when the network has
-    at most :data:`REFINE_MAX_FOLDINGS` legal layer foldings in total, because on ImageNet-size networks
-    a round costs seconds (it gained 0% on ResNet-18 and 4-12% on MobileNets on a ZCU102 in our runs).
+    ``refine`` runs up to ``rounds`` re-target rounds (step 5). On ImageNet-size networks they cost
+    seconds (up to ~30 s under the sampled lock-step model) and gain up to a third: sparse ResNet-18 on
+    U250 2,037 -> 2,718 img/s, sparse MobileNetV2 on ZCU102 1,943 -> 2,586 (docs/dataflow.md);
+    ``refine=False`` is the fast path.
     """
-    if refine is None:
-        refine = sum(len(layer.all_foldings()) for layer in model.layers) <= REFINE_MAX_FOLDINGS
     if not refine:
         rounds = 0
     fold = [layer.minimal() for layer in model.layers]
