@@ -16,6 +16,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -328,14 +329,27 @@ def run_finetune(models: list[str], device: str, search_bound: float, tag: str, 
         if "hass" in methods:
             entry["hass"] = _finetune_hass(ev, problem, finetune, bound, search_bound, max_tries, name, device, tag,
                                            storage, summary, sampler)
-        if "uniform" in entry and "hass" in entry:
-            entry["hass_vs_uniform"] = (entry["hass"]["throughput_images_per_s"]
-                                        / entry["uniform"]["throughput_images_per_s"])
         entry["seconds"] = time.perf_counter() - t0
         log.info("%s fine-tuned: %s", name, {m: entry[m]["throughput_images_per_s"] for m in methods})
         kd = f"-kd{distill:g}" if distill > 0 else ""
         key = f"{name}{_sampler_suffix(sampler)}{_bound_suffix(search_bound)}/ft{steps}-lr{lr:g}{kd}{suffix}"
-        _merge({"finetune": {key: entry}})
+        _merge_finetune(key, entry, methods)
+
+
+def _merge_finetune(key: str, entry: dict[str, Any], methods: tuple[str, ...]) -> None:
+    """Store a ``--part finetune`` entry; a run of one method keeps the other method's result under the same
+    key (the key holds every setting), so ``--methods uniform`` and ``--methods hass`` can run as two
+    processes. ``seconds`` is per method then; the ratio is recomputed from what is stored."""
+    def combine(data: dict[str, Any]) -> None:
+        old = data.setdefault("finetune", {}).get(key, {})
+        kept = {m: old[m] for m in ("uniform", "hass") if m in old and m not in methods}
+        merged = entry | kept
+        if "uniform" in merged and "hass" in merged:
+            merged["hass_vs_uniform"] = (merged["hass"]["throughput_images_per_s"]
+                                         / merged["uniform"]["throughput_images_per_s"])
+        data["finetune"][key] = merged
+
+    _update(combine)
 
 
 def _finetune_uniform(ev: Any, problem: Any, finetune: FineTune, bound: float, search_bound: float, max_tries: int,
@@ -553,13 +567,21 @@ def markdown(data: dict[str, Any]) -> str:
 
 
 def _merge(part: dict[str, Any]) -> None:
-    """Merge ``part`` into hass.json under a lock, written atomically: benchmark parts run as parallel
+    """Merge ``part`` into hass.json (one level deep) with :func:`_update`."""
+    def combine(data: dict[str, Any]) -> None:
+        for key, value in part.items():
+            data.setdefault(key, {}).update(value)
+
+    _update(combine)
+
+
+def _update(change: Callable[[dict[str, Any]], None]) -> None:
+    """Apply ``change`` to hass.json under a lock, written atomically: benchmark parts run as parallel
     processes (one per model on a 2-core machine) and must not lose each other's entries."""
     with (RESULTS / ".hass.json.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         data = json.loads(OUT.read_text()) if OUT.exists() else {}
-        for key, value in part.items():
-            data.setdefault(key, {}).update(value)
+        change(data)
         tmp = OUT.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(data, indent=2))
         tmp.replace(OUT)
