@@ -31,8 +31,8 @@ class FineTune:
     ``distill`` > 0 adds knowledge distillation from the original (dense, unthresholded) model, the usual
     way to recover a pruned network in few steps (Hinton et al., 2015): the loss is
     ``(1 - distill) * CE(labels) + distill * T**2 * KL(softmax(teacher / T) || softmax(student / T))`` with
-    ``T = temperature``. The teacher's soft targets carry how the unpruned network ranks the wrong classes,
-    which is what a 1-point accuracy bound measured against that network asks the student to keep."""
+    ``T = temperature``. The teacher's soft targets say how the unpruned network ranks every class, more
+    signal per image than the label. Measured here it did not recover more (docs/hass.md)."""
 
     train: ArraySplit
     steps: int = 200
