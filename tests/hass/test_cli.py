@@ -45,6 +45,7 @@ def test_unknown_lockstep_is_rejected() -> None:
     (["hass", "zoo:lenet5", "--finetune-tries", "0"], "--finetune-tries"),
     (["hass", "zoo:lenet5", "--finetune-steps", "-5"], "--finetune-steps"),
     (["hass", "zoo:lenet5", "--finetune-distill", "1.5"], "--finetune-distill"),
+    (["hass", "zoo:lenet5", "--finetune-lr", "0"], "--finetune-lr"),
     (["hass", "zoo:lenet5", "--export", "design.txt"], ".onnx"),
 ])
 def test_bad_finetune_and_export_options_exit_2(argv: list[str], needle: str,
@@ -62,11 +63,12 @@ def test_exported_design_folds_to_the_same_throughput(tmp_path, capsys: pytest.C
     argv = ["hass", "zoo:lenet5", "--device", "zcu102", "--trials", "3", "--validation-size", "200",
             "--calibration-size", "8", "--holdout-size", "0", "--storage", f"sqlite:///{tmp_path / 'h.db'}",
             "--finetune-steps", "20", "--finetune-slack", "5", "--finetune-tries", "1", "--finetune-distill", "0.5",
-            "--export", str(onnx_path), "--json"]
+            "--finetune-lr", "1e-3", "--export", str(onnx_path), "--json"]
     assert main(argv) == 0
     found = json.loads(capsys.readouterr().out)
     assert found["finetune_slack"] == 5.0 and found["accuracy_drop"] <= 1.0
     assert found["finetune_recipe"]["steps"] == 20 and found["finetune_recipe"]["distill"] == 0.5
+    assert found["finetune_recipe"]["lr"] == 1e-3
     assert main(["dataflow", str(onnx_path), "--sparsity-from", str(onnx_path), "--device", "zcu102",
                  "--json"]) == 0
     rebuilt = json.loads(capsys.readouterr().out)

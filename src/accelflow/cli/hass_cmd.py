@@ -51,6 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="start a new study from the 3 best designs of STUDY in the same storage (e.g. a 1-point "
                         "study before a --finetune-slack search of the same network)")
     p.add_argument("--finetune-tries", type=int, default=4, help="fine-tunings spent by --finetune-slack")
+    p.add_argument("--finetune-lr", type=float, default=2e-4, help="Adam learning rate of the fine-tuning")
     p.add_argument("--finetune-distill", type=float, default=0.0, metavar="ALPHA",
                    help="weight in [0, 1] of distillation from the dense model in the fine-tuning loss "
                         "(0: labels only)")
@@ -87,8 +88,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--trials must be >= 1, --refine-trials >= 0 and --max-accuracy-drop >= 0")
     if args.finetune_steps < 0 or args.finetune_slack < 0 or args.finetune_tries < 1:
         raise ConfigError("--finetune-steps must be >= 0, --finetune-slack >= 0 points and --finetune-tries >= 1")
-    if not 0.0 <= args.finetune_distill <= 1.0:
-        raise ConfigError(f"--finetune-distill must be in [0, 1], got {args.finetune_distill}")
+    if not 0.0 <= args.finetune_distill <= 1.0 or not args.finetune_lr > 0:
+        raise ConfigError(f"--finetune-distill must be in [0, 1] and --finetune-lr > 0, got "
+                          f"{args.finetune_distill} and {args.finetune_lr}")
     if args.finetune_slack > 0 and args.finetune_steps <= 0:
         raise ConfigError("--finetune-slack needs --finetune-steps N > 0: the slack is won back by fine-tuning")
     if args.export is not None and not args.export.endswith(".onnx"):
@@ -101,8 +103,8 @@ def run(args: argparse.Namespace) -> int:
                               objective=Objective(args.objective), sampler=SamplerKind(args.sampler), seed=args.seed,
                               storage=args.storage or DEFAULT_STORAGE, study_name=args.study_name,
                               finetune_slack=args.finetune_slack, finetune_tries=args.finetune_tries)
-    finetune = FineTune(problem.splits.train, steps=args.finetune_steps, progress=not args.json,
-                        distill=args.finetune_distill) if args.finetune_steps > 0 else None
+    finetune = FineTune(problem.splits.train, steps=args.finetune_steps, lr=args.finetune_lr,
+                        progress=not args.json, distill=args.finetune_distill) if args.finetune_steps > 0 else None
     initial = [] if args.warm_start is None else \
         warm_start_points(settings.storage, args.warm_start, problem.evaluator.space)
     if initial:

@@ -128,6 +128,7 @@ class HassTask(Task):
                                      "or with finetune_slack the designs found within the widened bound")
     finetune_slack: float = param(0.0, low=0.0, high=100.0,
                                   help="points the search may go beyond max_accuracy_drop, won back by fine-tuning")
+    finetune_lr: float = param(2e-4, low=1e-7, high=1.0, help="Adam learning rate of the fine-tuning")
     finetune_distill: float = param(0.0, low=0.0, high=1.0,
                                     help="weight of distillation from the dense model in the fine-tuning loss")
 
@@ -148,8 +149,8 @@ class HassTask(Task):
         settings = SearchSettings(max_accuracy_drop=self.max_accuracy_drop, trials=self.trials,
                                   objective=self.objective, seed=ctx.seed,
                                   storage=f"sqlite:///{ctx.path('hass_study.db')}", finetune_slack=self.finetune_slack)
-        finetune = FineTune(splits.train, steps=self.finetune_steps, seed=ctx.seed, progress=ctx.progress,
-                            distill=self.finetune_distill) if self.finetune_steps else None
+        finetune = FineTune(splits.train, steps=self.finetune_steps, lr=self.finetune_lr, seed=ctx.seed,
+                            progress=ctx.progress, distill=self.finetune_distill) if self.finetune_steps else None
         result = run_search(evaluator, settings, progress=ctx.progress, finetune=finetune)
         path = _write_json(ctx.path("hass.json"), result.to_json())
         sparse_model = result.design_model(model)  # fine-tuned weights when the design was fine-tuned
