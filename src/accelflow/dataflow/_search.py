@@ -44,20 +44,27 @@ def _objective(model: NetworkModel, cost: NetworkCost) -> float:
     return math.log(cost.throughput) - use / 50.0
 
 
-def _switch(model: NetworkModel, i: int, f: Folding) -> Folding | None:
+def _switch(model: NetworkModel, i: int, f: Folding,
+            table: dict[tuple[int, bool], tuple[list[Folding], np.ndarray, np.ndarray]]) -> Folding | None:
     """Layer ``i`` in its other implementation (sparse <-> dense vector dot), at least as fast as ``f``
     (else as fast as that implementation gets) for the fewest resources relative to the caps: a move
     that keeps the throughput, so the annealer can trade one conv's lanes for another's without first
-    walking through slower designs."""
-    others = model.layers[i].alternatives(f)
+    walking through slower designs. ``table`` caches, per layer and build, the other build's foldings
+    with their cycles and resource use (they do not depend on ``f`` beyond its build)."""
+    key = (i, f.dense)
+    if key not in table:
+        others = model.layers[i].alternatives(f)
+        costs = [model.layer_cost(i, g) for g in others]
+        caps = np.maximum(model.caps, 1.0)
+        table[key] = (others, np.array([c.cycles for c in costs]),
+                      np.array([float(np.sum(np.add(c.modules, c.w_lutram) / caps)) for c in costs]))
+    others, cycles, use = table[key]
     if not others:
         return None
-    caps = np.maximum(model.caps, 1.0)
-    now = model.layer_cost(i, f).cycles
-    costs = [model.layer_cost(i, g) for g in others]
-    fast = [k for k, c in enumerate(costs) if c.cycles <= now] or \
-        [min(range(len(costs)), key=lambda k: costs[k].cycles)]
-    return others[min(fast, key=lambda k: float(np.sum(np.add(costs[k].modules, costs[k].w_lutram) / caps)))]
+    fast = np.flatnonzero(cycles <= model.layer_cost(i, f).cycles)
+    if not fast.size:
+        fast = np.array([int(np.argmin(cycles))])
+    return others[int(fast[np.argmin(use[fast])])]
 
 
 def anneal(
@@ -84,6 +91,7 @@ def anneal(
     cur = _objective(model, cost) if cost.feasible else -math.inf
     best_fold, best_cost = fold.copy(), cost
     alike: dict[int, list[Folding]] = {}
+    switches: dict[tuple[int, bool], tuple[list[Folding], np.ndarray, np.ndarray]] = {}
     for k in range(steps):
         temp = t_start * (t_end / t_start) ** (k / max(steps - 1, 1))
         i = int(np.argmax(cost.cycles)) if rng.random() < 0.5 else rng.randrange(n)
@@ -93,7 +101,7 @@ def anneal(
             if i not in alike:
                 alike[i] = model.layers[i].all_foldings()
             moves = [f for f in alike[i] if lanes / 2 <= f.lanes <= lanes * 2 and f != fold[i]]
-        elif r < 0.35 and (switch := _switch(model, i, fold[i])) is not None:
+        elif r < 0.35 and (switch := _switch(model, i, fold[i], switches)) is not None:
             moves = [switch]  # the other implementation of a sparse conv at the same speed
         else:
             moves = model.layers[i].neighbours(fold[i], up=rng.random() < 0.6)
