@@ -26,6 +26,7 @@ from rich.progress import TimeElapsedColumn
 from accelflow.data import ArraySplit
 from accelflow.hass._errors import HassError
 from accelflow.hass._evaluate import Evaluation, Evaluator, holdout_drop
+from accelflow.hass._finetune import FineTune
 from accelflow.hass._progress import progress_bar
 from accelflow.hass._recover import pareto_order, recover
 from accelflow.hass._refine import best_start, refine_study
@@ -276,8 +277,7 @@ def _recover(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings
 
 def _recipe(finetune: Any) -> dict[str, Any]:
     """``{"finetune_recipe": ...}`` for a :class:`FineTune` (any callable is accepted; others record nothing)."""
-    recipe = getattr(finetune, "recipe", None)
-    return {"finetune_recipe": recipe()} if callable(recipe) else {}
+    return {"finetune_recipe": finetune.recipe()} if isinstance(finetune, FineTune) else {}
 
 
 @dataclass(frozen=True, eq=False)
