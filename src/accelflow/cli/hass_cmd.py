@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from accelflow.hass import (
         DEFAULT_STORAGE,
         FineTune,
+        HassError,
         Objective,
         SamplerKind,
         SearchSettings,
@@ -88,9 +89,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--trials must be >= 1, --refine-trials >= 0 and --max-accuracy-drop >= 0")
     if args.finetune_steps < 0 or args.finetune_slack < 0 or args.finetune_tries < 1:
         raise ConfigError("--finetune-steps must be >= 0, --finetune-slack >= 0 points and --finetune-tries >= 1")
-    if not 0.0 <= args.finetune_distill <= 1.0 or not args.finetune_lr > 0:
-        raise ConfigError(f"--finetune-distill must be in [0, 1] and --finetune-lr > 0, got "
-                          f"{args.finetune_distill} and {args.finetune_lr}")
+    try:
+        FineTune.check_settings(lr=args.finetune_lr, distill=args.finetune_distill)
+    except HassError as exc:
+        raise ConfigError(f"--finetune-lr {args.finetune_lr} / --finetune-distill {args.finetune_distill}: "
+                          f"{exc}") from None
     if args.finetune_slack > 0 and args.finetune_steps <= 0:
         raise ConfigError("--finetune-slack needs --finetune-steps N > 0: the slack is won back by fine-tuning")
     if args.export is not None and not args.export.endswith(".onnx"):
