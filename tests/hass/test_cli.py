@@ -95,12 +95,12 @@ def test_table_says_what_fine_tuning_did(tmp_path, capsys: pytest.CaptureFixture
     assert "nothing to fine-tune" in out and "x1.00" in out
 
 
-def test_warm_start_says_when_it_cannot_apply(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_warm_start_says_when_it_cannot_apply(tmp_path, caplog: pytest.LogCaptureFixture) -> None:
     """Starting points go into a new study only; re-running with --warm-start resumes and says so."""
     common = ["hass", "zoo:lenet5", "--device", "zcu102", "--validation-size", "100", "--calibration-size", "8",
               "--holdout-size", "0", "--storage", f"sqlite:///{tmp_path / 'h.db'}", "--json"]
     assert main([*common, "--trials", "2", "--study-name", "first"]) == 0
     assert main([*common, "--trials", "3", "--study-name", "second", "--warm-start", "first"]) == 0
-    assert "ignored" not in capsys.readouterr().err
+    assert "ignored" not in caplog.text
     assert main([*common, "--trials", "3", "--study-name", "second", "--warm-start", "first"]) == 0
-    assert "--warm-start ignored: study 'second' exists" in capsys.readouterr().err
+    assert "ignored: study 'second' exists" in caplog.text

@@ -64,8 +64,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import optuna
-
     from accelflow.hass import (
         DEFAULT_STORAGE,
         FineTune,
@@ -110,12 +108,6 @@ def run(args: argparse.Namespace) -> int:
                         progress=not args.json, distill=args.finetune_distill) if args.finetune_steps > 0 else None
     initial = [] if args.warm_start is None else \
         warm_start_points(settings.storage, args.warm_start, problem.evaluator.space)
-    if initial:
-        ev = problem.evaluator
-        study_name = settings.searching().name_for(ev.name, ev.device.name, ev.lockstep.value)
-        if study_name in optuna.get_all_study_names(settings.storage):
-            print(f"accelflow hass: --warm-start ignored: study {study_name!r} exists and is resumed with its own "
-                  "trials (starting points are added only to a new study)", file=sys.stderr)
     from accelflow.search import make_executor
 
     executor = make_executor(args.workers, args.scheduler)

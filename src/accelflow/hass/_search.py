@@ -127,6 +127,10 @@ def create_study(settings: SearchSettings, network: str, device: str,
         for source, params in initial:
             study.enqueue_trial(dict(params), user_attrs={"source": source}, skip_if_exists=True)
         return study
+    ignored = sum(source != "dense" for source, _ in initial)
+    if ignored:
+        log.warning("%d starting point(s) ignored: study %r exists and is resumed with its own trials (starting "
+                    "points are added only to a new study)", ignored, study.study_name)
     # (attribute, this run's value, what a study from before the attribute existed was run with)
     checks = (("max_accuracy_drop", settings.max_accuracy_drop, None), ("lockstep", lockstep, "mean"))
     for attr, value, legacy in checks:
