@@ -245,7 +245,7 @@ class ConvLayer(LayerModel):
     def all_foldings(self) -> list[Folding]:
         """The sparse foldings and, for a sparse conv, the dense alternatives."""
         own = super().all_foldings()
-        return own + self.alternatives(own[0]) if self.sparse else own
+        return own + [g.as_dense() for g in self.dense_variant.all_foldings()] if self.sparse else own
 
     def alternatives(self, f: Folding) -> list[Folding]:
         """Every folding of the other implementation: the sparse ones for a dense-built ``f``, the dense
