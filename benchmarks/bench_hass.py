@@ -35,6 +35,7 @@ from accelflow.hass import (
     Thresholds,
     accuracy,
     dense_baseline,
+    finetune_cache_dir,
     pareto_order,
     recover,
     run_search,
@@ -306,7 +307,7 @@ def run_finetune(models: list[str], device: str, search_bound: float, tag: str, 
         ev = problem.evaluator
         test = subset(problem.splits.test, test_size, seed=7)
         ref_test = accuracy(problem.model, test)
-        finetune = FineTune(problem.splits.train, steps=steps, lr=lr, distill=distill)
+        finetune = FineTune(problem.splits.train, steps=steps, lr=lr, distill=distill, cache_dir=finetune_cache_dir())
         dense = dense_baseline(ev)
         entry: dict[str, Any] = {"device": device, "lockstep": "sampled", "search_bound_points": search_bound,
                                  "bound_points": bound, "finetune_steps": steps, "finetune_lr": finetune.lr,

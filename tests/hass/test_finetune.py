@@ -48,3 +48,40 @@ def test_distillation_pulls_the_pruned_model_towards_the_dense_one(trained, digi
     tuned = FineTune(digits.train, steps=60, batch_size=64, lr=2e-3, distill=1.0)(trained, thr)
     assert torch.equal(trained[0].weight, before) and not trained.training
     assert _kl_to(trained, tuned, x) < 0.1 * _kl_to(trained, pruned, x)
+
+
+def _same(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_cached_finetuning_is_reloaded_not_rerun(trained, digits, tmp_path, caplog) -> None:
+    """A second call with the same recipe, thresholds, model and data loads the stored tuned weights (the
+    log says so and no new entry appears); changing any of them tunes again into a new entry."""
+    thr = Thresholds({"3": 0.05}, {"2": 0.1})
+    tune = FineTune(digits.train, steps=5, batch_size=32, cache_dir=tmp_path)
+    first = tune(trained, thr)
+    assert len(list(tmp_path.glob("*.pt"))) == 1
+    with caplog.at_level("INFO", logger="accelflow.hass._finetune"):
+        again = tune(trained, thr)
+    assert "loaded fine-tuned weights" in caplog.text and not again.training
+    assert _same(first, again) and len(list(tmp_path.glob("*.pt"))) == 1
+    other_thr = Thresholds({"3": 0.06}, {"2": 0.1})
+    other_recipe = FineTune(digits.train, steps=6, batch_size=32, cache_dir=tmp_path)
+    other_model = thr.apply(trained)  # other weights, same architecture
+    keys = {tune.cache_key(trained, thr), tune.cache_key(trained, other_thr), other_recipe.cache_key(trained, thr),
+            tune.cache_key(other_model, thr)}
+    assert len(keys) == 4
+    other_recipe(trained, thr)
+    assert len(list(tmp_path.glob("*.pt"))) == 2
+
+
+def test_a_corrupt_finetune_entry_is_retuned(trained, digits, tmp_path) -> None:
+    thr = Thresholds({"3": 0.05}, {"2": 0.1})
+    tune = FineTune(digits.train, steps=5, batch_size=32, cache_dir=tmp_path)
+    first = tune(trained, thr)
+    weights = next(tmp_path.glob("*.pt"))
+    weights.write_bytes(weights.read_bytes()[:100])  # truncated, as by a crash mid-write
+    again = tune(trained, thr)
+    assert _same(first, again)  # tuned again (deterministic), not loaded from the broken file
+    assert len(weights.read_bytes()) > 100  # and the entry rewritten

@@ -43,7 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="further validation images the chosen design must also meet the bound on (0: none)")
     p.add_argument("--finetune-steps", type=int, default=0,
                    help="fine-tune for N Adam steps (masks and thresholded ReLUs kept): the chosen design, or "
-                        "with --finetune-slack the designs found within the widened bound")
+                        "with --finetune-slack the designs found within the widened bound; tuned weights are "
+                        "kept in the weights cache, so a repeated or interrupted run reloads them")
     p.add_argument("--finetune-slack", type=float, default=0.0, metavar="POINTS",
                    help="search within --max-accuracy-drop + POINTS, then fine-tune the best designs back within "
                         "--max-accuracy-drop (needs --finetune-steps; at most --finetune-tries fine-tunings)")
@@ -71,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         Objective,
         SamplerKind,
         SearchSettings,
+        finetune_cache_dir,
         run_search,
         warm_start_points,
         zoo_problem,
@@ -105,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
                               storage=args.storage or DEFAULT_STORAGE, study_name=args.study_name,
                               finetune_slack=args.finetune_slack, finetune_tries=args.finetune_tries)
     finetune = FineTune(problem.splits.train, steps=args.finetune_steps, lr=args.finetune_lr,
-                        progress=not args.json, distill=args.finetune_distill) if args.finetune_steps > 0 else None
+                        progress=not args.json, distill=args.finetune_distill,
+                        cache_dir=finetune_cache_dir()) if args.finetune_steps > 0 else None
     initial = [] if args.warm_start is None else \
         warm_start_points(settings.storage, args.warm_start, problem.evaluator.space)
     from accelflow.search import make_executor

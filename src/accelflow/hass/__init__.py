@@ -25,7 +25,7 @@ from accelflow.hass._baselines import (
 )
 from accelflow.hass._errors import HassError
 from accelflow.hass._evaluate import Evaluation, Evaluator, accuracy
-from accelflow.hass._finetune import FineTune
+from accelflow.hass._finetune import FineTune, finetune_cache_dir
 from accelflow.hass._recover import Recovered, pareto_order, recover
 from accelflow.hass._result import HassResult, LayerResult, TrialRecord, make_result
 from accelflow.hass._search import (
@@ -55,6 +55,7 @@ __all__ = [
     "Evaluation",
     "Evaluator",
     "FineTune",
+    "finetune_cache_dir",
     "HassError",
     "HassResult",
     "LayerResult",

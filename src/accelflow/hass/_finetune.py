@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import copy
+import functools
+import hashlib
+import json
 import logging
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -15,10 +20,19 @@ from accelflow.data import ArraySplit
 from accelflow.hass._errors import HassError
 from accelflow.hass._progress import progress_bar
 from accelflow.hass._space import Thresholds
+from accelflow.train import load_weights, save_weights, weights_cache_dir
 
-__all__ = ["FineTune"]
+__all__ = ["FINETUNE_CACHE_VERSION", "FineTune", "finetune_cache_dir"]
 
 log = logging.getLogger(__name__)
+
+#: Bump when the fine-tuning loop changes in a way that makes cached tuned weights stale.
+FINETUNE_CACHE_VERSION = 1
+
+
+def finetune_cache_dir() -> Path:
+    """Where the CLI and the flow keep fine-tuned weights: ``<weights cache>/finetune``."""
+    return weights_cache_dir() / "finetune"
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,7 +47,11 @@ class FineTune:
     ``(1 - distill) * CE(labels) + distill * T**2 * KL(softmax(teacher / T) || softmax(student / T))`` with
     ``T = temperature``. The teacher's soft targets say how the unpruned network ranks every class, more
     signal per image than the label. Measured here (docs/hass.md) it did not help at 800-1600 steps; the
-    recipe that recovered most (MobileNetV2-tiny) was 3200 distilled steps, which was not tried without it."""
+    recipe that recovered most (MobileNetV2-tiny) was 3200 distilled steps, which was not tried without it.
+
+    ``cache_dir`` keeps each tuned model under a hash of everything that decides it (the recipe, the
+    thresholds, the original model's weights and the training split), so an interrupted or repeated
+    recovery (:func:`~accelflow.hass.recover`, minutes per candidate) loads the fine-tunings already done."""
 
     train: ArraySplit
     steps: int = 200
@@ -43,6 +61,7 @@ class FineTune:
     progress: bool = False
     distill: float = 0.0
     temperature: float = 4.0
+    cache_dir: Path | None = None
 
     def __post_init__(self) -> None:
         self.check_settings(steps=self.steps, batch_size=self.batch_size, lr=self.lr, distill=self.distill,
@@ -65,7 +84,36 @@ class FineTune:
         return {"steps": self.steps, "batch_size": self.batch_size, "lr": self.lr, "seed": self.seed,
                 "distill": self.distill, "temperature": self.temperature}
 
+    def cache_key(self, model: nn.Module, thresholds: Thresholds) -> str:
+        """Hex sha256 of the recipe, the thresholds, ``model``'s weights and the training split."""
+        payload = {"recipe": self.recipe(), "thresholds": thresholds.to_dict(), "model": _state_sha256(model),
+                   "train": self._train_sha256, "version": FINETUNE_CACHE_VERSION}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    @functools.cached_property
+    def _train_sha256(self) -> str:
+        digest = hashlib.sha256()
+        for array in (self.train.x, self.train.y):
+            digest.update(repr((array.dtype.str, array.shape)).encode())
+            digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+        return digest.hexdigest()
+
     def __call__(self, model: nn.Module, thresholds: Thresholds) -> nn.Module:
+        stem = None if self.cache_dir is None else Path(self.cache_dir) / self.cache_key(model, thresholds)
+        if stem is not None:
+            cached = thresholds.apply(model)
+            if load_weights(cached, stem) is not None:
+                log.info("loaded fine-tuned weights from %s", stem.with_suffix(".pt"))
+                return cached.eval()
+        start = time.perf_counter()
+        tuned = self._tune(model, thresholds)
+        if stem is not None:
+            save_weights(tuned, stem, {"recipe": self.recipe(), "thresholds": thresholds.to_dict(),
+                                       "seconds": time.perf_counter() - start, "torch_version": torch.__version__,
+                                       "version": FINETUNE_CACHE_VERSION})
+        return tuned
+
+    def _tune(self, model: nn.Module, thresholds: Thresholds) -> nn.Module:
         tuned = thresholds.apply(model)
         teacher = copy.deepcopy(model).eval() if self.distill > 0 else None
         masks = {name: (tuned.get_submodule(name).weight != 0).to(torch.float32)
@@ -102,3 +150,12 @@ class FineTune:
             for name, mask in masks.items():
                 tuned.get_submodule(name).weight.mul_(mask)
         return loss.detach()
+
+
+def _state_sha256(model: nn.Module) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        array = tensor.detach().cpu().contiguous().numpy()
+        digest.update(repr((name, array.dtype.str, array.shape)).encode())
+        digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()

@@ -22,6 +22,8 @@ from accelflow.train._cache import (
     cache_key,
     cached_model,
     default_recipe,
+    load_weights,
+    save_weights,
     weights_cache_dir,
 )
 from accelflow.train._loop import (
@@ -52,5 +54,7 @@ __all__ = [
     "CACHE_ENV",
     "CACHE_VERSION",
     "weights_cache_dir",
+    "load_weights",
+    "save_weights",
     "default_num_threads",
 ]

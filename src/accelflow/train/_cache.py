@@ -35,6 +35,8 @@ __all__ = [
     "FALLBACK_RECIPE",
     "cache_key",
     "cached_model",
+    "load_weights",
+    "save_weights",
     "default_recipe",
     "weights_cache_dir",
 ]
@@ -109,8 +111,11 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def _read_entry(model: nn.Module, weights: Path, meta_path: Path) -> dict[str, Any] | None:
-    """Load a cache entry into ``model``; None when absent, a warning and None when unusable."""
+def load_weights(model: nn.Module, stem: Path) -> dict[str, Any] | None:
+    """Load the entry ``<stem>.pt`` / ``<stem>.json`` written by :func:`save_weights` into ``model`` and
+    return its metadata; None when absent, a warning and None when unusable (checksum mismatch,
+    truncated file, other architecture): such an entry is rebuilt by the caller, never trusted."""
+    weights, meta_path = stem.with_suffix(".pt"), stem.with_suffix(".json")
     if not meta_path.exists():
         return None
     try:
@@ -122,8 +127,23 @@ def _read_entry(model: nn.Module, weights: Path, meta_path: Path) -> dict[str, A
         model.load_state_dict(state)
         return meta
     except Exception as exc:  # any unreadable entry is rebuilt, never trusted
-        log.warning("cached weights %s are unusable (%s); retraining", weights, exc)
+        log.warning("cached weights %s are unusable (%s); rebuilding them", weights, exc)
         return None
+
+
+def save_weights(model: nn.Module, stem: Path, meta: Mapping[str, Any]) -> None:
+    """Write ``model``'s state dict to ``<stem>.pt`` and ``meta`` (plus the weights' sha256) to
+    ``<stem>.json``, each atomically; the entry counts as present only once the ``.json`` has landed, so an
+    interrupted write leaves no entry that :func:`load_weights` would trust."""
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    blob = buffer.getvalue()
+    weights, meta_path = stem.with_suffix(".pt"), stem.with_suffix(".json")
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    meta_path.unlink(missing_ok=True)  # the entry is incomplete until the new .json lands
+    _atomic_write(weights, blob)
+    _atomic_write(meta_path, json.dumps({**meta, "weights_sha256": hashlib.sha256(blob).hexdigest()}, indent=2,
+                                        sort_keys=True, default=repr).encode())
 
 
 def _build(zoo_name: str, info: DatasetInfo, model_kwargs: Mapping[str, Any], seed: int) -> nn.Module:
@@ -172,11 +192,11 @@ def cached_model(
     model_kwargs = dict(model_kwargs or {})
     splits: Splits = load(dataset, **dict(data_kwargs or {}))
     key = cache_key(zoo_name, model_kwargs, splits.fingerprint, recipe)
-    directory = weights_cache_dir()
-    weights, meta_path = directory / f"{key}.pt", directory / f"{key}.json"
+    stem = weights_cache_dir() / key
+    weights = stem.with_suffix(".pt")
 
     model = _build(zoo_name, splits.info, model_kwargs, recipe.seed)
-    meta = _read_entry(model, weights, meta_path)
+    meta = load_weights(model, stem)
     if meta is not None:
         log.info("loaded cached %s on %s from %s", zoo_name, dataset, weights)
         model.eval()
@@ -185,21 +205,17 @@ def cached_model(
     model = _build(zoo_name, splits.info, model_kwargs, recipe.seed)  # fresh init: a failed load may have half-filled it
     log.info("training %s on %s (%s)", zoo_name, dataset, recipe)
     result: TrainResult = train(model, splits, recipe, progress=progress, num_threads=num_threads)
-    directory.mkdir(parents=True, exist_ok=True)
-    _store(model, result, weights, meta_path, zoo_name=zoo_name, dataset=dataset,
+    _store(model, result, stem, zoo_name=zoo_name, dataset=dataset,
            model_kwargs=model_kwargs, data_kwargs=dict(data_kwargs or {}), recipe=recipe,
            fingerprint=splits.fingerprint)
     model.eval()
     return model, CacheInfo(key, weights, False, result.val_accuracy, result.test_accuracy)
 
 
-def _store(model: nn.Module, result: TrainResult, weights: Path, meta_path: Path, *, zoo_name: str,
+def _store(model: nn.Module, result: TrainResult, stem: Path, *, zoo_name: str,
            dataset: str, model_kwargs: Mapping[str, Any], data_kwargs: Mapping[str, Any],
            recipe: TrainRecipe, fingerprint: str) -> None:
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    blob = buffer.getvalue()
-    meta = {
+    save_weights(model, stem, {
         "zoo": zoo_name,
         "dataset": dataset,
         "model_kwargs": dict(model_kwargs),
@@ -213,8 +229,4 @@ def _store(model: nn.Module, result: TrainResult, weights: Path, meta_path: Path
         "history": [asdict(h) for h in result.history],
         "torch_version": torch.__version__,
         "cache_version": CACHE_VERSION,
-        "weights_sha256": hashlib.sha256(blob).hexdigest(),
-    }
-    meta_path.unlink(missing_ok=True)  # the entry is incomplete until the new .json lands
-    _atomic_write(weights, blob)
-    _atomic_write(meta_path, json.dumps(meta, indent=2, sort_keys=True, default=repr).encode())
+    })

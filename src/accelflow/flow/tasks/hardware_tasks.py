@@ -138,7 +138,15 @@ class HassTask(Task):
 
     def run(self, state: DesignState, ctx: TaskContext) -> DesignState:
         from accelflow.dataflow import LockStep, load_device
-        from accelflow.hass import Evaluator, FineTune, SearchSettings, build_space, run_search, subset
+        from accelflow.hass import (
+            Evaluator,
+            FineTune,
+            SearchSettings,
+            build_space,
+            finetune_cache_dir,
+            run_search,
+            subset,
+        )
 
         splits = state.splits()
         model = state.model_copy()
@@ -150,7 +158,8 @@ class HassTask(Task):
                                   objective=self.objective, seed=ctx.seed,
                                   storage=f"sqlite:///{ctx.path('hass_study.db')}", finetune_slack=self.finetune_slack)
         finetune = FineTune(splits.train, steps=self.finetune_steps, lr=self.finetune_lr, seed=ctx.seed,
-                            progress=ctx.progress, distill=self.finetune_distill) if self.finetune_steps else None
+                            progress=ctx.progress, distill=self.finetune_distill,
+                            cache_dir=finetune_cache_dir()) if self.finetune_steps else None
         result = run_search(evaluator, settings, progress=ctx.progress, finetune=finetune)
         path = _write_json(ctx.path("hass.json"), result.to_json())
         sparse_model = result.design_model(model)  # fine-tuned weights when the design was fine-tuned
