@@ -286,11 +286,12 @@ def run_sampled(models: list[str], window_positions: int = 4096) -> None:
 def run_finetune(models: list[str], device: str, search_bound: float, tag: str, steps: int, lr: float, max_tries: int,
                  grid_w: tuple[float, ...], grid_a: tuple[float, ...], val_size: int, holdout_size: int,
                  test_size: int = 10_000, methods: tuple[str, ...] = ("uniform", "hass"), suffix: str = "",
-                 sampler: SamplerKind = SamplerKind.TPE, distill: float = 0.0) -> None:
+                 sampler: SamplerKind = SamplerKind.TPE, distill: float = 0.0, ramp: float = 0.0) -> None:
     """``finetune``: search within ``search_bound`` points, then fine-tune (masks and thresholded ReLUs in
     place, ``steps`` Adam steps) back within 1 point, HASS and the uniform baseline alike, ``max_tries``
     fine-tunings each (:func:`accelflow.hass.recover`, bisection over a front); ``distill`` > 0 adds
-    distillation from the dense model to the fine-tuning loss (both methods alike).
+    distillation from the dense model to the fine-tuning loss; ``ramp`` > 0 prunes gradually over that
+    fraction of the steps (both methods alike).
 
     HASS is the library path, ``run_search`` with ``finetune_slack = search_bound - 1`` on the saved
     ``--part small --bound search_bound --tag tag`` study (complete, so no new trials): candidates are its
@@ -307,11 +308,13 @@ def run_finetune(models: list[str], device: str, search_bound: float, tag: str, 
         ev = problem.evaluator
         test = subset(problem.splits.test, test_size, seed=7)
         ref_test = accuracy(problem.model, test)
-        finetune = FineTune(problem.splits.train, steps=steps, lr=lr, distill=distill, cache_dir=finetune_cache_dir())
+        finetune = FineTune(problem.splits.train, steps=steps, lr=lr, distill=distill, ramp=ramp,
+                            cache_dir=finetune_cache_dir())
         dense = dense_baseline(ev)
         entry: dict[str, Any] = {"device": device, "lockstep": "sampled", "search_bound_points": search_bound,
                                  "bound_points": bound, "finetune_steps": steps, "finetune_lr": finetune.lr,
                                  "finetune_batch": finetune.batch_size, "finetune_distill": distill,
+                                 "finetune_ramp": ramp,
                                  "max_tries": max_tries,
                                  "reference_val_accuracy": ev.base_accuracy, "reference_test_accuracy": ref_test,
                                  "dense": {"throughput_images_per_s": dense.throughput_images_per_s, "dsp": dense.dsp}}
@@ -332,7 +335,7 @@ def run_finetune(models: list[str], device: str, search_bound: float, tag: str, 
                                            storage, summary, sampler)
         entry["seconds"] = time.perf_counter() - t0
         log.info("%s fine-tuned: %s", name, {m: entry[m]["throughput_images_per_s"] for m in methods})
-        kd = f"-kd{distill:g}" if distill > 0 else ""
+        kd = (f"-kd{distill:g}" if distill > 0 else "") + (f"-ramp{ramp:g}" if ramp > 0 else "")
         key = f"{name}{_sampler_suffix(sampler)}{_bound_suffix(search_bound)}/ft{steps}-lr{lr:g}{kd}{suffix}"
         _merge_finetune(key, entry, methods)
 
@@ -620,6 +623,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--finetune-lr", type=float, default=2e-4, help="--part finetune: Adam learning rate")
     ap.add_argument("--finetune-distill", type=float, default=0.0,
                     help="--part finetune: weight of distillation from the dense model in the fine-tuning loss")
+    ap.add_argument("--finetune-ramp", type=float, default=0.0,
+                    help="--part finetune: prune gradually over this fraction of the fine-tuning steps (0: at once)")
     ap.add_argument("--methods", default="uniform,hass", help="--part finetune: which methods to fine-tune")
     ap.add_argument("--fine-grid", action="store_true",
                     help="--part finetune: uniform grid in 0.05 weight-fraction steps and 13 activation ratios "
@@ -662,7 +667,7 @@ def main(argv: list[str] | None = None) -> int:
                      (0.0, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.7) if fine
                      else (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7), args.validation, args.holdout,
                      methods=tuple(args.methods.split(",")), suffix="-finegrid" if fine else "",
-                     sampler=SamplerKind(args.sampler), distill=args.finetune_distill)
+                     sampler=SamplerKind(args.sampler), distill=args.finetune_distill, ramp=args.finetune_ramp)
     if args.part == "sensitivity":
         run_sensitivity(args.models.split(","), args.device, args.validation)
     if args.part == "transplant":

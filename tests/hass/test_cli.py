@@ -46,6 +46,7 @@ def test_unknown_lockstep_is_rejected() -> None:
     (["hass", "zoo:lenet5", "--finetune-steps", "-5"], "--finetune-steps"),
     (["hass", "zoo:lenet5", "--finetune-distill", "1.5"], "--finetune-distill"),
     (["hass", "zoo:lenet5", "--finetune-lr", "0"], "--finetune-lr"),
+    (["hass", "zoo:lenet5", "--finetune-ramp", "2"], "--finetune-ramp"),
     (["hass", "zoo:lenet5", "--export", "design.txt"], ".onnx"),
 ])
 def test_bad_finetune_and_export_options_exit_2(argv: list[str], needle: str,

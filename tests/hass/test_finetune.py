@@ -85,3 +85,34 @@ def test_a_corrupt_finetune_entry_is_retuned(trained, digits, tmp_path) -> None:
     again = tune(trained, thr)
     assert _same(first, again)  # tuned again (deterministic), not loaded from the broken file
     assert len(weights.read_bytes()) > 100  # and the entry rewritten
+
+
+def test_gradual_pruning_ends_at_the_full_thresholds(trained, digits) -> None:
+    """With a ramp the thresholds rise during tuning; the returned model must be exactly what the full
+    thresholds make of it (the evaluator re-applies them), with activation cut-offs at their values and
+    at least the weights below the threshold pruned, and the original left alone."""
+    thr = Thresholds({"0": 0.2, "3": 0.1}, {"2": 0.3, "5": 0.3})
+    before = trained[3].weight.detach().clone()
+    tuned = FineTune(digits.train, steps=40, batch_size=32, lr=2e-3, ramp=0.5)(trained, thr)
+    assert torch.equal(trained[3].weight, before)
+    assert tuned[2].threshold == 0.3 and tuned[5].threshold == 0.3
+    again = thr.apply(tuned)
+    for name in ("0", "3"):
+        w = tuned.get_submodule(name).weight
+        assert torch.equal(again.get_submodule(name).weight, w)  # nothing left below the threshold
+        assert float((w == 0).float().mean()) > 0.05
+    assert FineTune(digits.train, ramp=0.5).recipe()["ramp"] == 0.5
+
+
+def test_gradual_pruning_differs_from_one_shot(trained, digits) -> None:
+    """The ramp changes what is learnt (pruning starts from the unpruned network), it is not a no-op."""
+    thr = Thresholds({"0": 0.2, "3": 0.1}, {"2": 0.3})
+    one_shot = FineTune(digits.train, steps=40, batch_size=32, lr=2e-3)(trained, thr)
+    gradual = FineTune(digits.train, steps=40, batch_size=32, lr=2e-3, ramp=0.5)(trained, thr)
+    assert not torch.equal(one_shot[3].weight, gradual[3].weight)
+
+
+@pytest.mark.parametrize("ramp", [-0.1, 1.5])
+def test_finetune_rejects_a_bad_ramp(digits, ramp) -> None:
+    with pytest.raises(HassError, match="0 <= ramp <= 1"):
+        FineTune(digits.train, ramp=ramp)

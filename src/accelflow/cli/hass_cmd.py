@@ -56,6 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--finetune-distill", type=float, default=0.0, metavar="ALPHA",
                    help="weight in [0, 1] of distillation from the dense model in the fine-tuning loss "
                         "(0: labels only)")
+    p.add_argument("--finetune-ramp", type=float, default=0.0, metavar="FRACTION",
+                   help="prune gradually: thresholds rise from 0 over this fraction of the fine-tuning steps "
+                        "(0: at once)")
     p.add_argument("--export", default=None, metavar="FILE.onnx",
                    help="write the chosen design (thresholds applied, fine-tuned weights if any) to ONNX with "
                         "channel_sparsity_hist on every Conv, for `accelflow dataflow --sparsity-from`")
@@ -90,10 +93,10 @@ def run(args: argparse.Namespace) -> int:
     if args.finetune_steps < 0 or args.finetune_slack < 0 or args.finetune_tries < 1:
         raise ConfigError("--finetune-steps must be >= 0, --finetune-slack >= 0 points and --finetune-tries >= 1")
     try:
-        FineTune.check_settings(lr=args.finetune_lr, distill=args.finetune_distill)
+        FineTune.check_settings(lr=args.finetune_lr, distill=args.finetune_distill, ramp=args.finetune_ramp)
     except HassError as exc:
-        raise ConfigError(f"--finetune-lr {args.finetune_lr} / --finetune-distill {args.finetune_distill}: "
-                          f"{exc}") from None
+        raise ConfigError(f"--finetune-lr {args.finetune_lr} / --finetune-distill {args.finetune_distill} / "
+                          f"--finetune-ramp {args.finetune_ramp}: {exc}") from None
     if args.finetune_slack > 0 and args.finetune_steps <= 0:
         raise ConfigError("--finetune-slack needs --finetune-steps N > 0: the slack is won back by fine-tuning")
     if args.export is not None and not args.export.endswith(".onnx"):
@@ -107,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
                               storage=args.storage or DEFAULT_STORAGE, study_name=args.study_name,
                               finetune_slack=args.finetune_slack, finetune_tries=args.finetune_tries)
     finetune = FineTune(problem.splits.train, steps=args.finetune_steps, lr=args.finetune_lr,
-                        progress=not args.json, distill=args.finetune_distill,
+                        progress=not args.json, distill=args.finetune_distill, ramp=args.finetune_ramp,
                         cache_dir=finetune_cache_dir()) if args.finetune_steps > 0 else None
     initial = [] if args.warm_start is None else \
         warm_start_points(settings.storage, args.warm_start, problem.evaluator.space)

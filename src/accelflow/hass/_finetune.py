@@ -49,6 +49,13 @@ class FineTune:
     signal per image than the label. Measured here (docs/hass.md) it did not help at 800-1600 steps; the
     recipe that recovered most (MobileNetV2-tiny) was 3200 distilled steps, which was not tried without it.
 
+    ``ramp`` > 0 prunes gradually (Zhu and Gupta, 2017): the weight and activation thresholds rise from 0
+    to their values over the first ``ramp`` fraction of the steps, as ``t * (1 - (1 - s / S)**3)``, so
+    the network adapts while it loses its small weights and activations instead of all at once. Weight
+    masks are recomputed from the current magnitudes every ~1% of the steps and only ever grow, to the end,
+    so the returned model is what the thresholds make of it (the evaluator re-applies them). 0 prunes
+    at once and keeps the masks of the original weights.
+
     ``cache_dir`` keeps each tuned model under a hash of everything that decides it (the recipe, the
     thresholds, the original model's weights and the training split), so an interrupted or repeated
     recovery (:func:`~accelflow.hass.recover`, minutes per candidate) loads the fine-tunings already done."""
@@ -61,15 +68,16 @@ class FineTune:
     progress: bool = False
     distill: float = 0.0
     temperature: float = 4.0
+    ramp: float = 0.0
     cache_dir: Path | None = None
 
     def __post_init__(self) -> None:
         self.check_settings(steps=self.steps, batch_size=self.batch_size, lr=self.lr, distill=self.distill,
-                            temperature=self.temperature)
+                            temperature=self.temperature, ramp=self.ramp)
 
     @staticmethod
     def check_settings(*, steps: int = 1, batch_size: int = 1, lr: float = 2e-4, distill: float = 0.0,
-                       temperature: float = 4.0) -> None:
+                       temperature: float = 4.0, ramp: float = 0.0) -> None:
         """Raise `HassError` naming the bad setting. Callers (the CLI) use it to refuse a bad recipe before
         the network and its training split are loaded, which constructing a `FineTune` needs."""
         if steps < 1 or batch_size < 1 or not lr > 0:
@@ -78,11 +86,14 @@ class FineTune:
         if not 0.0 <= distill <= 1.0 or not temperature > 0:
             raise HassError(f"FineTune needs 0 <= distill <= 1 and temperature > 0; got distill={distill}, "
                             f"temperature={temperature}")
+        if not 0.0 <= ramp <= 1.0:
+            raise HassError(f"FineTune needs 0 <= ramp <= 1 (the fraction of steps over which the thresholds "
+                            f"rise); got ramp={ramp}")
 
     def recipe(self) -> dict[str, float | int]:
         """The settings that decide the tuned weights, for results to record."""
         return {"steps": self.steps, "batch_size": self.batch_size, "lr": self.lr, "seed": self.seed,
-                "distill": self.distill, "temperature": self.temperature}
+                "distill": self.distill, "temperature": self.temperature, "ramp": self.ramp}
 
     def cache_key(self, model: nn.Module, thresholds: Thresholds) -> str:
         """Hex sha256 of the recipe, the thresholds, ``model``'s weights and the training split."""
@@ -114,19 +125,28 @@ class FineTune:
         return tuned
 
     def _tune(self, model: nn.Module, thresholds: Thresholds) -> nn.Module:
-        tuned = thresholds.apply(model)
+        ramp_steps = round(self.ramp * self.steps)
+        if ramp_steps:  # thresholded modules in place, every threshold starting at 0
+            tuned = Thresholds({}, dict.fromkeys(thresholds.activation, 0.0)).apply(model)
+        else:
+            tuned = thresholds.apply(model)
         teacher = copy.deepcopy(model).eval() if self.distill > 0 else None
         masks = {name: (tuned.get_submodule(name).weight != 0).to(torch.float32)
                  for name, t in thresholds.weight.items() if t > 0}
+        every = max(1, self.steps // 100)
         opt = torch.optim.Adam(tuned.parameters(), lr=self.lr)
         rng = np.random.default_rng(self.seed)
         tuned.train()
         with progress_bar(self.progress, TimeRemainingColumn(), TextColumn("loss {task.fields[loss]:.4f}")) as bar:
             task = bar.add_task("fine-tune", total=self.steps, loss=float("nan"))
             for step in range(self.steps):
+                if ramp_steps and (step % every == 0 or step == ramp_steps):
+                    _raise_thresholds(tuned, thresholds, masks, 1 - (1 - min(step / ramp_steps, 1.0)) ** 3)
                 loss = self._step(tuned, teacher, opt, masks, rng)
                 if step % 20 == 0 or step == self.steps - 1:
                     bar.update(task, completed=step + 1, loss=float(loss))
+        if ramp_steps:
+            _raise_thresholds(tuned, thresholds, masks, 1.0)
         tuned.eval()
         log.info("fine-tuned %d steps, last loss %.4f", self.steps, float(loss))
         return tuned
@@ -159,3 +179,15 @@ def _state_sha256(model: nn.Module) -> str:
         digest.update(repr((name, array.dtype.str, array.shape)).encode())
         digest.update(memoryview(array).cast("B"))
     return digest.hexdigest()
+
+
+@torch.no_grad()
+def _raise_thresholds(tuned: nn.Module, thresholds: Thresholds, masks: dict[str, torch.Tensor], fraction: float) -> None:
+    """Set ``tuned``'s thresholds to ``fraction`` of ``thresholds``: activation cut-offs in place, weight masks
+    narrowed (never widened) to the current magnitudes at or above the scaled threshold, weights re-masked."""
+    for name, t in thresholds.activation.items():
+        tuned.get_submodule(name).threshold = fraction * t
+    for name, mask in masks.items():
+        weight = tuned.get_submodule(name).weight
+        mask.mul_((weight.abs() >= fraction * thresholds.weight[name]).to(mask.dtype))
+        weight.mul_(mask)

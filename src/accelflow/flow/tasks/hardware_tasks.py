@@ -131,6 +131,9 @@ class HassTask(Task):
     finetune_lr: float = param(2e-4, low=1e-7, high=1.0, help="Adam learning rate of the fine-tuning")
     finetune_distill: float = param(0.0, low=0.0, high=1.0,
                                     help="weight of distillation from the dense model in the fine-tuning loss")
+    finetune_ramp: float = param(0.0, low=0.0, high=1.0,
+                                 help="fraction of the fine-tuning steps over which the thresholds rise from 0 "
+                                      "(gradual pruning; 0: at once)")
 
     def __post_init__(self) -> None:
         if self.finetune_slack > 0 and self.finetune_steps <= 0:
@@ -158,7 +161,7 @@ class HassTask(Task):
                                   objective=self.objective, seed=ctx.seed,
                                   storage=f"sqlite:///{ctx.path('hass_study.db')}", finetune_slack=self.finetune_slack)
         finetune = FineTune(splits.train, steps=self.finetune_steps, lr=self.finetune_lr, seed=ctx.seed,
-                            progress=ctx.progress, distill=self.finetune_distill,
+                            progress=ctx.progress, distill=self.finetune_distill, ramp=self.finetune_ramp,
                             cache_dir=finetune_cache_dir()) if self.finetune_steps else None
         result = run_search(evaluator, settings, progress=ctx.progress, finetune=finetune)
         path = _write_json(ctx.path("hass.json"), result.to_json())
