@@ -20,7 +20,7 @@ from accelflow.data import ArraySplit
 from accelflow.hass._errors import HassError
 from accelflow.hass._progress import progress_bar
 from accelflow.hass._space import Thresholds
-from accelflow.train import load_weights, save_weights, weights_cache_dir
+from accelflow.train import load_weights, save_weights, weights_cache_dir, weights_digest
 
 __all__ = ["FINETUNE_CACHE_VERSION", "FineTune", "finetune_cache_dir"]
 
@@ -97,7 +97,7 @@ class FineTune:
 
     def cache_key(self, model: nn.Module, thresholds: Thresholds) -> str:
         """Hex sha256 of the recipe, the thresholds, ``model``'s weights and the training split."""
-        payload = {"recipe": self.recipe(), "thresholds": thresholds.to_dict(), "model": _state_sha256(model),
+        payload = {"recipe": self.recipe(), "thresholds": thresholds.to_dict(), "model": weights_digest(model),
                    "train": self._train_sha256, "version": FINETUNE_CACHE_VERSION}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -170,15 +170,6 @@ class FineTune:
             for name, mask in masks.items():
                 tuned.get_submodule(name).weight.mul_(mask)
         return loss.detach()
-
-
-def _state_sha256(model: nn.Module) -> str:
-    digest = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        array = tensor.detach().cpu().contiguous().numpy()
-        digest.update(repr((name, array.dtype.str, array.shape)).encode())
-        digest.update(memoryview(array).cast("B"))
-    return digest.hexdigest()
 
 
 @torch.no_grad()

@@ -27,6 +27,7 @@ from torch import nn
 from accelflow.data import ArraySplit
 from accelflow.errors import ConfigError
 from accelflow.hls._config import HlsConfig, HlsError, LayerPrecision
+from accelflow.train import weights_digest
 
 __all__ = ["HlsProject", "convert", "csim_predict", "csim_accuracy", "hls_layer_name", "torch_predict"]
 
@@ -90,15 +91,6 @@ def _hls_config(model: nn.Module, input_shape: tuple[int, ...], config: HlsConfi
     return cfg
 
 
-def _weights_digest(model: nn.Module) -> str:
-    h = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().numpy().tobytes())
-    h.update(str(model).encode())
-    return h.hexdigest()
-
-
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """hls4ml prints its progress to stdout; route it to the debug log instead."""
@@ -150,7 +142,7 @@ def convert(
         raise HlsError(f"hls4ml could not read the model: {exc}") from exc
     cfg_text = json.dumps({k: v for k, v in cfg.items() if k != "PytorchModel"}, sort_keys=True, default=str)
     meta = f"{cfg_text}|{shape}|{config.io_type}|{config.part}|{config.clock_period_ns}|{hls4ml.__version__}"
-    key = hashlib.sha256((_weights_digest(model) + meta).encode()).hexdigest()[:16]
+    key = hashlib.sha256((weights_digest(model) + meta).encode()).hexdigest()[:16]
     path = Path(outdir) / key
     try:
         with _quiet():

@@ -25,6 +25,7 @@ from accelflow.train._cache import (
     load_weights,
     save_weights,
     weights_cache_dir,
+    weights_digest,
 )
 from accelflow.train._loop import (
     EpochStats,
@@ -56,5 +57,6 @@ __all__ = [
     "weights_cache_dir",
     "load_weights",
     "save_weights",
+    "weights_digest",
     "default_num_threads",
 ]

@@ -37,6 +37,7 @@ __all__ = [
     "cached_model",
     "load_weights",
     "save_weights",
+    "weights_digest",
     "default_recipe",
     "weights_cache_dir",
 ]
@@ -109,6 +110,17 @@ def _atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def weights_digest(model: nn.Module) -> str:
+    """Hex sha256 of ``model``'s state dict (names and bytes, in name order) and its printed architecture:
+    what keys caches of results computed from a model's weights (hls4ml conversions, fine-tunings)."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().numpy().tobytes())
+    h.update(str(model).encode())
+    return h.hexdigest()
 
 
 def load_weights(model: nn.Module, stem: Path) -> dict[str, Any] | None:
