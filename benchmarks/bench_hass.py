@@ -335,8 +335,8 @@ def run_finetune(models: list[str], device: str, search_bound: float, tag: str, 
                                            storage, summary, sampler)
         entry["seconds"] = time.perf_counter() - t0
         log.info("%s fine-tuned: %s", name, {m: entry[m]["throughput_images_per_s"] for m in methods})
-        kd = (f"-kd{distill:g}" if distill > 0 else "") + (f"-ramp{ramp:g}" if ramp > 0 else "")
-        key = f"{name}{_sampler_suffix(sampler)}{_bound_suffix(search_bound)}/ft{steps}-lr{lr:g}{kd}{suffix}"
+        recipe_suffix = (f"-kd{distill:g}" if distill > 0 else "") + (f"-ramp{ramp:g}" if ramp > 0 else "")
+        key = f"{name}{_sampler_suffix(sampler)}{_bound_suffix(search_bound)}/ft{steps}-lr{lr:g}{recipe_suffix}{suffix}"
         _merge_finetune(key, entry, methods)
 
 
