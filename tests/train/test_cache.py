@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from accelflow.train import CACHE_ENV, TrainRecipe, cached_model, default_recipe, weights_cache_dir
+from accelflow.train import (
+    CACHE_ENV,
+    TrainRecipe,
+    cache_entries,
+    cached_model,
+    default_recipe,
+    remove_entries,
+    weights_cache_dir,
+)
 
 RECIPE = TrainRecipe(epochs=3, batch_size=64, lr=3e-3, seed=0)
 DATA = {"limit_train": 600}
@@ -81,3 +89,25 @@ def test_weights_without_metadata_are_not_trusted(cache: Path) -> None:
 def test_default_recipes_exist_for_the_fashion_models() -> None:
     assert default_recipe("lenet5").epochs >= 1
     assert default_recipe("no_such_model") == default_recipe("another_unknown")
+
+
+def test_entries_list_complete_and_interrupted_writes(cache: Path) -> None:
+    _, info = _get()
+    (cache / "deadbeef.pt").write_bytes(b"half")  # a .pt whose .json never landed
+    (cache / f".{info.key}.pt.x1y2.tmp").write_bytes(b"tmp")  # an interrupted atomic write
+    (cache / "notes.txt").write_text("not an entry")
+    entries = {e.key: e for e in cache_entries(cache)}
+    assert set(entries) == {info.key, "deadbeef"}
+    done = entries[info.key]
+    assert done.complete and done.meta["test_accuracy"] == info.test_accuracy
+    assert len(done.files) == 3 and done.size_bytes == sum(f.stat().st_size for f in done.files)
+    assert not entries["deadbeef"].complete and entries["deadbeef"].meta == {}
+    assert cache_entries(cache / "missing") == []
+
+
+def test_removed_entries_are_rebuilt(cache: Path) -> None:
+    _, info = _get()
+    [entry] = cache_entries(cache)
+    assert remove_entries([entry]) == entry.size_bytes
+    assert remove_entries([entry]) == 0  # already gone: nothing to free, no error
+    assert cache_entries(cache) == [] and not _get()[1].hit

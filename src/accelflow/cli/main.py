@@ -20,7 +20,7 @@ from accelflow.errors import AccelflowError
 COMMAND_MODULES: tuple[str, ...] = (
     "accelflow.cli.inspect_cmd", "accelflow.cli.estimate_cmd",
     "accelflow.cli.run_cmd", "accelflow.cli.runs_cmd", "accelflow.cli.dataflow_cmd", "accelflow.cli.hass_cmd", "accelflow.cli.sweep_cmd",
-    "accelflow.cli.flow_search_cmd",
+    "accelflow.cli.flow_search_cmd", "accelflow.cli.cache_cmd",
 )
 
 EXIT_USAGE = 2

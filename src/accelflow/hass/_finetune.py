@@ -119,7 +119,8 @@ class FineTune:
         start = time.perf_counter()
         tuned = self._tune(model, thresholds)
         if stem is not None:
-            save_weights(tuned, stem, {"recipe": self.recipe(), "thresholds": thresholds.to_dict(),
+            save_weights(tuned, stem, {"model": type(model).__name__, "recipe": self.recipe(),
+                                       "thresholds": thresholds.to_dict(),
                                        "seconds": time.perf_counter() - start, "torch_version": torch.__version__,
                                        "version": FINETUNE_CACHE_VERSION})
         return tuned

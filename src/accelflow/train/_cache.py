@@ -5,6 +5,8 @@ accuracies, timings, torch version and the sha256 of the ``.pt``). Both are writ
 renamed into place, the ``.json`` last, so an interrupted run never leaves an entry that looks complete; an
 entry that cannot be read or does not match its checksum is retrained with a logged warning. Two processes
 training the same entry at once both train; the later rename wins (at worst one later retrain).
+:func:`cache_entries` lists the entries of such a directory and :func:`remove_entries` deletes them
+(``accelflow cache``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -30,15 +33,18 @@ from accelflow.train._recipe import TrainRecipe
 __all__ = [
     "CACHE_ENV",
     "CACHE_VERSION",
+    "CacheEntry",
     "CacheInfo",
     "DEFAULT_RECIPES",
     "FALLBACK_RECIPE",
     "cache_key",
+    "cache_entries",
     "cached_model",
     "load_weights",
     "save_weights",
     "weights_digest",
     "default_recipe",
+    "remove_entries",
     "weights_cache_dir",
 ]
 
@@ -242,3 +248,65 @@ def _store(model: nn.Module, result: TrainResult, stem: Path, *, zoo_name: str,
         "torch_version": torch.__version__,
         "cache_version": CACHE_VERSION,
     })
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One entry of a weights directory written by :func:`save_weights`: ``<key>.pt`` and ``<key>.json``.
+    ``complete`` is False for leftovers of an interrupted write (a ``.pt`` without its ``.json``, or a
+    temporary file), which :func:`load_weights` never trusts; ``meta`` is the ``.json`` ({} if unreadable)."""
+
+    key: str
+    files: tuple[Path, ...]
+    size_bytes: int
+    modified: float
+    complete: bool
+    meta: Mapping[str, Any]
+
+    @property
+    def age_days(self) -> float:
+        return (time.time() - self.modified) / 86400.0
+
+
+def cache_entries(directory: Path) -> list[CacheEntry]:
+    """The entries in ``directory`` (not its subdirectories), oldest first; [] if it does not exist."""
+    if not directory.is_dir():
+        return []
+    groups: dict[str, list[Path]] = {}
+    for path in directory.iterdir():
+        if not path.is_file():
+            continue
+        if path.suffix == ".tmp":  # .<key>.pt.<random>.tmp from _atomic_write
+            key = path.name.lstrip(".").split(".", 1)[0]
+        elif path.suffix in (".pt", ".json"):
+            key = path.stem
+        else:
+            continue
+        groups.setdefault(key, []).append(path)
+    entries = []
+    for key, files in groups.items():
+        stats = [f.stat() for f in files]
+        meta_path = directory / f"{key}.json"
+        complete = meta_path in files and (directory / f"{key}.pt") in files
+        try:
+            meta = json.loads(meta_path.read_text()) if complete else {}
+        except (OSError, ValueError):
+            meta, complete = {}, False
+        entries.append(CacheEntry(key, tuple(sorted(files)), sum(s.st_size for s in stats),
+                                  max(s.st_mtime for s in stats), complete, meta))
+    return sorted(entries, key=lambda e: e.modified)
+
+
+def remove_entries(entries: Iterable[CacheEntry]) -> int:
+    """Delete ``entries`` (the ``.json`` first, so a reader never sees a complete-looking half entry) and
+    return the bytes freed. Files already gone (another process cleaning) are skipped."""
+    freed = 0
+    for entry in entries:
+        for path in sorted(entry.files, key=lambda f: f.suffix != ".json"):
+            try:
+                size = path.stat().st_size
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            freed += size
+    return freed
