@@ -284,8 +284,16 @@ def cache_entries(directory: Path) -> list[CacheEntry]:
             continue
         groups.setdefault(key, []).append(path)
     entries = []
-    for key, files in groups.items():
-        stats = [f.stat() for f in files]
+    for key, found in groups.items():
+        stats, files = [], []
+        for f in found:  # a temporary file may be renamed away by a writer meanwhile
+            try:
+                stats.append(f.stat())
+            except FileNotFoundError:
+                continue
+            files.append(f)
+        if not files:
+            continue
         meta_path = directory / f"{key}.json"
         complete = meta_path in files and (directory / f"{key}.pt") in files
         try:
