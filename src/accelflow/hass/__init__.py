@@ -29,6 +29,7 @@ from accelflow.hass._finetune import FineTune, finetune_cache_dir
 from accelflow.hass._recover import Recovered, pareto_order, recover
 from accelflow.hass._result import HassResult, LayerResult, TrialRecord, make_result
 from accelflow.hass._search import (
+    BASELINES,
     DEFAULT_STORAGE,
     SearchSettings,
     ask,
@@ -36,6 +37,7 @@ from accelflow.hass._search import (
     create_study,
     feasible_trials,
     run_search,
+    study_baselines,
     tell,
     trial_records,
     warm_start_points,
@@ -51,6 +53,7 @@ from accelflow.hass._space import (
 )
 
 __all__ = [
+    "BASELINES",
     "DEFAULT_STORAGE",
     "Evaluation",
     "Evaluator",
@@ -79,6 +82,7 @@ __all__ = [
     "run_search",
     "scan_uniform_grid",
     "slowest_layer_baseline",
+    "study_baselines",
     "tell",
     "trial_records",
     "warm_start_points",

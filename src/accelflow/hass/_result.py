@@ -90,6 +90,11 @@ class HassResult:
         return self.throughput_images_per_s / max(self.dsp, 1)
 
     @property
+    def objective_value(self) -> float:
+        """The design's value of the searched objective: images/s, or images/s per DSP."""
+        return self.throughput_images_per_s if self.objective is Objective.THROUGHPUT else self.throughput_per_dsp
+
+    @property
     def speedup_over_dense(self) -> float:
         return self.throughput_images_per_s / self.dense_throughput_images_per_s
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -24,6 +25,7 @@ import optuna
 from rich.progress import TimeElapsedColumn
 
 from accelflow.data import ArraySplit
+from accelflow.hass._baselines import slowest_layer_baseline, uniform_baseline
 from accelflow.hass._errors import HassError
 from accelflow.hass._evaluate import Evaluation, Evaluator, holdout_drop
 from accelflow.hass._finetune import FineTune
@@ -44,6 +46,8 @@ __all__ = [
     "best_trial",
     "trial_records",
     "warm_start_points",
+    "BASELINES",
+    "study_baselines",
     "run_search",
 ]
 
@@ -127,7 +131,8 @@ def create_study(settings: SearchSettings, network: str, device: str,
         for source, params in initial:
             study.enqueue_trial(dict(params), user_attrs={"source": source}, skip_if_exists=True)
         return study
-    ignored = sum(source != "dense" for source, _ in initial)
+    tried = [t.params for t in study.get_trials(deepcopy=False)]
+    ignored = sum(source != "dense" and not any(_same(params, p) for p in tried) for source, params in initial)
     if ignored:
         log.warning("%d starting point(s) ignored: study %r exists and is resumed with its own trials (starting "
                     "points are added only to a new study)", ignored, study.study_name)
@@ -139,6 +144,11 @@ def create_study(settings: SearchSettings, network: str, device: str,
             raise HassError(f"study {study.study_name!r} was created with {attr}={stored!r}, not {value!r}; "
                             "pass another study name")
     return study
+
+
+def _same(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
+    """The same point (to float rounding): a starting point a resumed study already holds is not "ignored"."""
+    return a.keys() == b.keys() and all(math.isclose(a[k], b[k], rel_tol=1e-9, abs_tol=1e-12) for k in a)
 
 
 def ask(study: optuna.Study, evaluator: Evaluator) -> tuple[optuna.trial.Trial, Thresholds]:
@@ -245,6 +255,48 @@ def warm_start_points(storage: str | None, study_name: str, space: ThresholdSpac
         points.append(dict(trial.params))
     log.info("warm start from %s: %d designs within %g points", study_name, len(points), bound)
     return points
+
+
+#: The sparse baselines :func:`study_baselines` computes, by method name (see :mod:`accelflow.hass._baselines`).
+BASELINES = ("uniform", "slowest_layer")
+
+
+def study_baselines(evaluator: Evaluator, settings: SearchSettings, methods: Sequence[str],
+                    holdout: ArraySplit | None = None) -> dict[str, dict[str, Any]]:
+    """The sparse baselines ``methods`` (of :data:`BASELINES`) within ``settings.max_accuracy_drop``, selected
+    like the search (hold-out check included), each as a summary: throughput, DSP, accuracy drop, zero
+    products and thresholds. They are kept in the user attributes of ``settings``' study (created here if
+    new), so a resumed run reads them back instead of re-scanning the grid; a stored one computed on other
+    validation or hold-out sizes or for another objective is recomputed. Their thresholds are natural starting points of a new
+    study (``evaluator.space.params(Thresholds.from_dict(summary["thresholds"]))``)."""
+    unknown = [m for m in methods if m not in BASELINES]
+    if unknown:
+        raise HassError(f"unknown baseline(s) {', '.join(map(repr, unknown))}; known: {', '.join(BASELINES)}")
+    study = create_study(settings.searching(), evaluator.name, evaluator.device.name, (), evaluator.lockstep.value)
+    bound = settings.max_accuracy_drop
+    sizes = {"validation_images": len(evaluator.validation), "holdout_images": 0 if holdout is None else len(holdout),
+             "objective": settings.objective.value}
+    out: dict[str, dict[str, Any]] = {}
+    for method in dict.fromkeys(methods):
+        attr = f"baseline:{method}:drop{bound:g}"
+        stored = study.user_attrs.get(attr)
+        if stored is not None and all(stored.get(k) == v for k, v in sizes.items()):
+            log.info("%s baseline read from study %s", method, study.study_name)
+            out[method] = stored
+            continue
+        log.info("%s baseline within %g points...", method, bound)
+        if method == "uniform":
+            r = uniform_baseline(evaluator, bound, settings.objective, holdout=holdout, local=True)
+        else:
+            r = slowest_layer_baseline(evaluator, bound, settings.objective, holdout=holdout)
+        out[method] = {"method": method, "max_accuracy_drop": bound, **sizes, "evaluations": len(r.trials),
+                       "objective_value": r.objective_value, "throughput_images_per_s": r.throughput_images_per_s,
+                       "throughput_per_dsp": r.throughput_per_dsp, "speedup_over_dense": r.speedup_over_dense,
+                       "dsp": r.dsp, "lut": r.lut, "binding_resource": r.binding_resource, "accuracy": r.accuracy,
+                       "accuracy_drop": r.accuracy_drop, "zero_products": r.zero_products,
+                       "thresholds": r.thresholds.to_dict()}
+        study.set_user_attr(attr, out[method])
+    return out
 
 
 def _shown(storage: str | None) -> str:
