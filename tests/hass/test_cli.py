@@ -97,11 +97,75 @@ def test_table_says_what_fine_tuning_did(tmp_path, capsys: pytest.CaptureFixture
 
 
 def test_warm_start_says_when_it_cannot_apply(tmp_path, caplog: pytest.LogCaptureFixture) -> None:
-    """Starting points go into a new study only; re-running with --warm-start resumes and says so."""
+    """Starting points go into a new study only. Re-running with the same --warm-start resumes quietly (its
+    points are already in the study); points the study does not hold are reported as ignored."""
     common = ["hass", "zoo:lenet5", "--device", "zcu102", "--validation-size", "100", "--calibration-size", "8",
               "--holdout-size", "0", "--storage", f"sqlite:///{tmp_path / 'h.db'}", "--json"]
     assert main([*common, "--trials", "2", "--study-name", "first"]) == 0
+    assert main([*common, "--trials", "2", "--study-name", "other", "--seed", "3"]) == 0
+    assert main([*common, "--trials", "3", "--study-name", "second", "--warm-start", "first"]) == 0
     assert main([*common, "--trials", "3", "--study-name", "second", "--warm-start", "first"]) == 0
     assert "ignored" not in caplog.text
-    assert main([*common, "--trials", "3", "--study-name", "second", "--warm-start", "first"]) == 0
+    assert main([*common, "--trials", "3", "--study-name", "second", "--warm-start", "other"]) == 0
     assert "ignored: study 'second' exists" in caplog.text
+
+
+def test_baselines_are_reported_kept_and_start_the_search(tmp_path, capsys: pytest.CaptureFixture[str],
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """--baselines runs the uniform and slowest-layer baselines within the bound (hold-out checked), reports
+    HASS against them, and starts the search from their thresholds, so HASS is never slower; a resumed run
+    reads them back from the study instead of re-scanning."""
+    import json
+    import logging
+
+    argv = ["hass", "zoo:lenet5", "--device", "zc706", "--trials", "3", "--validation-size", "300",
+            "--calibration-size", "8", "--holdout-size", "200", "--storage", f"sqlite:///{tmp_path / 'h.db'}",
+            "--baselines", "all", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    base = out["baselines"]
+    assert set(base) == {"uniform", "slowest_layer"}
+    for b in base.values():
+        assert b["accuracy_drop"] <= 1.0 + 1e-9 and b["holdout_images"] == 200 and b["evaluations"] >= 1
+        assert b["hass_ratio"] == pytest.approx(out["throughput_images_per_s"] / b["throughput_images_per_s"])
+        assert out["throughput_images_per_s"] >= b["throughput_images_per_s"] * (1 - 1e-9)
+    sources = [t["source"] for t in out["trials"]]
+    assert sources[:3] == ["dense", "initial", "initial"]
+    caplog.set_level(logging.INFO, logger="accelflow.hass")
+    assert main([*argv[:5], "4", *argv[6:]]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["baselines"]["uniform"]["thresholds"] == base["uniform"]["thresholds"]
+    assert "uniform baseline read from study" in caplog.text and "ignored" not in caplog.text
+
+
+def test_unknown_baseline_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["hass", "zoo:lenet5", "--baselines", "uniform,magic"]) == 2
+    err = capsys.readouterr().err
+    assert "--baselines 'uniform,magic'" in err and "slowest_layer" in err
+
+
+def test_flow_task_reports_baselines_on_the_search_objective(tmp_path) -> None:
+    """The flow task `hass` with `baselines: uniform`: the uniform design's throughput and HASS over it on
+    the searched objective (throughput per DSP here) become metrics; HASS starts from it, so is not worse."""
+    from accelflow.flow import check_flow, initial_state, parse_flow, run_flow
+    from accelflow.runs import RunStore
+
+    text = """
+name: hass_baselines
+start: {model: lenet5, dataset: fashion_mnist}
+steps:
+  - task: train_cached
+  - task: hass
+    params: {device: zcu102, objective: throughput_per_dsp, trials: 3, validation_size: 200, calibration_size: 8,
+             baselines: uniform}
+"""
+    spec, flow = parse_flow(text, "hass_baselines.yaml")[:2]
+    start = initial_state(spec.start)
+    check_flow(flow, start)
+    store = RunStore(tmp_path)
+    try:
+        metrics = run_flow(flow, start, store=store, flow_text=text, seed=0).state.metrics["hass"]
+    finally:
+        store.close()
+    assert metrics["uniform_throughput_images_per_s"] > 0
+    assert metrics["vs_uniform"] >= 1 - 1e-9

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -62,6 +63,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--export", default=None, metavar="FILE.onnx",
                    help="write the chosen design (thresholds applied, fine-tuned weights if any) to ONNX with "
                         "channel_sparsity_hist on every Conv, for `accelflow dataflow --sparsity-from`")
+    p.add_argument("--baselines", default=None, metavar="LIST",
+                   help="also run these sparse baselines within the same bound and report HASS against them: "
+                        "uniform (one global threshold pair, hardware-blind), slowest_layer, or all; they are "
+                        "kept in the study and start a new study's search")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
@@ -69,14 +74,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from accelflow.hass import (
+        BASELINES,
         DEFAULT_STORAGE,
         FineTune,
         HassError,
         Objective,
         SamplerKind,
         SearchSettings,
+        Thresholds,
         finetune_cache_dir,
         run_search,
+        study_baselines,
         warm_start_points,
         zoo_problem,
     )
@@ -101,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--finetune-slack needs --finetune-steps N > 0: the slack is won back by fine-tuning")
     if args.export is not None and not args.export.endswith(".onnx"):
         raise ConfigError(f"--export {args.export!r}: the file name must end in .onnx")
+    methods = _baseline_methods(args.baselines, BASELINES)
     problem = zoo_problem(name, args.device, args.data, args.validation_size, args.calibration_size, args.batch,
                           seed=args.seed, progress=not args.json, holdout_size=args.holdout_size,
                           lockstep=args.lockstep)
@@ -114,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
                         cache_dir=finetune_cache_dir()) if args.finetune_steps > 0 else None
     initial = [] if args.warm_start is None else \
         warm_start_points(settings.storage, args.warm_start, problem.evaluator.space)
+    baselines = study_baselines(problem.evaluator, settings, methods, problem.holdout) if methods else {}
+    initial += [problem.evaluator.space.params(Thresholds.from_dict(b["thresholds"])) for b in baselines.values()]
     from accelflow.search import make_executor
 
     executor = make_executor(args.workers, args.scheduler)
@@ -122,6 +133,10 @@ def run(args: argparse.Namespace) -> int:
                             holdout=problem.holdout, executor=executor)
     finally:
         executor.close()
+    if baselines:
+        for b in baselines.values():  # on the search objective (throughput, or throughput per DSP)
+            b["hass_ratio"] = result.objective_value / b["objective_value"]
+        result = dataclasses.replace(result, extra={**result.extra, "baselines": baselines})
     if args.export is not None:
         _export(result, problem, args.export)
     if args.json:
@@ -130,6 +145,17 @@ def run(args: argparse.Namespace) -> int:
         return 0
     _table(result)
     return 0
+
+
+def _baseline_methods(text: str | None, known: tuple[str, ...]) -> list[str]:
+    """``--baselines``: a comma-separated subset of ``known``, or ``all``."""
+    if text is None:
+        return []
+    methods = list(known) if text.strip() == "all" else [m.strip() for m in text.split(",") if m.strip()]
+    bad = [m for m in methods if m not in known]
+    if bad or not methods:
+        raise ConfigError(f"--baselines {text!r}: expected a comma-separated list of {', '.join(known)}, or all")
+    return methods
 
 
 def _export(result: object, problem: object, path: str) -> None:
@@ -171,6 +197,10 @@ def _table(result: object) -> None:
                   f" x{result.speedup_over_dense:.2f}); DSP {result.dsp} LUT {result.lut:,.0f} FF {result.ff:,.0f} "
                   f"BRAM18 {result.bram18:,.0f}; accuracy {100 * result.accuracy:.2f}% "
                   f"(drop {result.accuracy_drop:.2f} points, bound {result.max_accuracy_drop})")
+    for b in result.extra.get("baselines", {}).values():
+        console.print(f"{b['method']} baseline: {b['throughput_images_per_s']:,.0f} img/s (x{b['speedup_over_dense']:.2f} "
+                      f"dense), DSP {b['dsp']}, drop {b['accuracy_drop']:.2f} points, {100 * b['zero_products']:.0f}% "
+                      f"zero products; HASS is {b['hass_ratio']:.2f}x ({result.objective.value})")
     tried = result.extra.get("recover_tried")
     if result.finetuned:
         how = "" if tried is None else (f": candidate {result.extra['recover_rank'] + 1} of "

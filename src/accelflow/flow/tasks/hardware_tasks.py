@@ -134,6 +134,9 @@ class HassTask(Task):
     finetune_ramp: float = param(0.0, low=0.0, high=1.0,
                                  help="fraction of the fine-tuning steps over which the thresholds rise from 0 "
                                       "(gradual pruning; 0: at once)")
+    baselines: str = param("none", choices=("none", "uniform", "slowest_layer", "all"),
+                           help="sparse baselines run within the same bound, reported as metrics "
+                                "(<baseline>_throughput_images_per_s, vs_<baseline>) and used as starting points")
 
     def __post_init__(self) -> None:
         if self.finetune_slack > 0 and self.finetune_steps <= 0:
@@ -142,12 +145,15 @@ class HassTask(Task):
     def run(self, state: DesignState, ctx: TaskContext) -> DesignState:
         from accelflow.dataflow import LockStep, load_device
         from accelflow.hass import (
+            BASELINES,
             Evaluator,
             FineTune,
             SearchSettings,
+            Thresholds,
             build_space,
             finetune_cache_dir,
             run_search,
+            study_baselines,
             subset,
         )
 
@@ -163,7 +169,15 @@ class HassTask(Task):
         finetune = FineTune(splits.train, steps=self.finetune_steps, lr=self.finetune_lr, seed=ctx.seed,
                             progress=ctx.progress, distill=self.finetune_distill, ramp=self.finetune_ramp,
                             cache_dir=finetune_cache_dir()) if self.finetune_steps else None
-        result = run_search(evaluator, settings, progress=ctx.progress, finetune=finetune)
+        methods = {"none": (), "all": BASELINES}.get(self.baselines, (self.baselines,))
+        baselines = study_baselines(evaluator, settings, methods) if methods else {}
+        initial = [evaluator.space.params(Thresholds.from_dict(b["thresholds"])) for b in baselines.values()]
+        result = run_search(evaluator, settings, initial, progress=ctx.progress, finetune=finetune,
+                            extra={"baselines": baselines} if baselines else None)
+        compared: dict[str, float] = {}
+        for m, b in baselines.items():  # vs_<m>: HASS over the baseline on the search objective
+            compared[f"{m}_throughput_images_per_s"] = b["throughput_images_per_s"]
+            compared[f"vs_{m}"] = result.objective_value / b["objective_value"]
         path = _write_json(ctx.path("hass.json"), result.to_json())
         sparse_model = result.design_model(model)  # fine-tuned weights when the design was fine-tuned
         return state.evolve(model=sparse_model).with_artefact("hass_result", path).with_metrics(
@@ -176,4 +190,5 @@ class HassTask(Task):
             accuracy=result.accuracy,
             accuracy_drop=result.accuracy_drop,
             dsp=result.dsp, lut=result.lut, ff=result.ff, bram18=result.bram18,
+            **compared,
         )
