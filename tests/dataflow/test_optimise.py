@@ -102,6 +102,9 @@ def test_exhaustive_refuses_networks_that_are_too_large() -> None:
     model = network_model(load_model("zoo:lenet5"), load_device("zc706"), utilisation=0.1)
     with pytest.raises(SearchBudgetError, match="greedy or anneal"):
         exhaustive(model, node_budget=3)
+    with pytest.raises(SearchBudgetError):  # the budget reaches the search through the public entry point
+        optimise_folding(load_model("zoo:lenet5"), load_device("zc706"), Method.EXHAUSTIVE, utilisation=0.1,
+                         node_budget=3)
 
 
 @pytest.mark.parametrize("method", [Method.GREEDY, Method.ANNEAL])

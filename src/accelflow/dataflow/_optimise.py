@@ -38,13 +38,14 @@ def optimise_folding(
     use_sparsity: bool = True,
     refine: bool = True,
     lockstep: LockStep = LockStep.MEAN,
+    node_budget: int = 2_000_000,
 ) -> DataflowDesign:
     """Fold every layer of ``graph`` to maximise throughput on ``device`` within ``utilisation`` of
     each resource. Conv nodes carrying a :class:`~accelflow.ir.ChannelSparsity` annotation with at least
     10% zero products are built sparse (``use_sparsity=False`` builds all dense). ``seed``/``iterations`` apply to annealing;
     ``lockstep`` picks the sparse lock-step cost (REFERENCE mean, or our expected maximum);
     ``refine=False`` skips greedy's re-target rounds (seconds faster on ImageNet-size networks, designs
-    up to a third slower).
+    up to a third slower). ``node_budget`` bounds the exhaustive search (:class:`SearchBudgetError` past it).
 
     Example::
 
@@ -60,6 +61,6 @@ def optimise_folding(
     elif method is Method.ANNEAL:
         fold, cost = anneal(model, seed=seed, iterations=iterations)
     else:
-        fold, cost = exhaustive(model)
+        fold, cost = exhaustive(model, node_budget=node_budget)
     log.info("%s on %s (%s): %.1f images/s", graph.name, device.name, method.value, cost.throughput)
     return design_from_cost(graph.name, model, fold, cost)
