@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from accelflow.data import load
-from accelflow.dataflow import LockStep, load_device, optimise_folding
+from accelflow.dataflow import LockStep, Method, SearchBudgetError, load_device, optimise_folding
 from accelflow.frontends import from_pytorch
 from accelflow.hass import (
     FineTune,
@@ -46,6 +46,7 @@ from accelflow.hass import (
     uniform_grid,
     zoo_problem,
 )
+from accelflow.ir import ChannelSparsity, OpKind
 from accelflow.sparsity import annotate_graph, mask_weights, measure_sparsity
 from accelflow.train import TrainRecipe
 from accelflow.zoo import create
@@ -391,6 +392,107 @@ def _finetune_hass(ev: Any, problem: Any, finetune: FineTune, bound: float, sear
         **{k: hass.extra[k] for k in ("recover_candidates", "recover_tried", "recover_rank") if k in hass.extra}}
 
 
+def _best_finetuned(data: dict[str, Any], name: str, method: str) -> tuple[str, dict[str, Any]] | None:
+    """The ``--part finetune`` entry (key, entry) whose ``method`` design is fastest for ``name``."""
+    rows = [(k, e) for k, e in data.get("finetune", {}).items()
+            if k.split("/")[0].split("-")[0] == name and method in e and e.get("lockstep") == "sampled"]
+    return max(rows, key=lambda r: r[1][method]["throughput_images_per_s"], default=None)
+
+
+def _all_zero(graph: Any) -> Any:
+    """``graph`` with every conv annotated as having only all-zero windows: its layers then cost their
+    data-movement floor (one word per cycle per stream), the fastest any thresholds could make them."""
+    for node in graph.find(OpKind.CONV):
+        taps = int(np.prod(node.attrs.kernel))
+        hist = np.zeros((node.attrs.in_channels, taps + 1))
+        hist[:, -1] = 1.0
+        node.annotate(ChannelSparsity(hist, source="all-zero bound"))
+    return graph
+
+
+def _row(design: Any) -> dict[str, Any]:
+    return {"throughput_images_per_s": design.throughput_images_per_s, "interval_cycles": design.interval_cycles,
+            "pipeline_depth_cycles": design.pipeline_depth_cycles, "dsp": int(design.resources.dsp),
+            "binding_resource": design.binding_resource.value}
+
+
+def _exact(fold: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """``{"exact": row}`` of the design ``fold(*args, **kwargs)`` returns, or ``{"exact": None, "error": ...}``
+    when the exhaustive search runs past its node budget (too many layers)."""
+    try:
+        return {"exact": _row(fold(*args, **kwargs))}
+    except SearchBudgetError as exc:
+        return {"exact": None, "error": str(exc)}
+
+
+def _exact_design(ev: Any, pruned: torch.nn.Module | None, node_budget: int) -> Any:
+    """The exact (exhaustive) folding of ``pruned`` (histograms measured as the evaluator does), or of the
+    dense design for None, under the evaluator's device, batch and lock-step cost."""
+    graph = ev.graph()
+    if pruned is not None:
+        positions = ev.window_positions if ev.lockstep is LockStep.SAMPLED else 0
+        annotate_graph(graph, measure_sparsity(pruned, ev.calibration_batches(), window_positions=positions))
+    return optimise_folding(graph, ev.device, Method.EXHAUSTIVE, batch=ev.batch, lockstep=ev.lockstep,
+                            use_sparsity=pruned is not None, node_budget=node_budget)
+
+
+def run_ceiling(models: list[str], val_size: int, holdout_size: int, node_budget: int) -> None:
+    """``ceiling``: how far the fastest fine-tuned designs are from the exact optimum folding. For each
+    model: the dense design, the fastest fine-tuned uniform and HASS designs of any ``--part finetune``
+    entry (best vs best) and the corner of the search space (every variable at its maximum), each folded by
+    the greedy optimiser (what the search used) and by the exact branch-and-bound (``Method.EXHAUSTIVE``,
+    interval optimal over all legal foldings); and the exact optimum when every conv window is all-zero,
+    an upper bound on what any thresholds can reach on the device. Fine-tuned weights come from the
+    fine-tuning cache (re-tuned, minutes each, if missing)."""
+    data = json.loads(OUT.read_text())
+    for name in models:
+        t0 = time.perf_counter()
+        picks = {m: _best_finetuned(data, name, m) for m in ("uniform", "hass")}
+        if not all(picks.values()):
+            log.warning("%s: no fine-tuned uniform and HASS entries in %s; run --part finetune first", name, OUT)
+            continue
+        device = picks["hass"][1]["device"]  # type: ignore[index]
+        problem = zoo_problem(name, device, validation_size=val_size, calibration_size=100, batch=256,
+                              holdout_size=holdout_size, lockstep=LockStep.SAMPLED)
+        greedy_ev = problem.evaluator
+        out: dict[str, Any] = {"device": device, "lockstep": "sampled",
+                               "dense": {"greedy": _row(greedy_ev.dense_design()),
+                                         **_exact(_exact_design, greedy_ev, None, node_budget)}}
+        for method, (key, entry) in picks.items():  # type: ignore[misc]
+            design = entry[method]
+            thresholds = Thresholds.from_dict(design["thresholds"])
+            model = problem.model
+            if design.get("finetuned"):
+                model = FineTune(problem.splits.train, steps=entry["finetune_steps"], lr=entry["finetune_lr"],
+                                 batch_size=entry["finetune_batch"], distill=entry.get("finetune_distill", 0.0),
+                                 ramp=entry.get("finetune_ramp", 0.0), cache_dir=finetune_cache_dir())(model, thresholds)
+            greedy = greedy_ev(thresholds, model=model)
+            out[method] = {"entry": key, "recorded_throughput_images_per_s": design["throughput_images_per_s"],
+                           "val_accuracy_drop": greedy.accuracy_drop, "greedy": _row(greedy.design),
+                           **_exact(_exact_design, greedy_ev, thresholds.apply(model), node_budget)}
+        # the most aggressive point of the search space: every weight fraction and activation ratio at its maximum
+        space = greedy_ev.space
+        corner = space.thresholds({k: space.max_weight_fraction if k.startswith("w:") else space.max_activation_ratio
+                                   for k in space.params(Thresholds())})
+        greedy = greedy_ev(corner)
+        out["space_corner"] = {"val_accuracy_drop": greedy.accuracy_drop, "zero_products": greedy.zero_products,
+                               "greedy": _row(greedy.design),
+                               **_exact(_exact_design, greedy_ev, corner.apply(problem.model), node_budget)}
+        all_zero = _all_zero(greedy_ev.graph())
+        # all windows all-zero: the mean and sampled lock-step costs agree (both give the movement floor)
+        out["all_zero"] = _exact(optimise_folding, all_zero, greedy_ev.device, Method.EXHAUSTIVE, batch=256,
+                                 lockstep=LockStep.MEAN, node_budget=node_budget)
+        for fold in ("greedy", "exact"):
+            if all(out[m][fold] for m in ("dense", "uniform", "hass")):
+                out[f"hass_vs_uniform_{fold}"] = (out["hass"][fold]["throughput_images_per_s"]
+                                                  / out["uniform"][fold]["throughput_images_per_s"])
+                out[f"hass_vs_dense_{fold}"] = (out["hass"][fold]["throughput_images_per_s"]
+                                                / out["dense"][fold]["throughput_images_per_s"])
+        out["seconds"] = time.perf_counter() - t0
+        log.info("%s ceiling: %s", name, {k: out[k] for k in out if k.startswith("hass_vs")})
+        _merge({"ceiling": {name: out}})
+
+
 def run_sensitivity(models: list[str], device: str, val_size: int,
                     ratios: tuple[float, ...] = (0.5, 1.0, 1.5, 2.5),
                     fractions: tuple[float, ...] = (0.5, 0.7, 0.85, 0.95)) -> None:
@@ -567,6 +669,18 @@ def markdown(data: dict[str, Any]) -> str:
                              f"{d['dsp']}/{d['lut']:,}/{d['bram18']} | "
                              f"{sp['dsp']}/{sp['lut']:,}/{sp['bram18']} | {sp['binding_resource']} | "
                              f"{e[dev]['optimise_seconds']:.1f} / {e[dev].get('sampled_optimise_seconds', float('nan')):.1f} |")
+    if data.get("ceiling"):
+        lines += ["", "| model | design | greedy images/s (interval) | exact images/s (interval) | exact DSP | "
+                  "exact binding |", "|" + "---|" * 6]
+        for name, e in data["ceiling"].items():
+            for key in ("dense", "uniform", "hass", "space_corner", "all_zero"):
+                if key not in e:
+                    continue
+                g, x = e[key].get("greedy"), e[key].get("exact")
+                cell = "" if g is None else f"{g['throughput_images_per_s']:,.0f} ({g['interval_cycles']:,.0f})"
+                exact = ("over node budget", "", "") if x is None else (
+                    f"{x['throughput_images_per_s']:,.0f} ({x['interval_cycles']:,.0f})", x["dsp"], x["binding_resource"])
+                lines.append(f"| {name} | {key} | {cell} | {exact[0]} | {exact[1]} | {exact[2]} |")
     return "\n".join(lines)
 
 
@@ -594,7 +708,7 @@ def _update(change: Callable[[dict[str, Any]], None]) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer trials and images (minutes, not hours)")
-    ap.add_argument("--part", choices=["small", "imagenet", "timing", "transplant", "sampled", "sensitivity", "finetune", "plots", "all"],
+    ap.add_argument("--part", choices=["small", "imagenet", "timing", "transplant", "sampled", "sensitivity", "finetune", "ceiling", "plots", "all"],
                     default="all")
     ap.add_argument("--models", default="resnet8,mobilenet_v2_tiny")
     ap.add_argument("--device", default="zc706")
@@ -630,6 +744,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="--part finetune: uniform grid in 0.05 weight-fraction steps and 13 activation ratios "
                          "(more recovery candidates for uniform; entry key suffix -finegrid)")
     ap.add_argument("--max-tries", type=int, default=4, help="--part finetune: fine-tunings per method (bisection)")
+    ap.add_argument("--node-budget", type=int, default=20_000_000,
+                    help="--part ceiling: nodes the exact (exhaustive) folding search may visit per design")
     ap.add_argument("--table", action="store_true", help="print the markdown tables of the saved JSON and exit")
     args = ap.parse_args(argv)
     if args.table:
@@ -668,6 +784,8 @@ def main(argv: list[str] | None = None) -> int:
                      else (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7), args.validation, args.holdout,
                      methods=tuple(args.methods.split(",")), suffix="-finegrid" if fine else "",
                      sampler=SamplerKind(args.sampler), distill=args.finetune_distill, ramp=args.finetune_ramp)
+    if args.part == "ceiling":
+        run_ceiling(args.models.split(","), args.validation, args.holdout, args.node_budget)
     if args.part == "sensitivity":
         run_sensitivity(args.models.split(","), args.device, args.validation)
     if args.part == "transplant":
