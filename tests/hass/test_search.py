@@ -17,6 +17,8 @@ from accelflow.hass import (
     dense_baseline,
     run_search,
     slowest_layer_baseline,
+    study_baselines,
+    subset,
     uniform_baseline,
     warm_start_points,
 )
@@ -193,3 +195,31 @@ def test_storage_urls_in_messages_hide_passwords() -> None:
 
     assert _shown("postgresql://hass:s3cret@db.lab/studies") == "postgresql://hass:***@db.lab/studies"
     assert _shown("sqlite:///runs/h.db") == "sqlite:///runs/h.db"
+
+
+def test_study_baselines_are_kept_in_the_study_and_redone_when_the_data_change(evaluator, digits,
+                                                                            tmp_path: Path) -> None:
+    """The stored summary equals a fresh uniform_baseline; a second call reads it back without evaluating;
+    an evaluator on a different validation subset gets it recomputed (the stored one no longer applies)."""
+    settings = SearchSettings(max_accuracy_drop=2.0, trials=2, storage=f"sqlite:///{tmp_path / 's.db'}")
+    first = study_baselines(evaluator, settings, ["uniform"])["uniform"]
+    fresh = uniform_baseline(evaluator, 2.0, local=True)
+    assert first["throughput_images_per_s"] == pytest.approx(fresh.throughput_images_per_s)
+    assert Thresholds.from_dict(first["thresholds"]) == fresh.thresholds
+    assert first["validation_images"] == len(evaluator.validation) and first["accuracy_drop"] <= 2.0 + 1e-9
+
+    class Counting(Evaluator):
+        calls = 0
+
+        def _evaluate(self, thresholds, model):  # noqa: ANN001, ANN202 - counts evaluations, then evaluates
+            Counting.calls += 1
+            return super()._evaluate(thresholds, model)
+
+    fields = {f.name: getattr(evaluator, f.name) for f in dataclasses.fields(evaluator)}
+    again = study_baselines(Counting(**fields), settings, ["uniform"])["uniform"]
+    assert again == first and Counting.calls == 0
+    smaller = Counting(**{**fields, "validation": subset(evaluator.validation, 100, seed=1), "reference_accuracy": None})
+    redone = study_baselines(smaller, settings, ["uniform"])["uniform"]
+    assert Counting.calls > 0 and redone["validation_images"] == 100
+    with pytest.raises(HassError, match="unknown baseline.*'magic'.*uniform, slowest_layer"):
+        study_baselines(evaluator, settings, ["magic"])

@@ -197,7 +197,10 @@ def _table(result: object) -> None:
                   f" x{result.speedup_over_dense:.2f}); DSP {result.dsp} LUT {result.lut:,.0f} FF {result.ff:,.0f} "
                   f"BRAM18 {result.bram18:,.0f}; accuracy {100 * result.accuracy:.2f}% "
                   f"(drop {result.accuracy_drop:.2f} points, bound {result.max_accuracy_drop})")
-    for b in result.extra.get("baselines", {}).values():
+    baselines = result.extra.get("baselines", {})
+    if baselines and result.finetuned:
+        console.print("the baselines below are not fine-tuned (bench_hass.py --part finetune tunes both alike)")
+    for b in baselines.values():
         console.print(f"{b['method']} baseline: {b['throughput_images_per_s']:,.0f} img/s (x{b['speedup_over_dense']:.2f} "
                       f"dense), DSP {b['dsp']}, drop {b['accuracy_drop']:.2f} points, {100 * b['zero_products']:.0f}% "
                       f"zero products; HASS is {b['hass_ratio']:.2f}x ({result.objective.value})")
