@@ -43,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bits", type=int, default=16, help="data and weight width in bits (default 16)")
     p.add_argument("--utilisation", type=float, default=0.9, help="max fraction of each resource (default 0.9)")
     p.add_argument("--seed", type=int, default=0, help="seed of the annealing optimiser")
+    p.add_argument("--node-budget", type=int, default=2_000_000,
+                   help="nodes the exhaustive search may visit before giving up (default 2,000,000)")
     p.add_argument("--fast", action="store_true",
                    help="greedy without its re-target rounds: seconds faster on ImageNet-size networks, "
                         "designs up to a third slower")
@@ -80,6 +82,8 @@ def _table(design: DataflowDesign, dense: DataflowDesign) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.batch < 1:
         raise ConfigError(f"--batch must be >= 1, got {args.batch}")
+    if args.node_budget < 1:
+        raise ConfigError(f"--node-budget must be >= 1, got {args.node_budget}")
     device = load_device(args.device)
     sparsity: dict[str, ChannelSparsity] = {}
     if args.model.lower().endswith(".onnx"):
@@ -95,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     if LockStep(args.lockstep) is LockStep.SAMPLED and source and window_sample_path(source).exists():
         apply_window_samples(graph, load_window_samples(window_sample_path(source)))
     common = dict(batch=args.batch, data_bits=args.bits, weight_bits=args.bits, utilisation=args.utilisation,
-                  lockstep=LockStep(args.lockstep), refine=not args.fast)  # fmt: skip
+                  lockstep=LockStep(args.lockstep), refine=not args.fast, node_budget=args.node_budget)  # fmt: skip
     method = Method(args.method)
     design = optimise_folding(graph, device, method, seed=args.seed, **common)  # type: ignore[arg-type]
     dense = design

@@ -167,7 +167,8 @@ def exhaustive(model: NetworkModel, node_budget: int = 2_000_000) -> tuple[list[
             nodes += 1
             if nodes > node_budget:
                 raise SearchBudgetError(
-                    f"exhaustive folding search exceeded {node_budget} nodes; use greedy or anneal"
+                    f"exhaustive folding search exceeded {node_budget} nodes; use greedy or anneal, or a larger "
+                    "node budget (optimise_folding(node_budget=), CLI --node-budget)"
                 )
             if i == len(fronts):
                 fold = [options[k][chosen[k]] for k in range(len(chosen))]
