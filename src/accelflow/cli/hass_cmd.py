@@ -123,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
                         cache_dir=finetune_cache_dir()) if args.finetune_steps > 0 else None
     initial = [] if args.warm_start is None else \
         warm_start_points(settings.storage, args.warm_start, problem.evaluator.space)
-    baselines = study_baselines(problem.evaluator, settings, methods, problem.holdout) if methods else {}
+    baselines = study_baselines(problem.evaluator, settings, methods, problem.holdout,
+                                progress=not args.json) if methods else {}
     initial += [problem.evaluator.space.params(Thresholds.from_dict(b["thresholds"])) for b in baselines.values()]
     from accelflow.search import make_executor
 

@@ -29,7 +29,7 @@ from accelflow.hass._baselines import slowest_layer_baseline, uniform_baseline
 from accelflow.hass._errors import HassError
 from accelflow.hass._evaluate import Evaluation, Evaluator, holdout_drop
 from accelflow.hass._finetune import FineTune
-from accelflow.hass._progress import progress_bar
+from accelflow.hass._progress import progress_bar, status
 from accelflow.hass._recover import pareto_order, recover
 from accelflow.hass._refine import best_start, refine_study
 from accelflow.hass._result import HassResult, TrialRecord, make_result
@@ -262,13 +262,14 @@ BASELINES = ("uniform", "slowest_layer")
 
 
 def study_baselines(evaluator: Evaluator, settings: SearchSettings, methods: Sequence[str],
-                    holdout: ArraySplit | None = None) -> dict[str, dict[str, Any]]:
+                    holdout: ArraySplit | None = None, progress: bool = False) -> dict[str, dict[str, Any]]:
     """The sparse baselines ``methods`` (of :data:`BASELINES`) within ``settings.max_accuracy_drop``, selected
     like the search (hold-out check included), each as a summary: throughput, DSP, accuracy drop, zero
     products and thresholds. They are kept in the user attributes of ``settings``' study (created here if
     new), so a resumed run reads them back instead of re-scanning the grid; a stored one computed on other
     validation or hold-out sizes or for another objective is recomputed. Their thresholds are natural starting points of a new
-    study (``evaluator.space.params(Thresholds.from_dict(summary["thresholds"]))``)."""
+    study (``evaluator.space.params(Thresholds.from_dict(summary["thresholds"]))``). ``progress`` shows
+    which baseline is running (a uniform grid takes minutes on a mid-size network)."""
     unknown = [m for m in methods if m not in BASELINES]
     if unknown:
         raise HassError(f"unknown baseline(s) {', '.join(map(repr, unknown))}; known: {', '.join(BASELINES)}")
@@ -285,10 +286,11 @@ def study_baselines(evaluator: Evaluator, settings: SearchSettings, methods: Seq
             out[method] = stored
             continue
         log.info("%s baseline within %g points...", method, bound)
-        if method == "uniform":
-            r = uniform_baseline(evaluator, bound, settings.objective, holdout=holdout, local=True)
-        else:
-            r = slowest_layer_baseline(evaluator, bound, settings.objective, holdout=holdout)
+        with status(progress, f"{method} baseline within {bound:g} points"):
+            if method == "uniform":
+                r = uniform_baseline(evaluator, bound, settings.objective, holdout=holdout, local=True)
+            else:
+                r = slowest_layer_baseline(evaluator, bound, settings.objective, holdout=holdout)
         out[method] = {"method": method, "max_accuracy_drop": bound, **sizes, "evaluations": len(r.trials),
                        "objective_value": r.objective_value, "throughput_images_per_s": r.throughput_images_per_s,
                        "throughput_per_dsp": r.throughput_per_dsp, "speedup_over_dense": r.speedup_over_dense,

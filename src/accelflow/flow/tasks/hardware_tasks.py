@@ -170,7 +170,7 @@ class HassTask(Task):
                             progress=ctx.progress, distill=self.finetune_distill, ramp=self.finetune_ramp,
                             cache_dir=finetune_cache_dir()) if self.finetune_steps else None
         methods = {"none": (), "all": BASELINES}.get(self.baselines, (self.baselines,))
-        baselines = study_baselines(evaluator, settings, methods) if methods else {}
+        baselines = study_baselines(evaluator, settings, methods, progress=ctx.progress) if methods else {}
         initial = [evaluator.space.params(Thresholds.from_dict(b["thresholds"])) for b in baselines.values()]
         result = run_search(evaluator, settings, initial, progress=ctx.progress, finetune=finetune,
                             extra={"baselines": baselines} if baselines else None)
