@@ -430,8 +430,7 @@ def _exact_design(ev: Any, pruned: torch.nn.Module | None, node_budget: int) -> 
     dense design for None, under the evaluator's device, batch and lock-step cost."""
     graph = ev.graph()
     if pruned is not None:
-        positions = ev.window_positions if ev.lockstep is LockStep.SAMPLED else 0
-        annotate_graph(graph, measure_sparsity(pruned, ev.calibration_batches(), window_positions=positions))
+        annotate_graph(graph, ev.measure(pruned))
     return optimise_folding(graph, ev.device, Method.EXHAUSTIVE, batch=ev.batch, lockstep=ev.lockstep,
                             use_sparsity=pruned is not None, node_budget=node_budget)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 
@@ -81,10 +80,8 @@ def run(args: argparse.Namespace) -> int:
         Objective,
         SamplerKind,
         SearchSettings,
-        Thresholds,
         finetune_cache_dir,
         run_search,
-        study_baselines,
         warm_start_points,
         zoo_problem,
     )
@@ -123,21 +120,14 @@ def run(args: argparse.Namespace) -> int:
                         cache_dir=finetune_cache_dir()) if args.finetune_steps > 0 else None
     initial = [] if args.warm_start is None else \
         warm_start_points(settings.storage, args.warm_start, problem.evaluator.space)
-    baselines = study_baselines(problem.evaluator, settings, methods, problem.holdout,
-                                progress=not args.json) if methods else {}
-    initial += [problem.evaluator.space.params(Thresholds.from_dict(b["thresholds"])) for b in baselines.values()]
     from accelflow.search import make_executor
 
     executor = make_executor(args.workers, args.scheduler)
     try:
         result = run_search(problem.evaluator, settings, initial, progress=not args.json, finetune=finetune,
-                            holdout=problem.holdout, executor=executor)
+                            holdout=problem.holdout, executor=executor, baselines=methods)
     finally:
         executor.close()
-    if baselines:
-        for b in baselines.values():  # on the search objective (throughput, or throughput per DSP)
-            b["hass_ratio"] = result.objective_value / b["objective_value"]
-        result = dataclasses.replace(result, extra={**result.extra, "baselines": baselines})
     if args.export is not None:
         _export(result, problem, args.export)
     if args.json:
@@ -163,14 +153,12 @@ def _export(result: object, problem: object, path: str) -> None:
     """The chosen design as ONNX with its measured ``channel_sparsity_hist`` (and window samples under the
     sampled lock-step model, beside it), so `accelflow dataflow --sparsity-from` rebuilds the same design."""
     from accelflow.hass import HassResult, ZooProblem
-    from accelflow.sparsity import export_sparsity_onnx, measure_sparsity
+    from accelflow.sparsity import export_sparsity_onnx
 
     assert isinstance(result, HassResult) and isinstance(problem, ZooProblem)
     ev = problem.evaluator
     model = result.design_model(ev.model)
-    positions = ev.window_positions if ev.lockstep is LockStep.SAMPLED else 0
-    stats = measure_sparsity(model, ev.calibration_batches(), window_positions=positions)
-    export_sparsity_onnx(model, ev.input_shape, stats, path)
+    export_sparsity_onnx(model, ev.input_shape, ev.measure(model), path)
 
 
 def _table(result: object) -> None:

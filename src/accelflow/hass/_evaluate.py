@@ -26,7 +26,7 @@ from accelflow.hass._errors import HassError
 from accelflow.hass._space import Objective, Thresholds, ThresholdSpace
 from accelflow.ir import ChannelSparsity, Graph, OpKind
 from accelflow.ir.cost import layer_cost
-from accelflow.sparsity import annotate_graph, measure_sparsity
+from accelflow.sparsity import ConvSparsity, annotate_graph, measure_sparsity
 
 __all__ = ["Evaluation", "Evaluator", "accuracy"]
 
@@ -173,6 +173,12 @@ class Evaluator:
         return [self.calibration[i:i + self.calibration_batch]
                 for i in range(0, len(self.calibration), self.calibration_batch)]
 
+    def measure(self, pruned: nn.Module) -> dict[str, ConvSparsity]:
+        """Zero-product histograms of ``pruned`` (thresholds already applied) on the calibration images,
+        with the window samples the sampled lock-step cost needs when the evaluator uses it."""
+        positions = self.window_positions if self.lockstep is LockStep.SAMPLED else 0
+        return measure_sparsity(pruned, self.calibration_batches(), window_positions=positions)
+
     def graph(self) -> Graph:
         """A fresh copy of the network IR (annotations are per evaluation)."""
         return copy.deepcopy(self._graph)
@@ -204,8 +210,7 @@ class Evaluator:
         start = time.perf_counter()
         pruned = thresholds.apply(self.model if model is None else model)
         acc = accuracy(pruned, self.validation)
-        positions = self.window_positions if self.lockstep is LockStep.SAMPLED else 0
-        stats = measure_sparsity(pruned, self.calibration_batches(), window_positions=positions)
+        stats = self.measure(pruned)
         graph = annotate_graph(self.graph(), stats)
         design = self.design(graph)
         drop = 100.0 * (self.base_accuracy - acc)

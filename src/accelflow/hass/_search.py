@@ -357,7 +357,8 @@ class TrialEvaluation:
 
 def run_search(evaluator: Evaluator, settings: SearchSettings, initial: Sequence[Mapping[str, float]] = (),
                progress: bool = False, finetune: Any = None, extra: dict[str, Any] | None = None,
-               holdout: ArraySplit | None = None, executor: Executor | None = None) -> HassResult:
+               holdout: ArraySplit | None = None, executor: Executor | None = None,
+               baselines: Sequence[str] = ()) -> HassResult:
     """Run (or resume) a search until the study holds ``settings.trials`` completed trials; return the best
     feasible design.
 
@@ -370,18 +371,34 @@ def run_search(evaluator: Evaluator, settings: SearchSettings, initial: Sequence
     trials in parallel workers through the shared ask/tell loop; without one, trials run here one by one.
     With ``settings.finetune_slack`` the study searches within the widened bound and ``finetune`` wins the
     slack back (see :class:`SearchSettings`); the study is stored under the widened bound.
+    ``baselines`` (of :data:`BASELINES`) are run first by :func:`study_baselines`, their designs join
+    ``initial``, and the result's ``extra["baselines"]`` holds their summaries, each with ``hass_ratio``:
+    the result over the baseline on the search objective.
     """
     if settings.finetune_slack > 0 and finetune is None:
         raise HassError(f"finetune_slack={settings.finetune_slack:g} points needs finetune: the slack the search "
                         "takes is won back by fine-tuning")
+    compared = study_baselines(evaluator, settings, baselines, holdout, progress) if baselines else {}
+    starts = [*initial, *(evaluator.space.params(Thresholds.from_dict(b["thresholds"])) for b in compared.values())]
     final, settings = settings, settings.searching()
-    points = [("dense", evaluator.space.params(Thresholds()))] + [("initial", dict(p)) for p in initial]
+    points = [("dense", evaluator.space.params(Thresholds()))] + [("initial", dict(p)) for p in starts]
     study = create_study(settings, evaluator.name, evaluator.device.name, points, evaluator.lockstep.value)
+    _run_trials(study, evaluator, settings, progress, executor)
+    _refine(study, evaluator, settings, holdout)
+    result = _finish(study, evaluator, final, finetune, extra, holdout)
+    if not compared:
+        return result
+    ratios = {m: {**b, "hass_ratio": result.objective_value / b["objective_value"]} for m, b in compared.items()}
+    return replace(result, extra={**result.extra, "baselines": ratios})
+
+
+def _run_trials(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings, progress: bool,
+                executor: Executor | None) -> None:
+    """Run the missing sampler trials: in ``executor``'s workers when it has more than one, else here."""
     if executor is not None and executor.n_workers > 1:
         optimize(study, TrialEvaluation(evaluator, settings), evaluator.space.distributions(), settings.trials,
                  executor, progress=progress)
-        _refine(study, evaluator, settings, holdout)
-        return _finish(study, evaluator, final, finetune, extra, holdout)
+        return
     done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
     todo = max(settings.trials - done, 0)
     if done:
@@ -391,8 +408,6 @@ def run_search(evaluator: Evaluator, settings: SearchSettings, initial: Sequence
         for _ in range(todo):
             run_trial(study, evaluator, settings)
             bar.advance(task)
-    _refine(study, evaluator, settings, holdout)
-    return _finish(study, evaluator, final, finetune, extra, holdout)
 
 
 def _refine(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings, holdout: ArraySplit | None) -> None:

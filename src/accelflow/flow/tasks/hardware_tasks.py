@@ -149,11 +149,9 @@ class HassTask(Task):
             Evaluator,
             FineTune,
             SearchSettings,
-            Thresholds,
             build_space,
             finetune_cache_dir,
             run_search,
-            study_baselines,
             subset,
         )
 
@@ -170,14 +168,11 @@ class HassTask(Task):
                             progress=ctx.progress, distill=self.finetune_distill, ramp=self.finetune_ramp,
                             cache_dir=finetune_cache_dir()) if self.finetune_steps else None
         methods = {"none": (), "all": BASELINES}.get(self.baselines, (self.baselines,))
-        baselines = study_baselines(evaluator, settings, methods, progress=ctx.progress) if methods else {}
-        initial = [evaluator.space.params(Thresholds.from_dict(b["thresholds"])) for b in baselines.values()]
-        result = run_search(evaluator, settings, initial, progress=ctx.progress, finetune=finetune,
-                            extra={"baselines": baselines} if baselines else None)
+        result = run_search(evaluator, settings, progress=ctx.progress, finetune=finetune, baselines=methods)
         compared: dict[str, float] = {}
-        for m, b in baselines.items():  # vs_<m>: HASS over the baseline on the search objective
+        for m, b in result.extra.get("baselines", {}).items():  # vs_<m>: HASS over it on the search objective
             compared[f"{m}_throughput_images_per_s"] = b["throughput_images_per_s"]
-            compared[f"vs_{m}"] = result.objective_value / b["objective_value"]
+            compared[f"vs_{m}"] = b["hass_ratio"]
         path = _write_json(ctx.path("hass.json"), result.to_json())
         sparse_model = result.design_model(model)  # fine-tuned weights when the design was fine-tuned
         return state.evolve(model=sparse_model).with_artefact("hass_result", path).with_metrics(
