@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from accelflow.cli.main import main
@@ -169,3 +171,76 @@ steps:
         store.close()
     assert metrics["uniform_throughput_images_per_s"] > 0
     assert metrics["vs_uniform"] >= 1 - 1e-9
+
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "hass_own_model"
+
+
+@pytest.fixture(scope="module")
+def example_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example's own training script (plain PyTorch loop, 30 epochs on the 8x8 digits, seconds)."""
+    import runpy
+
+    out = tmp_path_factory.mktemp("own") / "digits_cnn.pt"
+    runpy.run_path(str(EXAMPLE / "train.py"))["main"](str(out))
+    return out
+
+
+def test_own_model_file_is_searched_with_its_weights(example_weights: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """`accelflow hass model.py --weights W --data digits_image`: the search starts from the saved weights
+    (the dense accuracy is the loaded model's on the same validation images, far above chance), keeps the
+    bound, and a resume with other weights in the same study is refused rather than mixing trials."""
+    import json
+
+    from accelflow.frontends import load_model_file, load_weights
+    from accelflow.hass import problem
+
+    argv = ["hass", str(EXAMPLE / "model.py"), "--weights", str(example_weights), "--data", "digits_image",
+            "--device", "zc706", "--trials", "4", "--validation-size", "100", "--holdout-size", "40",
+            "--calibration-size", "16", "--baselines", "uniform", "--storage", f"sqlite:///{tmp_path / 'h.db'}",
+            "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    model = load_weights(load_model_file(str(EXAMPLE / "model.py")).module, example_weights)
+    reference = problem(model, "digits_image", "zc706", validation_size=100, holdout_size=40).evaluator
+    assert out["network"] == "model" and out["accuracy_drop"] <= 1.0 + 1e-9
+    assert out["accuracy"] + out["accuracy_drop"] / 100 == pytest.approx(reference.base_accuracy, abs=1e-9)
+    assert reference.base_accuracy > 0.9 and out["baselines"]["uniform"]["hass_ratio"] >= 1 - 1e-9
+    assert out["throughput_images_per_s"] > out["dense_throughput_images_per_s"]
+
+    import torch
+
+    other = tmp_path / "other.pt"
+    torch.save({k: v * 1.01 if k == "0.weight" else v for k, v in model.state_dict().items()}, other)
+    assert main([*argv[:3], str(other), *argv[4:]]) == 2
+    assert "was run with other model weights" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("body", "extra", "needle"), [
+    ("model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))", ["--data", "fashion_mnist"],
+     "does not run on fashion_mnist images of shape (1, 28, 28)"),
+    ("model = nn.Sequential(nn.Flatten(), nn.Linear(64, 5))", ["--data", "digits_image"],
+     "gives (2, 5) on a batch of 2 digits_image images"),
+    ("model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))", [], "a model file needs --data"),
+    ("model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))", ["--data", "digits_image"], "near chance"),
+])
+def test_own_model_file_misfits_are_named(tmp_path: Path, body: str, extra: list[str], needle: str,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "net.py"
+    path.write_text(f"import torch\nfrom torch import nn\ntorch.manual_seed(0)\n{body}\n")
+    argv = ["hass", str(path), *extra, "--validation-size", "100", "--holdout-size", "0", "--trials", "2",
+            "--storage", f"sqlite:///{tmp_path / 'h.db'}"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.startswith("accelflow hass: error:")
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["hass", "zoo:lenet5", "--weights", "w.pt"], "--weights is for a model file"),
+    (["hass", "lenet5.onnx"], "hass runs and fine-tunes the model in PyTorch"),
+    (["hass", "missing.py", "--data", "digits_image"], "missing.py: no such file"),
+])
+def test_model_argument_misuse_is_named(argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert needle in capsys.readouterr().err

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from pathlib import Path
 
 import optuna
 import pytest
+import torch
 
 from accelflow.hass import (
     Evaluator,
@@ -127,6 +129,17 @@ def test_two_worker_search_through_the_shared_executor(trained, evaluator, tmp_p
     assert result.accuracy_drop <= bound
     independent = accuracy(result.thresholds.apply(trained), evaluator.validation)
     assert 100 * (evaluator.base_accuracy - independent) <= bound
+    # an evaluator the workers cannot receive (here: a model holding a lambda) fails every trial: an error,
+    # not a "search" that quietly returns the dense design
+    unpicklable = copy.deepcopy(trained)
+    unpicklable.hook = lambda x: x
+    broken = dataclasses.replace(evaluator, model=unpicklable)
+    with_pool = ProcessPoolExecutor(2)
+    try:
+        with pytest.raises(HassError, match="all 2 trials run in 2 workers failed, the last with .*ickl"):
+            run_search(broken, dataclasses.replace(settings, trials=2, study_name="broken"), executor=with_pool)
+    finally:
+        with_pool.close()
 
 
 def test_search_under_the_sampled_lockstep_model_is_kept_apart_from_mean(evaluator, digits, tmp_path: Path) -> None:
@@ -218,8 +231,33 @@ def test_study_baselines_are_kept_in_the_study_and_redone_when_the_data_change(e
     fields = {f.name: getattr(evaluator, f.name) for f in dataclasses.fields(evaluator)}
     again = study_baselines(Counting(**fields), settings, ["uniform"])["uniform"]
     assert again == first and Counting.calls == 0
+    # the same sizes but other weights (a retrained model): the stored summary does not apply
+    retrained = copy.deepcopy(evaluator.model)
+    with torch.no_grad():
+        next(retrained.parameters()).mul_(1.01)
+    retrained_settings = dataclasses.replace(settings, storage=f"sqlite:///{tmp_path / 'r.db'}")
+    study_baselines(evaluator, retrained_settings, ["uniform"])
+    study_baselines(Counting(**{**fields, "model": retrained, "reference_accuracy": None}), retrained_settings,
+                    ["uniform"])
+    assert Counting.calls > 0
+    Counting.calls = 0
     smaller = Counting(**{**fields, "validation": subset(evaluator.validation, 100, seed=1), "reference_accuracy": None})
     redone = study_baselines(smaller, settings, ["uniform"])["uniform"]
     assert Counting.calls > 0 and redone["validation_images"] == 100
     with pytest.raises(HassError, match="unknown baseline.*'magic'.*uniform, slowest_layer"):
         study_baselines(evaluator, settings, ["magic"])
+
+
+def test_a_study_is_not_resumed_by_another_evaluation(evaluator, tmp_path: Path) -> None:
+    """Trials measured on other validation images (or weights, calibration images, hardware) do not compare
+    with this run's: resuming their study is refused and the message says what differs."""
+    settings = SearchSettings(max_accuracy_drop=2.0, trials=2, storage=f"sqlite:///{tmp_path / 's.db'}")
+    run_search(evaluator, settings)
+    other = dataclasses.replace(evaluator, validation=subset(evaluator.validation, 100, seed=1),
+                                reference_accuracy=None)
+    with pytest.raises(HassError, match="was run with other validation images .accuracy.; its trials would not"):
+        run_search(other, dataclasses.replace(settings, trials=3))
+    bigger_batch = dataclasses.replace(evaluator, batch=evaluator.batch * 2)
+    with pytest.raises(HassError, match="other hardware settings"):
+        run_search(bigger_batch, dataclasses.replace(settings, trials=3))
+    assert run_search(evaluator, dataclasses.replace(settings, trials=3)).trials[-1].number == 2

@@ -1,13 +1,18 @@
-"""`accelflow hass MODEL`: hardware-aware sparsity search of a zoo model on a dataflow FPGA device."""
+"""`accelflow hass MODEL`: hardware-aware sparsity search of a trained model (a zoo model, or the user's own
+PyTorch model file with its weights) on a dataflow FPGA device."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from accelflow.dataflow import LockStep
 from accelflow.errors import ConfigError
+
+if TYPE_CHECKING:
+    from accelflow.hass import Problem
 
 __all__ = ["register", "run"]
 
@@ -15,9 +20,14 @@ __all__ = ["register", "run"]
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "hass", help="search per-layer sparsity thresholds for a dataflow accelerator (HASS)",
-        description="MODEL is zoo:NAME (or NAME) of a zoo model with a data set; its trained weights come from "
-                    "the training cache (trained on first use).")
-    p.add_argument("model", help="zoo:NAME, e.g. zoo:resnet8")
+        description="MODEL is zoo:NAME (or NAME) of a zoo model with a data set, whose trained weights come from "
+                    "the training cache (trained on first use), or your own PyTorch model file model.py[:NAME] "
+                    "(NAME an nn.Module or a function returning one; default model, build_model or MODEL) with "
+                    "its trained weights (--weights) and the data set it was trained on (--data).")
+    p.add_argument("model", help="zoo:NAME (e.g. zoo:resnet8), or model.py[:NAME]")
+    p.add_argument("--weights", default=None, metavar="FILE.pt",
+                   help="state dict of a model file's trained weights (torch.save(model.state_dict(), FILE)); "
+                        "without it the file's module is searched as it comes (it may load its own weights)")
     p.add_argument("--device", default="u250", help="FPGA device (see `accelflow dataflow --help`)")
     p.add_argument("--max-accuracy-drop", type=float, default=1.0, help="accuracy-drop bound in points")
     p.add_argument("--trials", type=int, default=40, help="completed trials the study should hold")
@@ -25,7 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="after the TPE trials, N trials of the hardware-aware greedy refinement (bottleneck layers first)")
     p.add_argument("--workers", type=int, default=1, help="evaluate trials in N local worker processes")
     p.add_argument("--scheduler", help="Dask scheduler ADDRESS (or 'local') to evaluate trials on a cluster")
-    p.add_argument("--data", default=None, help="data set (default: the model's own, e.g. fashion_mnist)")
+    p.add_argument("--data", default=None,
+                   help="image data set, e.g. fashion_mnist, mnist5k, digits_image (default for a zoo model: its "
+                        "own; required for a model file)")
     p.add_argument("--storage", default=None, help="Optuna storage URL (default sqlite:///accelflow_hass.db)")
     p.add_argument("--study-name", default=None, help="study name (default derived from model/device/bound)")
     p.add_argument("--objective", choices=["throughput", "throughput_per_dsp"], default="throughput")
@@ -83,16 +95,8 @@ def run(args: argparse.Namespace) -> int:
         finetune_cache_dir,
         run_search,
         warm_start_points,
-        zoo_problem,
     )
 
-    name = args.model[4:] if args.model.startswith("zoo:") else args.model
-    if name.endswith(".onnx"):
-        raise ConfigError("hass needs a trainable zoo model (zoo:NAME); ONNX files carry no training hook")
-    from accelflow.zoo import names
-
-    if name not in names():
-        raise ConfigError(f"unknown zoo model {name!r}; known: {', '.join(names())}")
     if args.trials < 1 or args.max_accuracy_drop < 0 or args.refine_trials < 0:
         raise ConfigError("--trials must be >= 1, --refine-trials >= 0 and --max-accuracy-drop >= 0")
     if args.finetune_steps < 0 or args.finetune_slack < 0 or args.finetune_tries < 1:
@@ -107,9 +111,7 @@ def run(args: argparse.Namespace) -> int:
     if args.export is not None and not args.export.endswith(".onnx"):
         raise ConfigError(f"--export {args.export!r}: the file name must end in .onnx")
     methods = _baseline_methods(args.baselines, BASELINES)
-    problem = zoo_problem(name, args.device, args.data, args.validation_size, args.calibration_size, args.batch,
-                          seed=args.seed, progress=not args.json, holdout_size=args.holdout_size,
-                          lockstep=args.lockstep)
+    problem = _problem(args)
     settings = SearchSettings(max_accuracy_drop=args.max_accuracy_drop, trials=args.trials,
                               refine_trials=args.refine_trials,
                               objective=Objective(args.objective), sampler=SamplerKind(args.sampler), seed=args.seed,
@@ -138,6 +140,37 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _problem(args: argparse.Namespace) -> Problem:
+    """The search problem of MODEL: a zoo model from the training cache, or a model file with its weights."""
+    from accelflow.frontends import is_model_file, load_model_file, load_weights
+    from accelflow.hass import problem, zoo_problem
+    from accelflow.zoo import names
+
+    common = {"validation_size": args.validation_size, "calibration_size": args.calibration_size,
+              "batch": args.batch, "seed": args.seed, "holdout_size": args.holdout_size, "lockstep": args.lockstep}
+    if is_model_file(args.model):
+        if args.data is None:
+            from accelflow.data import dataset_names
+
+            raise ConfigError(f"{args.model}: a model file needs --data, the image data set it was trained on "
+                              f"(one of {', '.join(dataset_names())})")
+        loaded = load_model_file(args.model)
+        model = loaded.module if args.weights is None else load_weights(loaded.module, args.weights)
+        return problem(model, args.data, args.device, name=loaded.name, **common)
+    name = args.model[4:] if args.model.startswith("zoo:") else args.model
+    if name.endswith(".onnx"):
+        raise ConfigError(f"{args.model}: hass runs and fine-tunes the model in PyTorch, so it needs zoo:NAME or a "
+                          "PyTorch model file model.py[:NAME] with --weights; an ONNX file can be folded with "
+                          "`accelflow dataflow FILE.onnx --sparsity-from FILE.onnx`")
+    if name not in names():
+        raise ConfigError(f"unknown model {args.model!r}: expected zoo:NAME (known: {', '.join(names())}) or a "
+                          "PyTorch model file model.py[:NAME]")
+    if args.weights is not None:
+        raise ConfigError(f"--weights is for a model file; zoo model {name!r} takes its weights from the training "
+                          "cache (to search your own weights of it, define it in a model file)")
+    return zoo_problem(name, args.device, args.data, progress=not args.json, **common)
+
+
 def _baseline_methods(text: str | None, known: tuple[str, ...]) -> list[str]:
     """``--baselines``: a comma-separated subset of ``known``, or ``all``."""
     if text is None:
@@ -149,13 +182,13 @@ def _baseline_methods(text: str | None, known: tuple[str, ...]) -> list[str]:
     return methods
 
 
-def _export(result: object, problem: object, path: str) -> None:
+def _export(result: object, problem: Problem, path: str) -> None:
     """The chosen design as ONNX with its measured ``channel_sparsity_hist`` (and window samples under the
     sampled lock-step model, beside it), so `accelflow dataflow --sparsity-from` rebuilds the same design."""
-    from accelflow.hass import HassResult, ZooProblem
+    from accelflow.hass import HassResult
     from accelflow.sparsity import export_sparsity_onnx
 
-    assert isinstance(result, HassResult) and isinstance(problem, ZooProblem)
+    assert isinstance(result, HassResult)
     ev = problem.evaluator
     model = result.design_model(ev.model)
     export_sparsity_onnx(model, ev.input_shape, ev.measure(model), path)

@@ -1,6 +1,7 @@
 """Importers into the network IR: PyTorch modules (torch.fx) and ONNX files, and a model locator.
 
-``load_model("zoo:resnet18")`` or ``load_model("net.onnx")`` is what the CLI uses.
+``load_model("zoo:resnet18")``, ``load_model("net.py:build")`` or ``load_model("net.onnx")`` is what the CLI
+uses; :func:`load_model_file` and :func:`load_weights` give the PyTorch module itself (for training and HASS).
 """
 
 from __future__ import annotations
@@ -10,12 +11,24 @@ from pathlib import Path
 
 from accelflow.errors import ConfigError, ModelImportError
 from accelflow.frontends.export import export_onnx
+from accelflow.frontends.model_file import (
+    MODEL_FILE_NAMES,
+    ModelFile,
+    is_model_file,
+    load_model_file,
+    load_weights,
+)
 from accelflow.frontends.onnx import SUPPORTED_ONNX_OPS, from_onnx
 from accelflow.frontends.pytorch import SUPPORTED_FUNCTIONS, SUPPORTED_MODULES, from_pytorch
 from accelflow.ir import Graph
 
 __all__ = [
     "export_onnx",
+    "MODEL_FILE_NAMES",
+    "ModelFile",
+    "is_model_file",
+    "load_model_file",
+    "load_weights",
     "from_onnx",
     "from_pytorch",
     "load_model",
@@ -26,7 +39,8 @@ __all__ = [
 
 
 def load_model(spec: str, input_shape: Sequence[int] | None = None) -> Graph:
-    """Load ``zoo:NAME`` (our PyTorch definition, traced) or a path to an ``.onnx`` file into the IR.
+    """Load ``zoo:NAME`` (our PyTorch definition, traced), a PyTorch file ``model.py[:NAME]`` or a path to an
+    ``.onnx`` file into the IR.
 
     ``input_shape`` (without batch) overrides the zoo model's default input shape; ONNX files carry
     their own static input shape.
@@ -40,7 +54,7 @@ def load_model(spec: str, input_shape: Sequence[int] | None = None) -> Graph:
         shape = tuple(input_shape) if input_shape else info.input_shape
         kwargs = {"in_channels": shape[0]} if input_shape and info.family not in ("mlp", "tcn") else {}
         return from_pytorch(create(name, **kwargs), shape, name=name)
-    if ".py" in spec and spec.split(":")[0].endswith(".py"):
+    if is_model_file(spec):
         return _from_python_file(spec, input_shape)
     path = Path(spec)
     if path.suffix.lower() != ".onnx":
@@ -53,39 +67,12 @@ def load_model(spec: str, input_shape: Sequence[int] | None = None) -> Graph:
     return from_onnx(path)
 
 
-#: Names looked up in a model file when ``file.py`` is given without ``:NAME``.
-MODEL_FILE_NAMES = ("model", "build_model", "MODEL")
-
-
 def _from_python_file(spec: str, input_shape: Sequence[int] | None) -> Graph:
-    """``model.py[:NAME]``: NAME is an ``nn.Module`` instance or a function returning one; the input shape
-    comes from ``input_shape`` or the file's ``INPUT_SHAPE``. The file is executed: load only trusted code."""
-    import runpy
-
-    from torch import nn
-
-    file, _, attr = spec.partition(":")
-    path = Path(file)
-    if not path.is_file():
-        raise ModelImportError(f"{file}: no such file")
-    try:
-        namespace = runpy.run_path(str(path), run_name="accelflow_model_file")
-    except Exception as exc:  # the user's code may raise anything
-        raise ModelImportError(f"{file}: running the model file failed: {type(exc).__name__}: {exc}") from exc
-    names = [attr] if attr else [n for n in MODEL_FILE_NAMES if n in namespace]
-    if not names or names[0] not in namespace:
-        wanted = attr or " or ".join(MODEL_FILE_NAMES)
-        found = sorted(k for k, v in namespace.items() if isinstance(v, nn.Module) or
-                       (callable(v) and not k.startswith("_") and not isinstance(v, type)))
-        raise ModelImportError(f"{file}: no {wanted!r} defined; candidates: {found}")
-    obj = namespace[names[0]]
-    try:
-        model = obj if isinstance(obj, nn.Module) else obj()
-    except Exception as exc:
-        raise ModelImportError(f"{file}:{names[0]}() failed: {type(exc).__name__}: {exc}") from exc
-    if not isinstance(model, nn.Module):
-        raise ModelImportError(f"{file}:{names[0]} is not an nn.Module (got {type(model).__name__})")
-    shape = tuple(input_shape) if input_shape else namespace.get("INPUT_SHAPE")
+    """``model.py[:NAME]`` (see :func:`load_model_file`); the input shape comes from ``input_shape`` or the
+    file's ``INPUT_SHAPE``. The file is executed: load only trusted code."""
+    loaded = load_model_file(spec)
+    shape = tuple(input_shape) if input_shape else loaded.input_shape
     if not shape:
-        raise ConfigError(f"{file}: give the input shape with --input-shape C,H,W or INPUT_SHAPE in the file")
-    return from_pytorch(model, tuple(int(d) for d in shape), name=path.stem)
+        raise ConfigError(f"{spec.partition(':')[0]}: give the input shape with --input-shape C,H,W or "
+                          "INPUT_SHAPE in the file")
+    return from_pytorch(loaded.module, tuple(int(d) for d in shape), name=Path(spec.partition(":")[0]).stem)

@@ -42,7 +42,7 @@ from accelflow.hass._search import (
     trial_records,
     warm_start_points,
 )
-from accelflow.hass._setup import ZooProblem, subset, zoo_problem
+from accelflow.hass._setup import Problem, problem, subset, zoo_problem
 from accelflow.hass._space import (
     Objective,
     SamplerKind,
@@ -89,7 +89,8 @@ __all__ = [
     "uniform_baseline",
     "uniform_grid",
     "Recovered",
-    "ZooProblem",
+    "Problem",
+    "problem",
     "subset",
     "zoo_problem",
 ]

@@ -8,6 +8,7 @@ can be re-evaluated later (e.g. after resuming a study) with identical numbers.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 import time
@@ -152,6 +153,23 @@ class Evaluator:
         if self.reference_accuracy is not None:
             return float(self.reference_accuracy)
         return accuracy(self.model, self.validation)
+
+    @cached_property
+    def fingerprint(self) -> dict[str, str]:
+        """Short digests of what decides an evaluation besides the thresholds: the model's weights, the
+        validation and calibration images and the hardware settings (device, batch, optimiser, bit widths,
+        lock-step model). A stored study is resumed only by an evaluator with the same fingerprint."""
+        from dataclasses import asdict
+
+        from accelflow.train import arrays_digest, weights_digest
+
+        hardware = {"device": asdict(self.device), "batch": self.batch, "method": self.method.value,
+                    "bits": [self.data_bits, self.weight_bits], "lockstep": self.lockstep.value,
+                    "window_positions": self.window_positions if self.lockstep is LockStep.SAMPLED else None}
+        return {"weights": weights_digest(self.model)[:16],
+                "validation": arrays_digest(self.validation.x, self.validation.y)[:16],
+                "calibration": arrays_digest(self.calibration)[:16],
+                "hardware": hashlib.sha256(json.dumps(hardware, sort_keys=True).encode()).hexdigest()[:16]}
 
     @cached_property
     def _graph(self) -> Graph:

@@ -20,7 +20,7 @@ from accelflow.data import ArraySplit
 from accelflow.hass._errors import HassError
 from accelflow.hass._progress import progress_bar
 from accelflow.hass._space import Thresholds
-from accelflow.train import load_weights, save_weights, weights_cache_dir, weights_digest
+from accelflow.train import arrays_digest, load_weights, save_weights, weights_cache_dir, weights_digest
 
 __all__ = ["FINETUNE_CACHE_VERSION", "FineTune", "finetune_cache_dir"]
 
@@ -103,11 +103,7 @@ class FineTune:
 
     @functools.cached_property
     def _train_sha256(self) -> str:
-        digest = hashlib.sha256()
-        for array in (self.train.x, self.train.y):
-            digest.update(repr((array.dtype.str, array.shape)).encode())
-            digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
-        return digest.hexdigest()
+        return arrays_digest(self.train.x, self.train.y)
 
     def __call__(self, model: nn.Module, thresholds: Thresholds) -> nn.Module:
         stem = None if self.cache_dir is None else Path(self.cache_dir) / self.cache_key(model, thresholds)

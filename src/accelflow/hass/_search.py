@@ -115,35 +115,53 @@ def _sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
     return optuna.samplers.RandomSampler(seed=settings.seed)
 
 
-def create_study(settings: SearchSettings, network: str, device: str,
-                 initial: Sequence[tuple[str, Mapping[str, float]]] = (), lockstep: str = "mean") -> optuna.Study:
-    """Create (or load, keeping its trials) the study; a new study gets the ``(source, params)`` points of
-    ``initial`` enqueued first (normalised parameters, e.g. the dense point: all zeros). A stored study
-    scored under another accuracy bound or lock-step cost model is refused: its objectives would not compare."""
+def create_study(settings: SearchSettings, evaluator: Evaluator,
+                 initial: Sequence[tuple[str, Mapping[str, float]]] = ()) -> optuna.Study:
+    """Create (or load, keeping its trials) the study of ``evaluator``; a new study gets the ``(source,
+    params)`` points of ``initial`` enqueued first (normalised parameters, e.g. the dense point: all zeros).
+    A stored study scored under another accuracy bound, or by an evaluator with another
+    :attr:`Evaluator.fingerprint` (other weights, validation or calibration images, or hardware settings), is
+    refused: its trials would not compare with this run's."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     directions = ["maximize", "maximize"] if settings.sampler is SamplerKind.NSGA2 else ["maximize"]
-    study = optuna.create_study(storage=settings.storage, study_name=settings.name_for(network, device, lockstep),
+    lockstep = evaluator.lockstep.value
+    study = optuna.create_study(storage=settings.storage,
+                                study_name=settings.name_for(evaluator.name, evaluator.device.name, lockstep),
                                 sampler=_sampler(settings), directions=directions, load_if_exists=True)
     if not study.trials:
         study.set_user_attr("max_accuracy_drop", settings.max_accuracy_drop)
         study.set_user_attr("objective", settings.objective.value)
         study.set_user_attr("lockstep", lockstep)
+        study.set_user_attr("evaluator", evaluator.fingerprint)
         for source, params in initial:
             study.enqueue_trial(dict(params), user_attrs={"source": source}, skip_if_exists=True)
         return study
-    tried = [t.params for t in study.get_trials(deepcopy=False)]
-    ignored = sum(source != "dense" and not any(_same(params, p) for p in tried) for source, params in initial)
-    if ignored:
-        log.warning("%d starting point(s) ignored: study %r exists and is resumed with its own trials (starting "
-                    "points are added only to a new study)", ignored, study.study_name)
     # (attribute, this run's value, what a study from before the attribute existed was run with)
     checks = (("max_accuracy_drop", settings.max_accuracy_drop, None), ("lockstep", lockstep, "mean"))
     for attr, value, legacy in checks:
         stored = study.user_attrs.get(attr, legacy)
         if stored not in (None, value):
-            raise HassError(f"study {study.study_name!r} was created with {attr}={stored!r}, not {value!r}; "
-                            "pass another study name")
+            raise HassError(f"study {study.study_name!r} in {_shown(settings.storage)} was created with "
+                            f"{attr}={stored!r}, not {value!r}; pass another study name")
+    stored = study.user_attrs.get("evaluator")
+    if stored is None:  # a study from before fingerprints: adopt this run's
+        study.set_user_attr("evaluator", evaluator.fingerprint)
+    elif stored != evaluator.fingerprint:
+        differ = " and ".join(_FINGERPRINT_PARTS[k] for k, v in evaluator.fingerprint.items() if stored.get(k) != v)
+        raise HassError(f"study {study.study_name!r} in {_shown(settings.storage)} was run with other {differ}; its "
+                        "trials would not compare with this run's: pass another study name (--study-name) or storage")
+    tried = [t.params for t in study.get_trials(deepcopy=False)]
+    ignored = sum(source != "dense" and not any(_same(params, p) for p in tried) for source, params in initial)
+    if ignored:
+        log.warning("%d starting point(s) ignored: study %r exists and is resumed with its own trials (starting "
+                    "points are added only to a new study)", ignored, study.study_name)
     return study
+
+
+#: What each part of :attr:`Evaluator.fingerprint` covers, for the error of a refused resume.
+_FINGERPRINT_PARTS = {"weights": "model weights", "validation": "validation images (accuracy)",
+                      "calibration": "calibration images (sparsity)",
+                      "hardware": "hardware settings (device, batch, optimiser, bit widths)"}
 
 
 def _same(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
@@ -266,17 +284,18 @@ def study_baselines(evaluator: Evaluator, settings: SearchSettings, methods: Seq
     """The sparse baselines ``methods`` (of :data:`BASELINES`) within ``settings.max_accuracy_drop``, selected
     like the search (hold-out check included), each as a summary: throughput, DSP, accuracy drop, zero
     products and thresholds. They are kept in the user attributes of ``settings``' study (created here if
-    new), so a resumed run reads them back instead of re-scanning the grid; a stored one computed on other
-    validation or hold-out sizes or for another objective is recomputed. Their thresholds are natural starting points of a new
-    study (``evaluator.space.params(Thresholds.from_dict(summary["thresholds"]))``). ``progress`` shows
-    which baseline is running (a uniform grid takes minutes on a mid-size network)."""
+    new), so a resumed run reads them back instead of re-scanning the grid; a stored one computed by another
+    evaluator (:attr:`Evaluator.fingerprint`), on another hold-out size or for another objective is
+    recomputed. Their thresholds are natural starting points of a new study
+    (``evaluator.space.params(Thresholds.from_dict(summary["thresholds"]))``). ``progress`` shows which
+    baseline is running (a uniform grid takes minutes on a mid-size network)."""
     unknown = [m for m in methods if m not in BASELINES]
     if unknown:
         raise HassError(f"unknown baseline(s) {', '.join(map(repr, unknown))}; known: {', '.join(BASELINES)}")
-    study = create_study(settings.searching(), evaluator.name, evaluator.device.name, (), evaluator.lockstep.value)
+    study = create_study(settings.searching(), evaluator)
     bound = settings.max_accuracy_drop
     sizes = {"validation_images": len(evaluator.validation), "holdout_images": 0 if holdout is None else len(holdout),
-             "objective": settings.objective.value}
+             "objective": settings.objective.value, "evaluator": evaluator.fingerprint}
     out: dict[str, dict[str, Any]] = {}
     for method in dict.fromkeys(methods):
         attr = f"baseline:{method}:drop{bound:g}"
@@ -382,7 +401,7 @@ def run_search(evaluator: Evaluator, settings: SearchSettings, initial: Sequence
     starts = [*initial, *(evaluator.space.params(Thresholds.from_dict(b["thresholds"])) for b in compared.values())]
     final, settings = settings, settings.searching()
     points = [("dense", evaluator.space.params(Thresholds()))] + [("initial", dict(p)) for p in starts]
-    study = create_study(settings, evaluator.name, evaluator.device.name, points, evaluator.lockstep.value)
+    study = create_study(settings, evaluator, points)
     _run_trials(study, evaluator, settings, progress, executor)
     _refine(study, evaluator, settings, holdout)
     result = _finish(study, evaluator, final, finetune, extra, holdout)
@@ -396,8 +415,12 @@ def _run_trials(study: optuna.Study, evaluator: Evaluator, settings: SearchSetti
                 executor: Executor | None) -> None:
     """Run the missing sampler trials: in ``executor``'s workers when it has more than one, else here."""
     if executor is not None and executor.n_workers > 1:
-        optimize(study, TrialEvaluation(evaluator, settings), evaluator.space.distributions(), settings.trials,
-                 executor, progress=progress)
+        run = optimize(study, TrialEvaluation(evaluator, settings), evaluator.space.distributions(), settings.trials,
+                       executor, progress=progress)
+        if run.evaluated and run.failed == run.evaluated:  # a broken set-up, not unlucky thresholds
+            failed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
+            raise HassError(f"all {run.failed} trials run in {executor.n_workers} workers failed, the last with "
+                            f"{failed[-1].user_attrs.get('error', 'no message')}")
         return
     done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
     todo = max(settings.trials - done, 0)

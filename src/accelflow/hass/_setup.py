@@ -1,4 +1,5 @@
-"""Build an :class:`Evaluator` for a zoo model trained on its data set (what the CLI and benchmark use)."""
+"""Build the search problem of a trained model on an image data set: a zoo model from the training cache
+(:func:`zoo_problem`) or any trained ``nn.Module`` (:func:`problem`). What the CLI and benchmark use."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from accelflow.hass._evaluate import Evaluator
 from accelflow.hass._space import build_space
 from accelflow.train import TrainRecipe
 
-__all__ = ["ZooProblem", "zoo_problem", "subset"]
+__all__ = ["Problem", "problem", "zoo_problem", "subset"]
 
 log = logging.getLogger(__name__)
 
@@ -31,46 +32,37 @@ def subset(split: ArraySplit, n: int, seed: int = 0) -> ArraySplit:
 
 
 @dataclass(frozen=True, eq=False)
-class ZooProblem:
-    """A trained zoo model, its data, the evaluator of a search on ``device`` and an optional hold-out split
-    (validation images the search never sees, for :func:`run_search`'s ``holdout``)."""
+class Problem:
+    """A trained model, its data, the evaluator of a search on a device and an optional hold-out split
+    (validation images the search never sees, for :func:`run_search`'s ``holdout``). ``test_accuracy`` is
+    the training cache's for a zoo model, None for a model given by the user (never measured here)."""
 
     name: str
     model: nn.Module
     splits: Splits
     evaluator: Evaluator
-    test_accuracy: float
+    test_accuracy: float | None
     holdout: ArraySplit | None = None
 
 
-def zoo_problem(name: str, device: str, dataset: str | None = None, validation_size: int = 1000,
-                calibration_size: int = 100, batch: int = 256, method: Method = Method.GREEDY,
-                seed: int = 0, progress: bool = False, recipe: TrainRecipe | None = None,
-                train_data: Mapping[str, Any] | None = None, holdout_size: int = 0,
-                lockstep: LockStep = LockStep.MEAN) -> ZooProblem:
-    """Trained ``name`` (from the training cache, trained on first use) with an evaluator whose accuracy is
-    measured on ``validation_size`` validation examples and sparsity on ``calibration_size`` training images.
-
-    ``recipe``/``train_data`` (kwargs of :func:`accelflow.data.load`, e.g. ``{"limit_train": 8000}``) select
-    a cheaper training than the cache's default; validation and calibration come from the full splits
-    (disjoint from any training subset: the subset is drawn from the same training pool). ``holdout_size``
-    further validation images, disjoint from the search's, make :attr:`ZooProblem.holdout`. ``lockstep`` is
-    the sparse layers' cost model the evaluator folds under (see :class:`Evaluator`)."""
-    from accelflow.train import cached_model
-    from accelflow.zoo import spec
-
-    info = spec(name)
-    data = dataset or info.default_dataset
-    if data is None:
-        raise HassError(f"zoo model {name!r} has no default data set; pass --data (e.g. fashion_mnist)")
-    model, cache = cached_model(name, data, recipe=recipe, data_kwargs=train_data, progress=progress)
-    splits = load(data)
+def problem(model: nn.Module, dataset: str, device: str, *, name: str = "model", validation_size: int = 1000,
+            calibration_size: int = 100, batch: int = 256, method: Method = Method.GREEDY, seed: int = 0,
+            holdout_size: int = 0, lockstep: LockStep = LockStep.MEAN,
+            test_accuracy: float | None = None) -> Problem:
+    """The search problem of a trained ``model`` on the image data set ``dataset`` (a name of
+    :func:`accelflow.data.load`): accuracy on ``validation_size`` validation images, sparsity on
+    ``calibration_size`` training images, and ``holdout_size`` further validation images, disjoint from the
+    search's, as :attr:`Problem.holdout`. ``lockstep`` is the sparse layers' cost model the evaluator folds
+    under (see :class:`Evaluator`). The model must take the data set's images, give one score per class and
+    do better than 1.5x chance on the validation images (an untrained model is refused)."""
+    splits = load(dataset)
     if not splits.info.is_image:
-        raise HassError(f"HASS searches conv thresholds; data set {data!r} is not an image set")
+        raise HassError(f"HASS searches conv thresholds; data set {dataset!r} is not an image set")
+    _check_fits(model, splits, name, dataset)
     calibration = subset(splits.train, calibration_size, seed + 1).x
     order = np.random.default_rng(seed).permutation(len(splits.val))
     if validation_size + holdout_size > len(order):
-        raise HassError(f"{data} has {len(order)} validation images; asked for {validation_size} + "
+        raise HassError(f"{dataset} has {len(order)} validation images; asked for {validation_size} + "
                         f"{holdout_size} hold-out")
     pick = np.sort(order[:validation_size])
     validation = ArraySplit(splits.val.x[pick], splits.val.y[pick])
@@ -79,5 +71,53 @@ def zoo_problem(name: str, device: str, dataset: str | None = None, validation_s
     space = build_space(model, calibration)
     evaluator = Evaluator(model, tuple(splits.info.input_shape), validation, calibration, load_device(device),
                           space, name=name, batch=batch, method=method, lockstep=LockStep(lockstep))
+    chance = 1.0 / splits.info.num_classes
+    if evaluator.base_accuracy < 1.5 * chance:
+        raise HassError(f"{name}: accuracy {100 * evaluator.base_accuracy:.1f}% on {len(validation)} validation "
+                        f"images of {dataset} is near chance ({100 * chance:.0f}%), so no accuracy bound means "
+                        "anything: load the trained weights (--weights), and train on the data set's own "
+                        "preparation (accelflow.data.load)")
+    return Problem(name, model, splits, evaluator, test_accuracy, holdout)
+
+
+def _check_fits(model: nn.Module, splits: Splits, name: str, dataset: str) -> None:
+    """The model takes two of the data set's images and gives ``(2, num_classes)`` scores, or a named error."""
+    import torch
+
+    shape, classes = tuple(splits.info.input_shape), splits.info.num_classes
+    x = torch.from_numpy(np.ascontiguousarray(splits.val.x[:2], dtype=np.float32))
+    try:
+        with torch.no_grad():
+            out = model.eval()(x)
+    except Exception as exc:  # the user's module may raise anything
+        raise HassError(f"{name} does not run on {dataset} images of shape {shape} (with batch: "
+                        f"{tuple(x.shape)}): {type(exc).__name__}: {exc}") from None
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, classes):
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise HassError(f"{name} gives {got} on a batch of 2 {dataset} images; HASS needs one score per class, "
+                        f"(2, {classes})")
+
+
+def zoo_problem(name: str, device: str, dataset: str | None = None, validation_size: int = 1000,
+                calibration_size: int = 100, batch: int = 256, method: Method = Method.GREEDY,
+                seed: int = 0, progress: bool = False, recipe: TrainRecipe | None = None,
+                train_data: Mapping[str, Any] | None = None, holdout_size: int = 0,
+                lockstep: LockStep = LockStep.MEAN) -> Problem:
+    """:func:`problem` for the zoo model ``name``, trained (from the training cache, trained on first use) on
+    ``dataset`` (default: the model's own).
+
+    ``recipe``/``train_data`` (kwargs of :func:`accelflow.data.load`, e.g. ``{"limit_train": 8000}``) select
+    a cheaper training than the cache's default; validation and calibration come from the full splits
+    (disjoint from any training subset: the subset is drawn from the same training pool)."""
+    from accelflow.train import cached_model
+    from accelflow.zoo import spec
+
+    info = spec(name)
+    data = dataset or info.default_dataset
+    if data is None:
+        raise HassError(f"zoo model {name!r} has no default data set; pass --data (e.g. fashion_mnist)")
+    model, cache = cached_model(name, data, recipe=recipe, data_kwargs=train_data, progress=progress)
     log.info("%s on %s: cached test accuracy %.4f", name, data, cache.test_accuracy)
-    return ZooProblem(name, model, splits, evaluator, cache.test_accuracy, holdout)
+    return problem(model, data, device, name=name, validation_size=validation_size,
+                   calibration_size=calibration_size, batch=batch, method=method, seed=seed,
+                   holdout_size=holdout_size, lockstep=lockstep, test_accuracy=cache.test_accuracy)

@@ -20,6 +20,7 @@ from accelflow.train._cache import (
     FALLBACK_RECIPE,
     CacheEntry,
     CacheInfo,
+    arrays_digest,
     cache_entries,
     cache_key,
     cached_model,
@@ -64,5 +65,6 @@ __all__ = [
     "load_weights",
     "save_weights",
     "weights_digest",
+    "arrays_digest",
     "default_num_threads",
 ]

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -43,6 +44,7 @@ __all__ = [
     "load_weights",
     "save_weights",
     "weights_digest",
+    "arrays_digest",
     "default_recipe",
     "remove_entries",
     "weights_cache_dir",
@@ -116,6 +118,16 @@ def _atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def arrays_digest(*arrays: np.ndarray) -> str:
+    """Hex sha256 of ``arrays`` (dtype, shape and bytes of each, in order): what keys results computed from
+    data, such as fine-tunings on a training split or a study's evaluations on validation images."""
+    h = hashlib.sha256()
+    for array in arrays:
+        h.update(repr((array.dtype.str, array.shape)).encode())
+        h.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+    return h.hexdigest()
 
 
 def weights_digest(model: nn.Module) -> str:

@@ -1,0 +1,170 @@
+"""A user's own PyTorch model: a Python file that defines it, and a state-dict file with its trained weights.
+
+``model.py[:NAME]`` names an ``nn.Module`` instance or a function returning one (``NAME`` defaults to the
+first of :data:`MODEL_FILE_NAMES` the file defines); the file may also set ``INPUT_SHAPE`` (without the
+batch). The file is executed (as a module whose ``__name__`` is not ``"__main__"``): load only trusted code. Weights are read with ``torch.load(weights_only=True)``,
+which never runs code from the weights file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from torch import nn
+
+from accelflow.errors import ModelImportError
+
+__all__ = ["MODEL_FILE_NAMES", "ModelFile", "is_model_file", "load_model_file", "load_weights", "module_name_for"]
+
+#: Names looked up in a model file when ``file.py`` is given without ``:NAME``.
+MODEL_FILE_NAMES = ("model", "build_model", "MODEL")
+
+#: Keys under which common checkpoint layouts keep the state dict (``{"state_dict": ..., "epoch": ...}``).
+_CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model")
+
+
+@dataclass(frozen=True, eq=False)
+class ModelFile:
+    """What a model file gave: the module, the file's ``INPUT_SHAPE`` (None when it sets none) and a name
+    for reports (the file's stem, or ``stem.NAME`` when a name was given)."""
+
+    module: nn.Module
+    input_shape: tuple[int, ...] | None
+    name: str
+
+
+#: Prefix of the module names model files are imported under; the rest is the file's absolute path, hex-encoded.
+_PREFIX = "accelflow_model_file_"
+
+
+def module_name_for(path: str | Path) -> str:
+    """The module name a model file is imported under: unique per absolute path and importable in any process
+    that has imported :mod:`accelflow.frontends` (whose finder maps the name back to the path)."""
+    return _PREFIX + str(Path(path).resolve()).encode().hex()
+
+
+class _ModelFileFinder(importlib.abc.MetaPathFinder):
+    """Finds modules named by :func:`module_name_for`; everything else is left to the other finders."""
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None = None,
+                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+        if not fullname.startswith(_PREFIX):
+            return None
+        try:
+            file = bytes.fromhex(fullname[len(_PREFIX):]).decode()
+        except ValueError:
+            return None
+        return importlib.util.spec_from_file_location(fullname, file) if Path(file).is_file() else None
+
+
+if not any(isinstance(f, _ModelFileFinder) for f in sys.meta_path):
+    sys.meta_path.append(_ModelFileFinder())
+
+
+def is_model_file(spec: str) -> bool:
+    """True for ``something.py`` or ``something.py:NAME``."""
+    return spec.partition(":")[0].endswith(".py")
+
+
+def load_model_file(spec: str) -> ModelFile:
+    """Run ``model.py[:NAME]`` and return the module it defines (in eval mode).
+
+    The file is imported as a module named after its absolute path (:func:`module_name_for`), executed
+    afresh on each call; classes it defines can then be pickled, and unpickled in worker processes
+    (``--workers``), which import the same file by that name."""
+    file, _, attr = spec.partition(":")
+    path = Path(file)
+    if not path.is_file():
+        raise ModelImportError(f"{file}: no such file")
+    name = module_name_for(path)
+    sys.modules.pop(name, None)  # a fresh run, as the file may have changed
+    try:
+        namespace = vars(importlib.import_module(name))
+    except Exception as exc:  # the user's code may raise anything
+        sys.modules.pop(name, None)
+        raise ModelImportError(f"{file}: running the model file failed: {type(exc).__name__}: {exc}") from exc
+    names = [attr] if attr else [n for n in MODEL_FILE_NAMES if n in namespace]
+    if not names or names[0] not in namespace:
+        wanted = attr or " or ".join(MODEL_FILE_NAMES)
+        found = sorted(k for k, v in namespace.items() if isinstance(v, nn.Module) or
+                       (callable(v) and not k.startswith("_") and not isinstance(v, type)))
+        raise ModelImportError(f"{file}: no {wanted!r} defined; candidates: {found}")
+    obj = namespace[names[0]]
+    try:
+        module = obj if isinstance(obj, nn.Module) else obj()
+    except Exception as exc:
+        raise ModelImportError(f"{file}:{names[0]}() failed: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(module, nn.Module):
+        raise ModelImportError(f"{file}:{names[0]} is not an nn.Module (got {type(module).__name__})")
+    shape = namespace.get("INPUT_SHAPE")
+    try:
+        input_shape = None if shape is None else tuple(int(d) for d in shape)
+    except (TypeError, ValueError):
+        raise ModelImportError(f"{file}: INPUT_SHAPE must be a sequence of ints such as (1, 28, 28), "
+                               f"got {shape!r}") from None
+    return ModelFile(module.eval(), input_shape, f"{path.stem}.{attr}" if attr else path.stem)
+
+
+def load_weights(module: nn.Module, path: str | Path) -> nn.Module:
+    """Load the state dict saved in ``path`` into ``module`` (strictly: every key and shape must match).
+
+    ``path`` holds ``torch.save(model.state_dict(), path)``, or a checkpoint dict keeping it under
+    ``state_dict``, ``model_state_dict`` or ``model``; a ``module.`` prefix (``nn.DataParallel``) is dropped.
+    """
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelImportError(f"{path}: no such weights file")
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+        first = str(exc).strip().split(". ")[0].rstrip(".") or type(exc).__name__
+        raise ModelImportError(
+            f"{path}: not a state dict readable with torch.load(weights_only=True) ({first}); save the weights "
+            "with torch.save(model.state_dict(), FILE) (whole pickled modules are not loaded: they run code)"
+        ) from None
+    state = _state_dict_of(loaded, path)
+    if state and all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [f"{k} {tuple(state[k].shape)} (model {tuple(v.shape)})" for k, v in expected.items()
+             if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    if missing or unexpected or wrong:
+        parts = [f"{label}: {_few(items)}" for label, items in
+                 (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if items]
+        raise ModelImportError(f"{path}: weights do not fit the model ({'; '.join(parts)})")
+    module.load_state_dict(state, strict=True)
+    return module.eval()
+
+
+def _state_dict_of(loaded: Any, path: Path) -> dict[str, Any]:
+    import torch
+
+    if isinstance(loaded, Mapping) and not all(isinstance(v, torch.Tensor) for v in loaded.values()):
+        for key in _CHECKPOINT_KEYS:
+            if isinstance(loaded.get(key), Mapping):
+                loaded = loaded[key]
+                break
+    if not isinstance(loaded, Mapping) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
+        keys = sorted(map(str, loaded))[:6] if isinstance(loaded, Mapping) else type(loaded).__name__
+        raise ModelImportError(f"{path}: expected a state dict (parameter name -> tensor), or a checkpoint with "
+                               f"one under {' / '.join(_CHECKPOINT_KEYS)}; found {keys}")
+    return dict(loaded)
+
+
+def _few(items: list[str], n: int = 4) -> str:
+    return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
