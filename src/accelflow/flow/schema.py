@@ -48,14 +48,54 @@ class _Strict(BaseModel):
 
 
 class StartSpec(_Strict):
-    """The initial design state of a flow file."""
+    """The initial design state of a flow file: a zoo model (``model: resnet8``, trained from the weights
+    cache with ``pretrained: true``) or the user's own PyTorch model file (``model: nets/cnn.py[:NAME]``, with
+    its trained weights ``weights: cnn.pt`` and the ``dataset`` it was trained on). Relative paths are
+    relative to the flow file."""
 
-    model: str | None = None  # zoo name
+    model: str | None = None  # zoo name, or model.py[:NAME]
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    weights: str | None = None  # state dict of a model file's trained weights
     dataset: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)  # accelflow.data.load options
     pretrained: bool = False
     target: HardwareTarget = Field(default_factory=HardwareTarget)
+
+    @property
+    def is_model_file(self) -> bool:
+        from accelflow.frontends import is_model_file
+
+        return self.model is not None and is_model_file(self.model)
+
+    def checked(self, source: str) -> StartSpec:
+        """This start with a model file's paths made relative to the flow file ``source`` (when it is one),
+        or a :class:`FlowValidationError` naming the field that does not go with the model given."""
+        if not self.is_model_file:
+            if self.weights is not None:
+                raise FlowValidationError(f"{source}: field 'start.weights': only for a model file (model: "
+                                          "net.py[:NAME]); a zoo model's weights come from the weights cache "
+                                          "(pretrained: true)")
+            return self
+        def refuse(field: str, why: str) -> FlowValidationError:
+            return FlowValidationError(f"{source}: field 'start.{field}': {why}")
+
+        if self.pretrained:
+            raise refuse("pretrained", "the weights cache trains zoo models; give a model file's trained weights "
+                                       "(start.weights) or add a train step")
+        if self.model_kwargs:
+            raise refuse("model_kwargs", "zoo models only; a model file builds its own model")
+        if self.dataset is None:
+            raise refuse("dataset", "required with a model file: the data set it is trained and evaluated on")
+        base = Path(source).parent if Path(source).is_file() else None
+        if base is None:
+            return self
+
+        def near(path: str) -> str:
+            return path if Path(path).is_absolute() else str(base / path)
+
+        assert self.model is not None
+        return self.model_copy(update={"model": near(self.model),
+                                       "weights": None if self.weights is None else near(self.weights)})
 
 
 class FlowFile(_Strict):
@@ -150,6 +190,7 @@ def parse_flow(text: str, source: str = "<string>", registry: TaskRegistry | Non
         spec = FlowFile.model_validate(data)
     except ValidationError as exc:
         raise _pyd_error(exc, source) from None
+    spec = spec.model_copy(update={"start": spec.start.checked(source)})
     steps = _seq(spec.steps, f"{source}: ", registry)
     return spec, Flow(spec.name, steps, source)
 
@@ -173,9 +214,12 @@ def read_text(path: str | Path, what: str) -> str:
 
 
 def initial_state(start: StartSpec, *, progress: bool = False) -> DesignState:
-    """Build the initial design state: the zoo model (trained from the weight cache if ``pretrained``)."""
+    """Build the initial design state: the zoo model (trained from the weight cache if ``pretrained``), or
+    the model file's module (with its ``weights``, when given)."""
     from accelflow.data import load
 
+    if start.is_model_file:
+        return _model_file_state(start)
     model, shape = None, None
     if start.model is not None:
         from accelflow.zoo import create, options, spec
@@ -200,8 +244,31 @@ def initial_state(start: StartSpec, *, progress: bool = False) -> DesignState:
         start = start.model_copy(update={"dataset": dataset})
     state = DesignState(model=model, model_name=start.model, input_shape=shape, dataset=start.dataset,
                         data_kwargs=dict(start.data), target=start.target)
-    if start.pretrained and model is not None:
-        from accelflow.train import evaluate
+    return _with_test_accuracy(state) if start.pretrained and model is not None else state
 
-        state = state.with_metrics("train", accuracy=evaluate(model, state.splits().test))
-    return state
+
+def _model_file_state(start: StartSpec) -> DesignState:
+    """The start state of ``model: file.py[:NAME]``: named ``file.py[:NAME]`` (never a zoo name, so
+    ``train_cached`` cannot mistake it for one), trained when ``weights`` are given."""
+    from accelflow.data import load
+    from accelflow.errors import ConfigError
+    from accelflow.frontends import load_model_file, load_weights
+
+    assert start.model is not None and start.dataset is not None  # StartSpec.checked
+    loaded = load_model_file(start.model)
+    shape = tuple(load(start.dataset, **start.data).info.input_shape)
+    if loaded.input_shape is not None and loaded.input_shape != shape:
+        raise ConfigError(f"{start.model}: INPUT_SHAPE {loaded.input_shape} is not the shape of {start.dataset} "
+                          f"images, {shape}")
+    model = loaded.module if start.weights is None else load_weights(loaded.module, start.weights)
+    file, _, attr = start.model.partition(":")
+    state = DesignState(model=model, model_name=Path(file).name + (f":{attr}" if attr else ""), input_shape=shape,
+                        dataset=start.dataset, data_kwargs=dict(start.data), target=start.target)
+    return state if start.weights is None else _with_test_accuracy(state)
+
+
+def _with_test_accuracy(state: DesignState) -> DesignState:
+    """A trained start state: ``train.accuracy`` on the test split marks it trained."""
+    from accelflow.train import evaluate
+
+    return state.with_metrics("train", accuracy=evaluate(state.model, state.splits().test))

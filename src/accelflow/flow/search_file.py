@@ -152,6 +152,7 @@ def parse_flow_search(text: str, source: str = "<string>") -> FlowSearchProblem:
         spec = FlowSearchFile.model_validate(data)
     except ValidationError as exc:
         raise _pyd_error(exc, source) from None
+    spec = spec.model_copy(update={"start": spec.start.checked(source)})
     s = spec.search
     try:
         space = SearchSpace(tuple(s.orders), s.tolerance[0], s.tolerance[1], s.tolerance_step)

@@ -40,9 +40,12 @@ class TrainCached(Task):
     def run(self, state: DesignState, ctx: TaskContext) -> DesignState:
         from accelflow.errors import ConfigError
         from accelflow.train import cached_model
+        from accelflow.zoo import names
 
-        if state.model_name is None:
-            raise ConfigError("train_cached needs a zoo model name in the flow's start section")
+        if state.model_name is None or state.model_name not in names():
+            raise ConfigError(f"train_cached trains zoo models through the weights cache; the flow starts from "
+                              f"{state.model_name or 'no model'}: start from a zoo model, give a model file's "
+                              "trained weights (start.weights), or use task train")
         model, info = cached_model(state.model_name, state.dataset, data_kwargs=dict(state.data_kwargs),
                                    progress=ctx.progress)
         return state.evolve(model=model).with_info(weights_cache_key=info.key).with_metrics(
