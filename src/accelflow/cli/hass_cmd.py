@@ -49,10 +49,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="sparse layers' lock-step cost: REFERENCE mean (default, fast, optimistic for sparse "
                         "layers), our expected maximum, or 'sampled' (within 2%% of a cycle-level simulation; "
                         "each trial's folding takes seconds)")
-    p.add_argument("--validation-size", type=int, default=1000, help="validation images used for accuracy")
+    p.add_argument("--validation-size", type=int, default=None,
+                   help="validation images used for accuracy (default 1000, or 70%% of a smaller validation split)")
     p.add_argument("--calibration-size", type=int, default=100, help="training images used for sparsity")
-    p.add_argument("--holdout-size", type=int, default=1000,
-                   help="further validation images the chosen design must also meet the bound on (0: none)")
+    p.add_argument("--holdout-size", type=int, default=None,
+                   help="further validation images the chosen design must also meet the bound on (0: none; "
+                        "default 1000, or the rest of a smaller validation split)")
     p.add_argument("--finetune-steps", type=int, default=0,
                    help="fine-tune for N Adam steps (masks and thresholded ReLUs kept): the chosen design, or "
                         "with --finetune-slack the designs found within the widened bound; tuned weights are "

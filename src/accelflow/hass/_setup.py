@@ -45,14 +45,15 @@ class Problem:
     holdout: ArraySplit | None = None
 
 
-def problem(model: nn.Module, dataset: str, device: str, *, name: str = "model", validation_size: int = 1000,
+def problem(model: nn.Module, dataset: str, device: str, *, name: str = "model", validation_size: int | None = 1000,
             calibration_size: int = 100, batch: int = 256, method: Method = Method.GREEDY, seed: int = 0,
-            holdout_size: int = 0, lockstep: LockStep = LockStep.MEAN,
+            holdout_size: int | None = 0, lockstep: LockStep = LockStep.MEAN,
             test_accuracy: float | None = None) -> Problem:
     """The search problem of a trained ``model`` on the image data set ``dataset`` (a name of
     :func:`accelflow.data.load`): accuracy on ``validation_size`` validation images, sparsity on
     ``calibration_size`` training images, and ``holdout_size`` further validation images, disjoint from the
-    search's, as :attr:`Problem.holdout`. ``lockstep`` is the sparse layers' cost model the evaluator folds
+    search's, as :attr:`Problem.holdout` (a size of None: 1,000 each, or 70% / 30% of a smaller
+    validation split). ``lockstep`` is the sparse layers' cost model the evaluator folds
     under (see :class:`Evaluator`). The model must take the data set's images, give one score per class and
     do better than 1.5x chance on the validation images (an untrained model is refused)."""
     splits = load(dataset)
@@ -61,6 +62,7 @@ def problem(model: nn.Module, dataset: str, device: str, *, name: str = "model",
     _check_fits(model, splits, name, dataset)
     calibration = subset(splits.train, calibration_size, seed + 1).x
     order = np.random.default_rng(seed).permutation(len(splits.val))
+    validation_size, holdout_size = _sizes(validation_size, holdout_size, len(order), dataset)
     if validation_size + holdout_size > len(order):
         raise HassError(f"{dataset} has {len(order)} validation images; asked for {validation_size} + "
                         f"{holdout_size} hold-out")
@@ -78,6 +80,30 @@ def problem(model: nn.Module, dataset: str, device: str, *, name: str = "model",
                         "anything: load the trained weights (--weights), and train on the data set's own "
                         "preparation (accelflow.data.load)")
     return Problem(name, model, splits, evaluator, test_accuracy, holdout)
+
+
+#: Validation and hold-out images a size of None asks for, when the data set has that many.
+DEFAULT_SIZES = (1000, 1000)
+
+
+def _sizes(validation: int | None, holdout: int | None, available: int, dataset: str) -> tuple[int, int]:
+    """Sizes given as None: :data:`DEFAULT_SIZES`, or when the validation split is smaller, 70% / 30% of it
+    (what is left beside a given size)."""
+    if (validation is not None and validation < 1) or (holdout is not None and holdout < 0):
+        raise HassError(f"validation size must be >= 1 and hold-out size >= 0 images; got {validation} and {holdout}")
+    if validation is not None and holdout is not None:
+        return validation, holdout
+    want_v = DEFAULT_SIZES[0] if validation is None else validation
+    want_h = DEFAULT_SIZES[1] if holdout is None else holdout
+    if want_v + want_h <= available:
+        return want_v, want_h
+    if validation is None and holdout is None:
+        validation = max(1, round(0.7 * available))
+    elif validation is None:
+        validation = max(available - want_h, 0)
+    holdout = max(available - validation, 0) if holdout is None else holdout
+    log.info("%s has %d validation images: %d for the search, %d hold-out", dataset, available, validation, holdout)
+    return validation, holdout
 
 
 def _check_fits(model: nn.Module, splits: Splits, name: str, dataset: str) -> None:
@@ -98,10 +124,10 @@ def _check_fits(model: nn.Module, splits: Splits, name: str, dataset: str) -> No
                         f"(2, {classes})")
 
 
-def zoo_problem(name: str, device: str, dataset: str | None = None, validation_size: int = 1000,
+def zoo_problem(name: str, device: str, dataset: str | None = None, validation_size: int | None = 1000,
                 calibration_size: int = 100, batch: int = 256, method: Method = Method.GREEDY,
                 seed: int = 0, progress: bool = False, recipe: TrainRecipe | None = None,
-                train_data: Mapping[str, Any] | None = None, holdout_size: int = 0,
+                train_data: Mapping[str, Any] | None = None, holdout_size: int | None = 0,
                 lockstep: LockStep = LockStep.MEAN) -> Problem:
     """:func:`problem` for the zoo model ``name``, trained (from the training cache, trained on first use) on
     ``dataset`` (default: the model's own).
