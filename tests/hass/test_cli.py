@@ -187,10 +187,12 @@ def example_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_own_model_file_is_searched_with_its_weights(example_weights: Path, tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+                                                     capsys: pytest.CaptureFixture[str],
+                                                     caplog: pytest.LogCaptureFixture) -> None:
     """`accelflow hass model.py --weights W --data digits_image`: the search starts from the saved weights
     (the dense accuracy is the loaded model's on the same validation images, far above chance), keeps the
-    bound, and a resume with other weights in the same study is refused rather than mixing trials."""
+    bound, and a resume with other weights in the same study is refused rather than mixing trials. A
+    hold-out too small to resolve the bound (one of 40 images is 2.5 points) is warned about."""
     import json
 
     from accelflow.frontends import load_model_file, load_weights
@@ -208,6 +210,7 @@ def test_own_model_file_is_searched_with_its_weights(example_weights: Path, tmp_
     assert out["accuracy"] + out["accuracy_drop"] / 100 == pytest.approx(reference.base_accuracy, abs=1e-9)
     assert reference.base_accuracy > 0.9 and out["baselines"]["uniform"]["hass_ratio"] >= 1 - 1e-9
     assert out["throughput_images_per_s"] > out["dense_throughput_images_per_s"]
+    assert "40 hold-out images: one image is 2.5 points, more than the 1-point bound" in caplog.text
 
     import torch
 

@@ -397,6 +397,11 @@ def run_search(evaluator: Evaluator, settings: SearchSettings, initial: Sequence
     if settings.finetune_slack > 0 and finetune is None:
         raise HassError(f"finetune_slack={settings.finetune_slack:g} points needs finetune: the slack the search "
                         "takes is won back by fine-tuning")
+    for label, split in (("validation", evaluator.validation), ("hold-out", holdout)):
+        if split is not None and 100.0 / len(split) > settings.max_accuracy_drop:
+            log.warning("%d %s images: one image is %.2g points, more than the %g-point bound, so a design that "
+                        "misclassifies one more image than the dense model fails it (use more images)",
+                        len(split), label, 100.0 / len(split), settings.max_accuracy_drop)
     compared = study_baselines(evaluator, settings, baselines, holdout, progress) if baselines else {}
     starts = [*initial, *(evaluator.space.params(Thresholds.from_dict(b["thresholds"])) for b in compared.values())]
     final, settings = settings, settings.searching()
