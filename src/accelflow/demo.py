@@ -48,8 +48,10 @@ def _summary(report: dict) -> Table:
         if h.get("dense_dsp"):
             gain = (h["throughput_images_per_s"] / h["dsp"]) / (h["dense_throughput_images_per_s"] / h["dense_dsp"])
             dense += f" with {h['dense_dsp']:,.0f} DSPs; {gain:.2f}x throughput per DSP"
+        vs = f"; {h['vs_uniform']:.2f}x the uniform-threshold design on the search objective" \
+            if "vs_uniform" in h else ""
         table.add_row("HASS (dataflow FPGA)", f"{h['throughput_images_per_s']:,.0f} images/s with {h['dsp']:,.0f} DSPs "
-                      f"({dense}), accuracy drop {h['accuracy_drop']:.2f} points (validation)")
+                      f"({dense}{vs}), accuracy drop {h['accuracy_drop']:.2f} points (validation)")
     if "perf" in m:
         p = m["perf"]
         table.add_row("AIDG (Gemmini-like)", f"{p['total_cycles']:,.0f} cycles, {p['instructions_evaluated']:,.0f} of "

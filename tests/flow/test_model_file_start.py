@@ -62,14 +62,17 @@ name: own_model
 start: {model: model.py, weights: digits_cnn.pt, dataset: digits_image}
 steps:
   - task: hass
-    params: {device: zc706, trials: 3, validation_size: 100, calibration_size: 16}
+    params: {device: zc706, trials: 3, validation_size: 100, holdout_size: 44, max_accuracy_drop: 2.5,
+             calibration_size: 16}
 """)
     store = project / "runs"
     assert main(["run", str(flow), "--store", str(store)]) == 0
     (state_json,) = store.glob("*/states/final/state.json")
     saved = json.loads(state_json.read_text())
     assert saved["model_name"] == "model.py" and saved["metrics"]["train"]["accuracy"] > 0.9
-    assert saved["metrics"]["hass"]["accuracy_drop"] <= 1.0
+    assert saved["metrics"]["hass"]["accuracy_drop"] <= 2.5
+    (result,) = store.glob("*/tasks/*/hass.json")
+    assert json.loads(result.read_text())["holdout_images"] == 44  # the flow task checks a hold-out too
 
     classes = project / "classes.yaml"
     classes.write_text("""

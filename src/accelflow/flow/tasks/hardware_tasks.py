@@ -121,6 +121,8 @@ class HassTask(Task):
     trials: int = param(20, low=1, high=100000)
     objective: str = param("throughput", choices=("throughput", "throughput_per_dsp"))
     validation_size: int = param(1000, low=10)
+    holdout_size: int = param(1000, low=0, help="further validation images the chosen design (and each baseline) "
+                                                "must also meet the bound on; 0: none")
     calibration_size: int = param(64, low=1)
     batch: int = param(256, low=1, high=1 << 20)
     lockstep: str = param("mean", choices=("mean", "expected_max", "sampled"),
@@ -146,24 +148,23 @@ class HassTask(Task):
             raise ValueError("hass: finetune_slack needs finetune_steps > 0 (the slack is won back by fine-tuning)")
 
     def run(self, state: DesignState, ctx: TaskContext) -> DesignState:
-        from accelflow.dataflow import LockStep, load_device
+        from accelflow.dataflow import LockStep
         from accelflow.hass import (
             BASELINES,
-            Evaluator,
             FineTune,
             SearchSettings,
-            build_space,
             finetune_cache_dir,
+            problem,
             run_search,
-            subset,
         )
 
         splits = state.splits()
         model = state.model_copy()
-        calibration = subset(splits.train, self.calibration_size, ctx.seed + 1).x
-        evaluator = Evaluator(model, tuple(splits.info.input_shape), subset(splits.val, self.validation_size, ctx.seed),
-                              calibration, load_device(self.device), build_space(model, calibration),
-                              name=state.model_name or "model", batch=self.batch, lockstep=LockStep(self.lockstep))
+        built = problem(model, splits, self.device, name=state.model_name or "model",
+                        validation_size=self.validation_size, calibration_size=self.calibration_size,
+                        batch=self.batch, seed=ctx.seed, holdout_size=self.holdout_size,
+                        lockstep=LockStep(self.lockstep))
+        evaluator = built.evaluator
         settings = SearchSettings(max_accuracy_drop=self.max_accuracy_drop, trials=self.trials,
                                   objective=self.objective, seed=ctx.seed,
                                   storage=f"sqlite:///{ctx.path('hass_study.db')}", finetune_slack=self.finetune_slack)
@@ -171,7 +172,8 @@ class HassTask(Task):
                             progress=ctx.progress, distill=self.finetune_distill, ramp=self.finetune_ramp,
                             cache_dir=finetune_cache_dir()) if self.finetune_steps else None
         methods = {"none": (), "all": BASELINES}.get(self.baselines, (self.baselines,))
-        result = run_search(evaluator, settings, progress=ctx.progress, finetune=finetune, baselines=methods)
+        result = run_search(evaluator, settings, progress=ctx.progress, finetune=finetune, baselines=methods,
+                            holdout=built.holdout)
         compared: dict[str, float] = {}
         for m, b in result.extra.get("baselines", {}).items():  # vs_<m>: HASS over it on the search objective
             compared[f"{m}_throughput_images_per_s"] = b["throughput_images_per_s"]
