@@ -76,6 +76,7 @@ class StartSpec(_Strict):
                                           "net.py[:NAME]); a zoo model's weights come from the weights cache "
                                           "(pretrained: true)")
             return self
+
         def refuse(field: str, why: str) -> FlowValidationError:
             return FlowValidationError(f"{source}: field 'start.{field}': {why}")
 

@@ -46,17 +46,18 @@ class Problem:
 
 
 def problem(model: nn.Module, dataset: str | Splits, device: str, *, name: str = "model",
-            validation_size: int | None = 1000,
-            calibration_size: int = 100, batch: int = 256, method: Method = Method.GREEDY, seed: int = 0,
-            holdout_size: int | None = 0, lockstep: LockStep = LockStep.MEAN,
-            test_accuracy: float | None = None) -> Problem:
+            validation_size: int | None = 1000, calibration_size: int = 100, batch: int = 256,
+            method: Method = Method.GREEDY, seed: int = 0, holdout_size: int | None = 0,
+            lockstep: LockStep = LockStep.MEAN, test_accuracy: float | None = None) -> Problem:
     """The search problem of a trained ``model`` on the image data set ``dataset`` (a name of
-    :func:`accelflow.data.load`, or splits it loaded): accuracy on ``validation_size`` validation images, sparsity on
-    ``calibration_size`` training images, and ``holdout_size`` further validation images, disjoint from the
-    search's, as :attr:`Problem.holdout` (a size of None: 1,000 each, or 70% / 30% of a smaller
-    validation split). ``lockstep`` is the sparse layers' cost model the evaluator folds
-    under (see :class:`Evaluator`). The model must take the data set's images, give one score per class and
-    do better than 1.5x chance on the validation images (an untrained model is refused)."""
+    :func:`accelflow.data.load`, or splits it loaded).
+
+    Accuracy is measured on ``validation_size`` validation images, sparsity on ``calibration_size`` training
+    images; ``holdout_size`` further validation images, disjoint from the search's, make
+    :attr:`Problem.holdout` (a size of None: 1,000 each, or 70% / 30% of a smaller validation split).
+    ``lockstep`` is the sparse layers' cost model the evaluator folds under (see :class:`Evaluator`). The
+    model must take the data set's images, give one score per class and do better than 1.5x chance on the
+    validation images (an untrained model is refused)."""
     splits = load(dataset) if isinstance(dataset, str) else dataset
     dataset = splits.info.name
     if not splits.info.is_image:
