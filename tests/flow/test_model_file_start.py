@@ -95,6 +95,7 @@ steps:
     ("{model: model.py}", "field 'start.dataset': required with a model file"),
     ("{model: model.py, dataset: digits_image, model_kwargs: {width: 2}}", "field 'start.model_kwargs'"),
     ("{model: lenet5, weights: w.pt}", "field 'start.weights': only for a model file"),
+    ("{model: net.onnx, weights: w.pt, dataset: digits_image}", "field 'start.weights': an ONNX file carries"),
 ])
 def test_start_fields_that_do_not_go_with_the_model_are_named(project: Path, start: str, needle: str) -> None:
     flow = project / "bad.yaml"
@@ -127,3 +128,20 @@ def test_model_file_start_misfits_are_named(project: Path) -> None:
 
     with pytest.raises(TaskFailedError, match="train_cached trains zoo models.*model.py.*use task train"):
         run_flow(flow, start, seed=0)
+
+
+def test_flow_from_an_onnx_file_starts_trained_with_the_exported_weights(tmp_path: Path) -> None:
+    """`start: {model: lenet5.onnx, dataset: fashion_mnist}`: the exported trained LeNet-5 starts the flow
+    trained, and evaluates to the training cache's test accuracy of the model it was exported from."""
+    from accelflow.flow import run_flow
+    from accelflow.frontends import export_onnx
+    from accelflow.train import cached_model
+
+    model, info = cached_model("lenet5", "fashion_mnist")
+    export_onnx(model, (1, 28, 28), tmp_path / "lenet5.onnx")
+    flow = tmp_path / "flow.yaml"
+    flow.write_text("name: onnx\nstart: {model: lenet5.onnx, dataset: fashion_mnist}\nsteps: [{task: evaluate}]\n")
+    spec, nodes = parse_flow(flow.read_text(), str(flow))
+    start = initial_state(spec.start)
+    assert start.model_name == "lenet5.onnx" and start.metrics["train"]["accuracy"] == info.test_accuracy
+    assert run_flow(nodes, start, seed=0).state.metrics["eval"]["accuracy"] == info.test_accuracy

@@ -241,9 +241,37 @@ def test_own_model_file_misfits_are_named(tmp_path: Path, body: str, extra: list
 
 @pytest.mark.parametrize(("argv", "needle"), [
     (["hass", "zoo:lenet5", "--weights", "w.pt"], "--weights is for a model file"),
-    (["hass", "lenet5.onnx"], "hass runs and fine-tunes the model in PyTorch"),
+    (["hass", "lenet5.onnx", "--data", "fashion_mnist"], "lenet5.onnx: no such file"),
+    (["hass", "zoo:nope"], "expected zoo:NAME"),
     (["hass", "missing.py", "--data", "digits_image"], "missing.py: no such file"),
 ])
 def test_model_argument_misuse_is_named(argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
     assert needle in capsys.readouterr().err
+
+
+def test_onnx_file_is_searched_as_the_model_it_was_exported_from(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """`accelflow hass net.onnx --data fashion_mnist`: the trained LeNet-5 exported to ONNX is run in PyTorch
+    through the IR; its dense accuracy and dense design are exactly those of the zoo model it came from."""
+    import json
+
+    from accelflow.frontends import export_onnx
+    from accelflow.train import cached_model
+
+    model, _ = cached_model("lenet5", "fashion_mnist")
+    path = export_onnx(model, (1, 28, 28), tmp_path / "lenet5.onnx")
+    common = ["--device", "zc706", "--trials", "3", "--validation-size", "200", "--holdout-size", "100",
+              "--calibration-size", "8", "--storage", f"sqlite:///{tmp_path / 'h.db'}", "--json"]
+    assert main(["hass", str(path), "--data", "fashion_mnist", *common]) == 0
+    from_file = json.loads(capsys.readouterr().out)
+    # the same study name: its fingerprint (other module, so other weights digest) keeps the two apart
+    assert main(["hass", "zoo:lenet5", *common]) == 2
+    assert "was run with other model weights" in capsys.readouterr().err
+    assert main(["hass", "zoo:lenet5", *common[:-2], f"sqlite:///{tmp_path / 'zoo.db'}", "--json"]) == 0
+    from_zoo = json.loads(capsys.readouterr().out)
+    assert from_file["network"] == "lenet5" and from_file["accuracy_drop"] <= 1.0 + 1e-9
+    for key in ("reference_accuracy", "dense_throughput_images_per_s", "dense_dsp"):
+        assert from_file[key] == from_zoo[key]
+    assert main(["hass", str(path), "--data", "fashion_mnist", "--weights", "w.pt", *common]) == 2
+    assert "an ONNX file carries its own weights" in capsys.readouterr().err

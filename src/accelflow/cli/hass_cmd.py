@@ -21,10 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "hass", help="search per-layer sparsity thresholds for a dataflow accelerator (HASS)",
         description="MODEL is zoo:NAME (or NAME) of a zoo model with a data set, whose trained weights come from "
-                    "the training cache (trained on first use), or your own PyTorch model file model.py[:NAME] "
+                    "the training cache (trained on first use); your own PyTorch model file model.py[:NAME] "
                     "(NAME an nn.Module or a function returning one; default model, build_model or MODEL) with "
-                    "its trained weights (--weights) and the data set it was trained on (--data).")
-    p.add_argument("model", help="zoo:NAME (e.g. zoo:resnet8), or model.py[:NAME]")
+                    "its trained weights (--weights); or an ONNX file with its weights (run in PyTorch through "
+                    "the IR, BatchNorm folded into the convs). Your own models need the data set they were "
+                    "trained on (--data).")
+    p.add_argument("model", help="zoo:NAME (e.g. zoo:resnet8), model.py[:NAME] or model.onnx")
     p.add_argument("--weights", default=None, metavar="FILE.pt",
                    help="state dict of a model file's trained weights (torch.save(model.state_dict(), FILE)); "
                         "without it the file's module is searched as it comes (it may load its own weights)")
@@ -143,30 +145,26 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _problem(args: argparse.Namespace) -> Problem:
-    """The search problem of MODEL: a zoo model from the training cache, or a model file with its weights."""
-    from accelflow.frontends import is_model_file, load_model_file, load_weights
+    """The search problem of MODEL: a zoo model from the training cache, a model file with its weights, or an
+    ONNX file."""
+    from accelflow.frontends import is_user_model, load_torch_model
     from accelflow.hass import problem, zoo_problem
     from accelflow.zoo import names
 
     common = {"validation_size": args.validation_size, "calibration_size": args.calibration_size,
               "batch": args.batch, "seed": args.seed, "holdout_size": args.holdout_size, "lockstep": args.lockstep}
-    if is_model_file(args.model):
+    if is_user_model(args.model):
         if args.data is None:
             from accelflow.data import dataset_names
 
             raise ConfigError(f"{args.model}: a model file needs --data, the image data set it was trained on "
                               f"(one of {', '.join(dataset_names())})")
-        loaded = load_model_file(args.model)
-        model = loaded.module if args.weights is None else load_weights(loaded.module, args.weights)
-        return problem(model, args.data, args.device, name=loaded.name, **common)
+        loaded = load_torch_model(args.model, args.weights)
+        return problem(loaded.module, args.data, args.device, name=loaded.name, **common)
     name = args.model[4:] if args.model.startswith("zoo:") else args.model
-    if name.endswith(".onnx"):
-        raise ConfigError(f"{args.model}: hass runs and fine-tunes the model in PyTorch, so it needs zoo:NAME or a "
-                          "PyTorch model file model.py[:NAME] with --weights; an ONNX file can be folded with "
-                          "`accelflow dataflow FILE.onnx --sparsity-from FILE.onnx`")
     if name not in names():
-        raise ConfigError(f"unknown model {args.model!r}: expected zoo:NAME (known: {', '.join(names())}) or a "
-                          "PyTorch model file model.py[:NAME]")
+        raise ConfigError(f"unknown model {args.model!r}: expected zoo:NAME (known: {', '.join(names())}), a "
+                          "PyTorch model file model.py[:NAME] or an .onnx file")
     if args.weights is not None:
         raise ConfigError(f"--weights is for a model file; zoo model {name!r} takes its weights from the training "
                           "cache (to search your own weights of it, define it in a model file)")

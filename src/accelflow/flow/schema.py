@@ -49,11 +49,11 @@ class _Strict(BaseModel):
 
 class StartSpec(_Strict):
     """The initial design state of a flow file: a zoo model (``model: resnet8``, trained from the weights
-    cache with ``pretrained: true``) or the user's own PyTorch model file (``model: nets/cnn.py[:NAME]``, with
-    its trained weights ``weights: cnn.pt`` and the ``dataset`` it was trained on). Relative paths are
-    relative to the flow file."""
+    cache with ``pretrained: true``), the user's own PyTorch model file (``model: nets/cnn.py[:NAME]``, with
+    its trained weights ``weights: cnn.pt``) or an ONNX file (``model: cnn.onnx``, weights included); the
+    user's models need the ``dataset`` they were trained on. Relative paths are relative to the flow file."""
 
-    model: str | None = None  # zoo name, or model.py[:NAME]
+    model: str | None = None  # zoo name, model.py[:NAME] or model.onnx
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     weights: str | None = None  # state dict of a model file's trained weights
     dataset: str | None = None
@@ -63,9 +63,14 @@ class StartSpec(_Strict):
 
     @property
     def is_model_file(self) -> bool:
-        from accelflow.frontends import is_model_file
+        """The model is the user's: a PyTorch model file or an ONNX file (not a zoo name)."""
+        from accelflow.frontends import is_user_model
 
-        return self.model is not None and is_model_file(self.model)
+        return self.model is not None and is_user_model(self.model)
+
+    @property
+    def is_onnx(self) -> bool:
+        return self.model is not None and self.model.lower().endswith(".onnx")
 
     def checked(self, source: str) -> StartSpec:
         """This start with a model file's paths made relative to the flow file ``source`` (when it is one),
@@ -80,6 +85,8 @@ class StartSpec(_Strict):
         def refuse(field: str, why: str) -> FlowValidationError:
             return FlowValidationError(f"{source}: field 'start.{field}': {why}")
 
+        if self.is_onnx and self.weights is not None:
+            raise refuse("weights", "an ONNX file carries its own weights; weights are for a PyTorch model file")
         if self.pretrained:
             raise refuse("pretrained", "the weights cache trains zoo models; give a model file's trained weights "
                                        "(start.weights) or add a train step")
@@ -249,23 +256,24 @@ def initial_state(start: StartSpec, *, progress: bool = False) -> DesignState:
 
 
 def _model_file_state(start: StartSpec) -> DesignState:
-    """The start state of ``model: file.py[:NAME]``: named ``file.py[:NAME]`` (never a zoo name, so
-    ``train_cached`` cannot mistake it for one), trained when ``weights`` are given."""
+    """The start state of ``model: file.py[:NAME]`` or ``model: file.onnx``: named after the file (never a zoo
+    name, so ``train_cached`` cannot mistake it for one), trained when it has weights (``weights`` for a
+    PyTorch file; an ONNX file always carries them)."""
     from accelflow.data import load
     from accelflow.errors import ConfigError
-    from accelflow.frontends import load_model_file, load_weights
+    from accelflow.frontends import load_torch_model
 
     assert start.model is not None and start.dataset is not None  # StartSpec.checked
-    loaded = load_model_file(start.model)
+    loaded = load_torch_model(start.model, start.weights)
     shape = tuple(load(start.dataset, **start.data).info.input_shape)
     if loaded.input_shape is not None and loaded.input_shape != shape:
-        raise ConfigError(f"{start.model}: INPUT_SHAPE {loaded.input_shape} is not the shape of {start.dataset} "
+        what = "input shape" if start.is_onnx else "INPUT_SHAPE"
+        raise ConfigError(f"{start.model}: {what} {loaded.input_shape} is not the shape of {start.dataset} "
                           f"images, {shape}")
-    model = loaded.module if start.weights is None else load_weights(loaded.module, start.weights)
     file, _, attr = start.model.partition(":")
-    state = DesignState(model=model, model_name=Path(file).name + (f":{attr}" if attr else ""), input_shape=shape,
-                        dataset=start.dataset, data_kwargs=dict(start.data), target=start.target)
-    return state if start.weights is None else _with_test_accuracy(state)
+    state = DesignState(model=loaded.module, model_name=Path(file).name + (f":{attr}" if attr else ""),
+                        input_shape=shape, dataset=start.dataset, data_kwargs=dict(start.data), target=start.target)
+    return _with_test_accuracy(state) if start.weights is not None or start.is_onnx else state
 
 
 def _with_test_accuracy(state: DesignState) -> DesignState:

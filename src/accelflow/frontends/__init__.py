@@ -1,7 +1,8 @@
 """Importers into the network IR: PyTorch modules (torch.fx) and ONNX files, and a model locator.
 
 ``load_model("zoo:resnet18")``, ``load_model("net.py:build")`` or ``load_model("net.onnx")`` is what the CLI
-uses; :func:`load_model_file` and :func:`load_weights` give the PyTorch module itself (for training and HASS).
+uses; :func:`load_torch_model` gives the PyTorch module itself (for training and HASS): a model file with
+its state dict, or an ONNX file back through the IR (:func:`to_torch`).
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from pathlib import Path
 
 from accelflow.errors import ConfigError, ModelImportError
 from accelflow.frontends.export import export_onnx
+from accelflow.frontends.ir_to_torch import to_torch
 from accelflow.frontends.model_file import (
     MODEL_FILE_NAMES,
     ModelFile,
     is_model_file,
+    is_user_model,
     load_model_file,
+    load_torch_model,
     load_weights,
 )
 from accelflow.frontends.onnx import SUPPORTED_ONNX_OPS, from_onnx
@@ -27,8 +31,11 @@ __all__ = [
     "MODEL_FILE_NAMES",
     "ModelFile",
     "is_model_file",
+    "is_user_model",
     "load_model_file",
+    "load_torch_model",
     "load_weights",
+    "to_torch",
     "from_onnx",
     "from_pytorch",
     "load_model",

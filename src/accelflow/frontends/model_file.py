@@ -1,4 +1,5 @@
-"""A user's own PyTorch model: a Python file that defines it, and a state-dict file with its trained weights.
+"""A user's own model as a PyTorch module: a Python file that defines it and a state-dict file with its
+trained weights, or an ONNX file (:func:`load_torch_model`).
 
 ``model.py[:NAME]`` names an ``nn.Module`` instance or a function returning one (``NAME`` defaults to the
 first of :data:`MODEL_FILE_NAMES` the file defines); the file may also set ``INPUT_SHAPE`` (without the
@@ -23,7 +24,16 @@ from torch import nn
 
 from accelflow.errors import ModelImportError
 
-__all__ = ["MODEL_FILE_NAMES", "ModelFile", "is_model_file", "load_model_file", "load_weights", "module_name_for"]
+__all__ = [
+    "MODEL_FILE_NAMES",
+    "ModelFile",
+    "is_model_file",
+    "is_user_model",
+    "load_model_file",
+    "load_torch_model",
+    "load_weights",
+    "module_name_for",
+]
 
 #: Names looked up in a model file when ``file.py`` is given without ``:NAME``.
 MODEL_FILE_NAMES = ("model", "build_model", "MODEL")
@@ -168,3 +178,36 @@ def _state_dict_of(loaded: Any, path: Path) -> dict[str, Any]:
 
 def _few(items: list[str], n: int = 4) -> str:
     return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
+def is_user_model(spec: str) -> bool:
+    """True for what :func:`load_torch_model` takes: a model file ``net.py[:NAME]`` or an ``.onnx`` file."""
+    return is_model_file(spec) or spec.lower().endswith(".onnx")
+
+
+def load_torch_model(spec: str, weights: str | Path | None = None) -> ModelFile:
+    """The user's model as a PyTorch module: ``net.py[:NAME]`` (with the state dict ``weights`` loaded when
+    given), or ``net.onnx`` converted through the IR (:func:`~accelflow.frontends.ir_to_torch.to_torch`; its
+    weights are the file's, BatchNorm folded into the convs, and ``weights`` must be None)."""
+    from accelflow.errors import ConfigError
+
+    if is_model_file(spec):
+        loaded = load_model_file(spec)
+        return loaded if weights is None else ModelFile(load_weights(loaded.module, weights), loaded.input_shape,
+                                                        loaded.name)
+    if not spec.lower().endswith(".onnx"):
+        raise ConfigError(f"{spec}: expected a PyTorch model file net.py[:NAME] or an .onnx file")
+    if weights is not None:
+        raise ConfigError(f"{spec}: an ONNX file carries its own weights; weights {str(weights)!r} apply to a "
+                          "PyTorch model file")
+    from accelflow.frontends.ir_to_torch import to_torch
+    from accelflow.frontends.onnx import from_onnx
+
+    path = Path(spec)
+    if not path.is_file():
+        raise ModelImportError(f"{spec}: no such file")
+    graph = from_onnx(path)
+    if len(graph.inputs) != 1 or graph.inputs[0].shape is None:
+        raise ModelImportError(f"{spec}: expected one input with a static shape, got "
+                               f"{[(n.name, n.shape) for n in graph.inputs]}")
+    return ModelFile(to_torch(graph), tuple(graph.inputs[0].shape), path.stem)
