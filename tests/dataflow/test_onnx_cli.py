@@ -113,3 +113,37 @@ def test_cli_exhaustive_node_budget(capsys: pytest.CaptureFixture[str]) -> None:
     exact = json.loads(capsys.readouterr().out)["interval_cycles"]
     assert main(["dataflow", "zoo:resnet8", "--device", "zc706", "--json"]) == 0
     assert exact <= json.loads(capsys.readouterr().out)["interval_cycles"]
+
+
+def test_cli_measures_histograms_on_data_and_exports_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`accelflow dataflow zoo:lenet5 --data fashion_mnist`: the trained model's own zero products (ReLU
+    zeros, padding) measured on training images give the design HASS's zero-threshold evaluation gives (an
+    independent path: the search's evaluator); --export writes them, and the file folds to the same design."""
+    from accelflow.hass import Thresholds, problem
+    from accelflow.train import cached_model
+
+    out_file = tmp_path / "lenet5_measured.onnx"
+    assert main(["dataflow", "zoo:lenet5", "--data", "fashion_mnist", "--device", "zc706", "--calibration-size", "50",
+                 "--export", str(out_file), "--json"]) == 0
+    measured = json.loads(capsys.readouterr().out)
+    assert measured["sparsity_source"] == "measured on 50 fashion_mnist training images"
+    assert any(layer["sparsity"] > 0.1 for layer in measured["layers"])
+    model, _ = cached_model("lenet5", "fashion_mnist")
+    evaluation = problem(model, "fashion_mnist", "zc706", validation_size=100, calibration_size=50)\
+        .evaluator(Thresholds())
+    assert measured["throughput_images_per_s"] == pytest.approx(evaluation.throughput, rel=1e-12)
+    assert main(["dataflow", str(out_file), "--device", "zc706", "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["throughput_images_per_s"] == pytest.approx(measured["throughput_images_per_s"], rel=1e-9)
+
+
+@pytest.mark.parametrize(("extra", "needle"), [
+    (["--data", "fashion_mnist", "--sparsity-from", "x.onnx"], "give one of the two"),
+    (["--export", "x.onnx"], "--weights and --export go with --data"),
+    (["--data", "fashion_mnist", "--export", "x.txt"], "must end in .onnx"),
+    (["--data", "fashion_mnist", "--calibration-size", "0"], "--calibration-size must be >= 1"),
+])
+def test_cli_measure_options_that_do_not_fit_are_named(extra: list[str], needle: str,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dataflow", "zoo:lenet5", *extra]) == 2
+    assert needle in capsys.readouterr().err

@@ -225,7 +225,7 @@ def test_own_model_file_is_searched_with_its_weights(example_weights: Path, tmp_
      "does not run on fashion_mnist images of shape (1, 28, 28)"),
     ("model = nn.Sequential(nn.Flatten(), nn.Linear(64, 5))", ["--data", "digits_image"],
      "gives (2, 5) on a batch of 2 digits_image images"),
-    ("model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))", [], "a model file needs --data"),
+    ("model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))", [], "your own model needs --data"),
     ("model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))", ["--data", "digits_image"], "near chance"),
 ])
 def test_own_model_file_misfits_are_named(tmp_path: Path, body: str, extra: list[str], needle: str,

@@ -22,7 +22,7 @@ from accelflow.dataflow import (
 )
 from accelflow.errors import ConfigError
 from accelflow.frontends import load_model
-from accelflow.ir import ChannelSparsity
+from accelflow.ir import ChannelSparsity, Graph
 
 __all__ = ["register", "run"]
 
@@ -30,14 +30,21 @@ __all__ = ["register", "run"]
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "dataflow", help="fold a model onto a dataflow (fpgaConvNet-style) FPGA accelerator",
-        description="MODEL is an ONNX file or zoo:NAME. Conv layers with channel_sparsity_hist histograms "
-                    "(from --sparsity-from, or on the model's own ONNX Conv nodes) and >= 10% zero products "
-                    "may be built sparse; the optimiser builds each such conv sparse or dense, whichever "
-                    "folds faster; other layers are dense.",
+        description="MODEL is an ONNX file, a PyTorch model file model.py[:NAME] or zoo:NAME. Conv layers with "
+                    "channel_sparsity_hist histograms (from --sparsity-from, on the model's own ONNX Conv nodes, "
+                    "or measured on --data images) and >= 10% zero products may be built sparse; the optimiser "
+                    "builds each such conv sparse or dense, whichever folds faster; other layers are dense.",
     )  # fmt: skip
-    p.add_argument("model", help="path to an .onnx file, or zoo:NAME")
+    p.add_argument("model", help="path to an .onnx file, a model file model.py[:NAME], or zoo:NAME")
     p.add_argument("--device", default="u250", help=f"FPGA device ({', '.join(device_names())}) or a YAML file")
     p.add_argument("--sparsity-from", metavar="FILE.onnx", help="read channel_sparsity_hist Conv attributes")
+    p.add_argument("--data", default=None,
+                   help="measure the zero-product histograms of the trained model (ReLU zeros, padding) on this "
+                        "image data set's training images (a zoo model is trained on it first, from the cache)")
+    p.add_argument("--weights", default=None, metavar="FILE.pt", help="with --data: a model file's state dict")
+    p.add_argument("--calibration-size", type=int, default=100, help="with --data: images measured (default 100)")
+    p.add_argument("--export", default=None, metavar="FILE.onnx",
+                   help="with --data: write the model with the measured channel_sparsity_hist on every Conv")
     p.add_argument("--method", default="greedy", choices=[m.value for m in Method], help="folding optimiser")
     p.add_argument("--batch", type=int, default=256, help="images per batch (default 256)")
     p.add_argument("--bits", type=int, default=16, help="data and weight width in bits (default 16)")
@@ -79,6 +86,34 @@ def _table(design: DataflowDesign, dense: DataflowDesign) -> None:
     )
 
 
+def _measured(args: argparse.Namespace) -> tuple[Graph, dict[str, ChannelSparsity]]:
+    """The trained MODEL's graph annotated with histograms measured on ``--data`` training images (window
+    samples too under the sampled lock-step model), written to ``--export`` when asked."""
+    from accelflow.cli._trained import trained_model
+    from accelflow.data import load
+    from accelflow.frontends import from_pytorch
+    from accelflow.hass import subset
+    from accelflow.sparsity import annotate_graph, export_sparsity_onnx, measure_sparsity
+
+    if args.sparsity_from:
+        raise ConfigError("--data measures the histograms; --sparsity-from reads them: give one of the two")
+    if args.calibration_size < 1:
+        raise ConfigError(f"--calibration-size must be >= 1, got {args.calibration_size}")
+    if args.export is not None and not args.export.endswith(".onnx"):
+        raise ConfigError(f"--export {args.export!r}: the file name must end in .onnx")
+    t = trained_model(args.model, args.weights, args.data, progress=not args.json)
+    splits = load(t.dataset)
+    shape = tuple(splits.info.input_shape)
+    images = subset(splits.train, args.calibration_size, args.seed + 1).x
+    positions = 4096 if LockStep(args.lockstep) is LockStep.SAMPLED else 0
+    stats = measure_sparsity(t.module, [images[i:i + 100] for i in range(0, len(images), 100)],
+                             window_positions=positions)
+    if args.export is not None:
+        export_sparsity_onnx(t.module, shape, stats, args.export)
+    graph = annotate_graph(from_pytorch(t.module, shape, name=t.name), stats)
+    return graph, {n.name: a for n in graph if (a := n.annotation(ChannelSparsity)) is not None}
+
+
 def run(args: argparse.Namespace) -> int:
     if args.batch < 1:
         raise ConfigError(f"--batch must be >= 1, got {args.batch}")
@@ -86,7 +121,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--node-budget must be >= 1, got {args.node_budget}")
     device = load_device(args.device)
     sparsity: dict[str, ChannelSparsity] = {}
-    if args.model.lower().endswith(".onnx"):
+    if args.data is not None:
+        graph, sparsity = _measured(args)
+    elif args.weights is not None or args.export is not None:
+        raise ConfigError("--weights and --export go with --data (the images the histograms are measured on)")
+    elif args.model.lower().endswith(".onnx"):
         graph, sparsity = load_onnx_with_sparsity(args.model)  # its own histograms, if any
     else:
         graph = load_model(args.model)
@@ -109,7 +148,9 @@ def run(args: argparse.Namespace) -> int:
         out = design.to_dict()
         out["dense_throughput_images_per_s"] = dense.throughput_images_per_s
         out["method"] = method.value
-        out["sparsity_source"] = args.sparsity_from or (args.model if sparsity else None)
+        out["sparsity_source"] = args.sparsity_from or (
+            f"measured on {args.calibration_size} {args.data} training images" if args.data
+            else args.model if sparsity else None)
         json.dump(out, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:

@@ -147,28 +147,13 @@ def run(args: argparse.Namespace) -> int:
 def _problem(args: argparse.Namespace) -> Problem:
     """The search problem of MODEL: a zoo model from the training cache, a model file with its weights, or an
     ONNX file."""
-    from accelflow.frontends import is_user_model, load_torch_model
-    from accelflow.hass import problem, zoo_problem
-    from accelflow.zoo import names
+    from accelflow.cli._trained import trained_model
+    from accelflow.hass import problem
 
-    common = {"validation_size": args.validation_size, "calibration_size": args.calibration_size,
-              "batch": args.batch, "seed": args.seed, "holdout_size": args.holdout_size, "lockstep": args.lockstep}
-    if is_user_model(args.model):
-        if args.data is None:
-            from accelflow.data import dataset_names
-
-            raise ConfigError(f"{args.model}: a model file needs --data, the image data set it was trained on "
-                              f"(one of {', '.join(dataset_names())})")
-        loaded = load_torch_model(args.model, args.weights)
-        return problem(loaded.module, args.data, args.device, name=loaded.name, **common)
-    name = args.model[4:] if args.model.startswith("zoo:") else args.model
-    if name not in names():
-        raise ConfigError(f"unknown model {args.model!r}: expected zoo:NAME (known: {', '.join(names())}), a "
-                          "PyTorch model file model.py[:NAME] or an .onnx file")
-    if args.weights is not None:
-        raise ConfigError(f"--weights is for a model file; zoo model {name!r} takes its weights from the training "
-                          "cache (to search your own weights of it, define it in a model file)")
-    return zoo_problem(name, args.device, args.data, progress=not args.json, **common)
+    t = trained_model(args.model, args.weights, args.data, progress=not args.json)
+    return problem(t.module, t.dataset, args.device, name=t.name, validation_size=args.validation_size,
+                   calibration_size=args.calibration_size, batch=args.batch, seed=args.seed,
+                   holdout_size=args.holdout_size, lockstep=args.lockstep, test_accuracy=t.test_accuracy)
 
 
 def _baseline_methods(text: str | None, known: tuple[str, ...]) -> list[str]:
