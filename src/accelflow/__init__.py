@@ -2,6 +2,8 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from accelflow import _model_import  # noqa: F401 - lets any process find the classes of users' model files
+
 try:
     __version__ = version("accelflow")
 except PackageNotFoundError:  # running from a source tree without installation

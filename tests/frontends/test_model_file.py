@@ -99,7 +99,7 @@ def test_classes_of_a_model_file_unpickle_in_a_fresh_process(tmp_path: Path) -> 
                     "model = Net\n")
     net = load_model_file(str(path)).module
     assert type(net).__module__ == module_name_for(path)
-    code = ("import pickle, sys, torch\nimport accelflow.frontends\nnet = pickle.loads(sys.stdin.buffer.read())\n"
+    code = ("import pickle, sys, torch\nimport accelflow\nnet = pickle.loads(sys.stdin.buffer.read())\n"
             "print(type(net).__name__, net(torch.ones(1, 3)).shape[1])")
     done = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(net), capture_output=True, check=True)
     assert done.stdout.decode().split() == ["Net", "2"]

@@ -62,7 +62,7 @@ class StartSpec(_Strict):
     target: HardwareTarget = Field(default_factory=HardwareTarget)
 
     @property
-    def is_model_file(self) -> bool:
+    def is_user_model(self) -> bool:
         """The model is the user's: a PyTorch model file or an ONNX file (not a zoo name)."""
         from accelflow.frontends import is_user_model
 
@@ -75,7 +75,7 @@ class StartSpec(_Strict):
     def checked(self, source: str) -> StartSpec:
         """This start with a model file's paths made relative to the flow file ``source`` (when it is one),
         or a :class:`FlowValidationError` naming the field that does not go with the model given."""
-        if not self.is_model_file:
+        if not self.is_user_model:
             if self.weights is not None:
                 raise FlowValidationError(f"{source}: field 'start.weights': only for a model file (model: "
                                           "net.py[:NAME]); a zoo model's weights come from the weights cache "
@@ -226,7 +226,7 @@ def initial_state(start: StartSpec, *, progress: bool = False) -> DesignState:
     the model file's module (with its ``weights``, when given)."""
     from accelflow.data import load
 
-    if start.is_model_file:
+    if start.is_user_model:
         return _model_file_state(start)
     model, shape = None, None
     if start.model is not None:

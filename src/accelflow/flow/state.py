@@ -298,8 +298,6 @@ def load_state(directory: Path) -> DesignState:
     """Read a state written by :func:`save_state` (the model file is trusted: it was written by this run)."""
     import torch
 
-    import accelflow.frontends.model_file  # noqa: F401 - finds the classes of models built by a user's model file
-
     data = json.loads((directory / STATE_JSON).read_text())
     model = None
     if data.get("has_model"):

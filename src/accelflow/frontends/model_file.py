@@ -10,18 +10,15 @@ which never runs code from the weights file.
 from __future__ import annotations
 
 import importlib
-import importlib.abc
-import importlib.machinery
-import importlib.util
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from torch import nn
 
+from accelflow._model_import import module_name_for
 from accelflow.errors import ModelImportError
 
 __all__ = [
@@ -52,34 +49,6 @@ class ModelFile:
     name: str
 
 
-#: Prefix of the module names model files are imported under; the rest is the file's absolute path, hex-encoded.
-_PREFIX = "accelflow_model_file_"
-
-
-def module_name_for(path: str | Path) -> str:
-    """The module name a model file is imported under: unique per absolute path and importable in any process
-    that has imported :mod:`accelflow.frontends` (whose finder maps the name back to the path)."""
-    return _PREFIX + str(Path(path).resolve()).encode().hex()
-
-
-class _ModelFileFinder(importlib.abc.MetaPathFinder):
-    """Finds modules named by :func:`module_name_for`; everything else is left to the other finders."""
-
-    def find_spec(self, fullname: str, path: Sequence[str] | None = None,
-                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
-        if not fullname.startswith(_PREFIX):
-            return None
-        try:
-            file = bytes.fromhex(fullname[len(_PREFIX):]).decode()
-        except ValueError:
-            return None
-        return importlib.util.spec_from_file_location(fullname, file) if Path(file).is_file() else None
-
-
-if not any(isinstance(f, _ModelFileFinder) for f in sys.meta_path):
-    sys.meta_path.append(_ModelFileFinder())
-
-
 def is_model_file(spec: str) -> bool:
     """True for ``something.py`` or ``something.py:NAME``."""
     return spec.partition(":")[0].endswith(".py")
@@ -89,8 +58,9 @@ def load_model_file(spec: str) -> ModelFile:
     """Run ``model.py[:NAME]`` and return the module it defines (in eval mode).
 
     The file is imported as a module named after its absolute path (:func:`module_name_for`), executed
-    afresh on each call; classes it defines can then be pickled, and unpickled in worker processes
-    (``--workers``), which import the same file by that name."""
+    afresh on each call; classes it defines can then be pickled, and unpickled in any process that has
+    imported accelflow (worker processes, a resumed run's saved states), which imports the same file by that
+    name (:mod:`accelflow._model_import`)."""
     file, _, attr = spec.partition(":")
     path = Path(file)
     if not path.is_file():
