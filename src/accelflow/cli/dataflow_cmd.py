@@ -92,7 +92,7 @@ def _measured(args: argparse.Namespace) -> tuple[Graph, dict[str, ChannelSparsit
     from accelflow.cli._trained import trained_model
     from accelflow.data import load
     from accelflow.frontends import from_pytorch
-    from accelflow.hass import subset
+    from accelflow.hass import WINDOW_POSITIONS, calibration_batches, calibration_images
     from accelflow.sparsity import annotate_graph, export_sparsity_onnx, measure_sparsity
 
     if args.sparsity_from:
@@ -104,10 +104,9 @@ def _measured(args: argparse.Namespace) -> tuple[Graph, dict[str, ChannelSparsit
     t = trained_model(args.model, args.weights, args.data, progress=not args.json)
     splits = load(t.dataset)
     shape = tuple(splits.info.input_shape)
-    images = subset(splits.train, args.calibration_size, args.seed + 1).x
-    positions = 4096 if LockStep(args.lockstep) is LockStep.SAMPLED else 0
-    stats = measure_sparsity(t.module, [images[i:i + 100] for i in range(0, len(images), 100)],
-                             window_positions=positions)
+    images = calibration_images(splits, args.calibration_size, args.seed)
+    positions = WINDOW_POSITIONS if LockStep(args.lockstep) is LockStep.SAMPLED else 0
+    stats = measure_sparsity(t.module, calibration_batches(images), window_positions=positions)
     if args.export is not None:
         export_sparsity_onnx(t.module, shape, stats, args.export)
     graph = annotate_graph(from_pytorch(t.module, shape, name=t.name), stats)

@@ -24,7 +24,14 @@ from accelflow.hass._baselines import (
     uniform_grid,
 )
 from accelflow.hass._errors import HassError
-from accelflow.hass._evaluate import Evaluation, Evaluator, accuracy
+from accelflow.hass._evaluate import (
+    CALIBRATION_BATCH,
+    WINDOW_POSITIONS,
+    Evaluation,
+    Evaluator,
+    accuracy,
+    calibration_batches,
+)
 from accelflow.hass._finetune import FineTune, finetune_cache_dir
 from accelflow.hass._recover import Recovered, pareto_order, recover
 from accelflow.hass._result import HassResult, LayerResult, TrialRecord, make_result
@@ -42,7 +49,7 @@ from accelflow.hass._search import (
     trial_records,
     warm_start_points,
 )
-from accelflow.hass._setup import Problem, problem, subset, zoo_problem
+from accelflow.hass._setup import Problem, calibration_images, problem, subset, zoo_problem
 from accelflow.hass._space import (
     Objective,
     SamplerKind,
@@ -53,6 +60,10 @@ from accelflow.hass._space import (
 )
 
 __all__ = [
+    "CALIBRATION_BATCH",
+    "WINDOW_POSITIONS",
+    "calibration_batches",
+    "calibration_images",
     "BASELINES",
     "DEFAULT_STORAGE",
     "Evaluation",

@@ -29,11 +29,23 @@ from accelflow.ir import ChannelSparsity, Graph, OpKind
 from accelflow.ir.cost import layer_cost
 from accelflow.sparsity import ConvSparsity, annotate_graph, measure_sparsity
 
-__all__ = ["Evaluation", "Evaluator", "accuracy"]
+__all__ = ["CALIBRATION_BATCH", "WINDOW_POSITIONS", "Evaluation", "Evaluator", "accuracy", "calibration_batches"]
 
 log = logging.getLogger(__name__)
 
 _MEMO_SIZE = 1024  # evaluations kept per evaluator (each holds a small folded design)
+
+
+#: Calibration images per forward pass when measuring histograms (the batching decides which window
+#: positions the sampled lock-step model's reservoir keeps, so every measurement uses the same).
+CALIBRATION_BATCH = 100
+#: Window positions per conv sampled for the sampled lock-step model.
+WINDOW_POSITIONS = 4096
+
+
+def calibration_batches(images: np.ndarray, batch: int = CALIBRATION_BATCH) -> list[np.ndarray]:
+    """``images`` in batches of ``batch``, as the histograms are measured."""
+    return [images[i:i + batch] for i in range(0, len(images), batch)]
 
 
 def accuracy(model: nn.Module, split: ArraySplit, batch_size: int = 500) -> float:
@@ -129,10 +141,10 @@ class Evaluator:
     method: Method = Method.GREEDY
     data_bits: int = 16
     weight_bits: int = 16
-    calibration_batch: int = 100
+    calibration_batch: int = CALIBRATION_BATCH
     reference_accuracy: float | None = None
     lockstep: LockStep = LockStep.MEAN
-    window_positions: int = 4096
+    window_positions: int = WINDOW_POSITIONS
 
     def __post_init__(self) -> None:
         if len(self.validation) == 0 or len(self.calibration) == 0:
@@ -188,8 +200,7 @@ class Evaluator:
 
     def calibration_batches(self) -> list[np.ndarray]:
         """The calibration images in batches of ``calibration_batch`` (what the histograms are measured on)."""
-        return [self.calibration[i:i + self.calibration_batch]
-                for i in range(0, len(self.calibration), self.calibration_batch)]
+        return calibration_batches(self.calibration, self.calibration_batch)
 
     def measure(self, pruned: nn.Module) -> dict[str, ConvSparsity]:
         """Zero-product histograms of ``pruned`` (thresholds already applied) on the calibration images,

@@ -18,7 +18,7 @@ from accelflow.hass._evaluate import Evaluator
 from accelflow.hass._space import build_space
 from accelflow.train import TrainRecipe
 
-__all__ = ["Problem", "problem", "zoo_problem", "subset"]
+__all__ = ["Problem", "calibration_images", "problem", "zoo_problem", "subset"]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,12 @@ def subset(split: ArraySplit, n: int, seed: int = 0) -> ArraySplit:
         return split
     idx = np.sort(np.random.default_rng(seed).choice(len(split), n, replace=False))
     return ArraySplit(split.x[idx], split.y[idx])
+
+
+def calibration_images(splits: Splits, n: int, seed: int = 0) -> np.ndarray:
+    """The ``n`` training images sparsity is measured on (a subset seeded apart from the validation draw):
+    the same images for a search, its baselines and ``accelflow dataflow --data``."""
+    return subset(splits.train, n, seed + 1).x
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,7 +69,7 @@ def problem(model: nn.Module, dataset: str | Splits, device: str, *, name: str =
     if not splits.info.is_image:
         raise HassError(f"HASS searches conv thresholds; data set {dataset!r} is not an image set")
     _check_fits(model, splits, name, dataset)
-    calibration = subset(splits.train, calibration_size, seed + 1).x
+    calibration = calibration_images(splits, calibration_size, seed)
     order = np.random.default_rng(seed).permutation(len(splits.val))
     validation_size, holdout_size = _sizes(validation_size, holdout_size, len(order), dataset)
     if validation_size + holdout_size > len(order):
