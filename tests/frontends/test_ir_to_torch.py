@@ -10,10 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from accelflow.errors import UnsupportedOperatorError
 from accelflow.frontends import export_onnx, from_onnx, from_pytorch, to_torch
 from accelflow.hass import conv_input_activations
-from accelflow.ir import ConvAttrs, Graph, OpKind
 from accelflow.zoo import create
 
 
@@ -52,13 +50,3 @@ def test_the_fx_importer_route_converts_too() -> None:
     x = torch.randn(3, 1, 28, 28)
     with torch.no_grad():
         np.testing.assert_allclose(back(x).numpy(), model(x).numpy(), atol=2e-5, rtol=1e-5)
-
-
-def test_asymmetric_padding_is_named() -> None:
-    g = Graph("pads")
-    x = g.add_input("x", (1, 8, 8))
-    conv = g.add_node("conv", OpKind.CONV, [x], ConvAttrs(1, 2, (3, 3), (2, 2), (0, 0, 1, 1), (1, 1)),
-                      {"weight": np.zeros((2, 1, 3, 3), np.float32)})
-    g.set_outputs([conv])
-    with pytest.raises(UnsupportedOperatorError, match=r"node 'conv': asymmetric padding \(0, 0, 1, 1\)"):
-        to_torch(g)

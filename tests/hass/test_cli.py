@@ -275,3 +275,49 @@ def test_onnx_file_is_searched_as_the_model_it_was_exported_from(tmp_path: Path,
         assert from_file[key] == from_zoo[key]
     assert main(["hass", str(path), "--data", "fashion_mnist", "--weights", "w.pt", *common]) == 2
     assert "an ONNX file carries its own weights" in capsys.readouterr().err
+
+
+def test_keras_style_onnx_with_unequal_pads_is_searched_end_to_end(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A net with TensorFlow-'SAME' stride-2 convs (one more pad at the end; torch's exporter writes each as
+    a Pad node then a Conv), trained on the 8x8 digits: `accelflow hass net.onnx` searches it within the
+    bound, and its exported design rebuilds to the same throughput with `dataflow --sparsity-from`."""
+    import json
+
+    import torch
+    from torch import nn
+
+    from accelflow.data import load
+    from accelflow.frontends import export_onnx, from_onnx
+    from accelflow.ir import OpKind
+    from accelflow.zoo import PadConv2d
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        PadConv2d(1, 16, 3, (0, 0, 1, 1), stride=2), nn.ReLU(),  # 8 -> 4
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
+        PadConv2d(32, 32, 3, (0, 0, 1, 1), stride=2), nn.ReLU(),  # 4 -> 2
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
+    splits = load("digits_image")
+    x, y = torch.from_numpy(splits.train.x), torch.from_numpy(splits.train.y)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _epoch in range(25):
+        for idx in torch.randperm(len(x)).split(64):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+    path = export_onnx(model.eval(), (1, 8, 8), tmp_path / "keras_style.onnx")
+    assert sorted(n.attrs.padding for n in from_onnx(path).find(OpKind.CONV)) == [(0, 0, 1, 1)] * 2 + [(1,) * 4]
+
+    design = tmp_path / "design.onnx"
+    assert main(["hass", str(path), "--data", "digits_image", "--device", "zc706", "--trials", "4",
+                 "--storage", f"sqlite:///{tmp_path / 'h.db'}", "--export", str(design), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["reference_accuracy"] > 0.8 and result["accuracy_drop"] <= 1.0 + 1e-9
+    convs = [layer for layer in result["layers"] if layer["op"] == "conv"]
+    assert len(convs) == 3 and all(layer["weight_threshold"] is not None for layer in convs)  # all searched
+    assert sum(layer["activation_threshold"] is not None for layer in convs) == 2  # the two fed by a ReLU
+    assert main(["dataflow", str(design), "--sparsity-from", str(design), "--device", "zc706", "--json"]) == 0
+    rebuilt = json.loads(capsys.readouterr().out)
+    assert rebuilt["throughput_images_per_s"] == pytest.approx(result["throughput_images_per_s"], rel=1e-6)
+    assert rebuilt["dsp"] == result["dsp"]

@@ -31,6 +31,7 @@ from accelflow.ir import (
     SoftmaxAttrs,
     ThresholdAttrs,
 )
+from accelflow.zoo.layers import PadConv2d, PadMaxPool2d, ThresholdReLU
 
 __all__ = ["to_torch"]
 
@@ -46,20 +47,32 @@ class _HardSigmoid(nn.Module):
         return torch.clamp(x * self.alpha + self.beta, 0.0, 1.0)
 
 
-def _symmetric(padding: tuple[int, ...], n: int, node: Node) -> tuple[int, ...]:
+def _symmetric(padding: tuple[int, ...], n: int) -> tuple[int, ...] | None:
+    """The per-axis pad when begin and end pads are equal, else None."""
     begin, end = padding[:n], padding[n:]
-    if begin != end:
-        raise UnsupportedOperatorError(f"node {node.name!r}: asymmetric padding {padding} of a {node.op.value} "
-                                       "(begin pads then end pads) has no PyTorch module; only equal pads convert")
-    return tuple(begin)
+    return tuple(begin) if begin == end else None
+
+
+def _unequal(node: Node, what: str) -> UnsupportedOperatorError:
+    return UnsupportedOperatorError(f"node {node.name!r}: unequal begin/end padding {node.attrs.padding} "  # type: ignore[union-attr]
+                                    f"of a {what} has no PyTorch module; unequal pads convert for 2-D convs "
+                                    "and 2-D max pooling without ceil mode")
 
 
 def _conv(node: Node) -> nn.Module:
     a = node.attrs
     assert isinstance(a, ConvAttrs)
-    cls = nn.Conv1d if a.spatial_dims == 1 else nn.Conv2d
-    conv = cls(a.in_channels, a.out_channels, a.kernel, stride=a.stride, dilation=a.dilation, groups=a.groups,
-               padding=_symmetric(a.padding, a.spatial_dims, node), bias=node.bias is not None)
+    pad = _symmetric(a.padding, a.spatial_dims)
+    conv: nn.Conv1d | nn.Conv2d
+    if pad is not None:
+        cls = nn.Conv1d if a.spatial_dims == 1 else nn.Conv2d
+        conv = cls(a.in_channels, a.out_channels, a.kernel, stride=a.stride, dilation=a.dilation, groups=a.groups,
+                   padding=pad, bias=node.bias is not None)
+    elif a.spatial_dims == 2:  # e.g. TensorFlow 'SAME' with stride 2: one more row/column at the end
+        conv = PadConv2d(a.in_channels, a.out_channels, a.kernel, a.padding, stride=a.stride,  # type: ignore[arg-type]
+                         dilation=a.dilation, groups=a.groups, bias=node.bias is not None)
+    else:
+        raise _unequal(node, "1-D conv")
     with torch.no_grad():
         conv.weight.copy_(torch.from_numpy(node.params["weight"]).reshape(conv.weight.shape))
         if node.bias is not None:
@@ -81,7 +94,11 @@ def _pool(node: Node) -> nn.Module:
     a = node.attrs
     assert isinstance(a, PoolAttrs)
     n = len(a.kernel)
-    pad = _symmetric(a.padding, n, node)
+    pad = _symmetric(a.padding, n)
+    if pad is None:
+        if node.op is not OpKind.MAXPOOL or n != 2 or a.ceil_mode:
+            raise _unequal(node, f"{n}-D {node.op.value}" + (" in ceil mode" if a.ceil_mode else ""))
+        return PadMaxPool2d(a.kernel, a.stride, a.padding)  # type: ignore[arg-type]
     if node.op is OpKind.MAXPOOL:
         return (nn.MaxPool1d if n == 1 else nn.MaxPool2d)(a.kernel, a.stride, pad, ceil_mode=a.ceil_mode)
     return (nn.AvgPool1d if n == 1 else nn.AvgPool2d)(a.kernel, a.stride, pad, ceil_mode=a.ceil_mode,
@@ -89,8 +106,6 @@ def _pool(node: Node) -> nn.Module:
 
 
 def _threshold(node: Node) -> nn.Module:
-    from accelflow.zoo import ThresholdReLU
-
     a = node.attrs
     assert isinstance(a, ThresholdAttrs)
     return ThresholdReLU(a.threshold, a.clip)

@@ -2,14 +2,18 @@
 
 Handles the spellings of both PyTorch exporters (TorchScript and dynamo): Gemm or MatMul(+Add) for
 linear layers, Clip for ReLU6, GlobalAveragePool+Flatten or ReduceMean+Reshape for global pooling, and
-BatchNormalization folded into the preceding Conv/Gemm. Errors name the file, the node and the
-operator, and list what is supported.
+BatchNormalization folded into the preceding Conv/Gemm. Unequal begin/end pads (TensorFlow's 'SAME' with
+stride 2, ``auto_pad`` SAME_UPPER/LOWER) are kept as such, and a constant Pad node of the spatial axes
+(Keras' ZeroPadding2D, or torch's export of :class:`~accelflow.zoo.PadConv2d`) is folded into the pads of
+the Conv (zeros) or MaxPool (-inf) that reads it. Errors name the file, the node and the operator, and
+list what is supported.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +44,16 @@ from accelflow.ir import (
 __all__ = ["from_onnx", "SUPPORTED_ONNX_OPS"]
 
 
+@dataclass(frozen=True)
+class _PendingPad:
+    """A Pad node's input, spatial pads (begins then ends) and fill value, until a consumer folds it."""
+
+    x: Node
+    pads: tuple[int, ...]
+    value: float
+    node: str
+
+
 class _Importer:
     def __init__(self, model: onnx.ModelProto, source: str) -> None:
         self.model = model
@@ -48,6 +62,7 @@ class _Importer:
         self.consts: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
         self.values: dict[str, Node] = {}
         self.comparisons: dict[str, tuple[Node, float]] = {}  # Greater(x, t) outputs awaiting a Where
+        self.pads: dict[str, _PendingPad] = {}  # Pad outputs awaiting the Conv / MaxPool that reads them
         self.consumers: dict[str, int] = {}
         for n in model.graph.node:
             for i in n.input:
@@ -59,6 +74,12 @@ class _Importer:
 
     def act(self, n: onnx.NodeProto, i: int = 0) -> Node:
         name = n.input[i]
+        if name in self.pads:
+            raise UnsupportedOperatorError(
+                f"{self.where(n)}: input {name!r} comes from Pad node {self.pads[name].node!r}; a Pad is "
+                "supported only where it folds into the pads of what reads it: zeros into a Conv, -inf into a "
+                "MaxPool"
+            )
         if name not in self.values:
             kind = "a constant" if name in self.consts else "not produced by any supported node"
             raise UnsupportedOperatorError(f"{self.where(n)}: input {name!r} is {kind}; expected an activation")
@@ -106,10 +127,13 @@ class _Importer:
         pads = tuple(int(p) for p in a.get("pads", [0] * 2 * dims))
         auto = a.get("auto_pad", b"NOTSET")
         auto = auto.decode() if isinstance(auto, bytes) else auto
-        x = self.act(n)
+        x, extra = self.padded_input(n, dims, 0.0)
         if auto not in ("NOTSET", "VALID"):
+            if any(extra):
+                raise UnsupportedOperatorError(f"{self.where(n)}: a Pad before a Conv with auto_pad {auto}")
             propagate_shapes(self.graph)
             pads = _same_pads(x.shape[1:], kernel, stride, dil, upper=auto == "SAME_UPPER")  # type: ignore[index]
+        pads = tuple(p + e for p, e in zip(pads, extra, strict=True))
         groups = int(a.get("group", 1))
         attrs = ConvAttrs(w.shape[1] * groups, w.shape[0], kernel, stride, pads, dil, groups)
         node = self.emit(n, OpKind.CONV, [x], attrs, {"weight": w, "bias": self.const(n, 2, required=False)},
@@ -120,6 +144,49 @@ class _Importer:
                     a["channel_sparsity_hist"], attrs.in_channels, attrs.kernel_size, source=self.source))
             except ValueError as exc:
                 raise ModelImportError(f"{self.where(n)}: {exc}") from None
+
+    def padded_input(self, n: onnx.NodeProto, dims: int, fill: float) -> tuple[Node, tuple[int, ...]]:
+        """``n``'s input and the pads of a Pad node it reads (zeros when it reads none), which must fill with
+        ``fill`` (0 for a Conv, -inf for a MaxPool) to fold into ``n``'s own pads."""
+        pending = self.pads.get(n.input[0])
+        if pending is None:
+            return self.act(n), (0,) * 2 * dims
+        if pending.value != fill:
+            raise UnsupportedOperatorError(f"{self.where(n)}: reads Pad node {pending.node!r} filling with "
+                                           f"{pending.value}; a {n.op_type} folds only a Pad filling with {fill}")
+        if len(pending.pads) != 2 * dims:
+            raise ModelImportError(f"{self.where(n)}: the Pad it reads pads {len(pending.pads) // 2} spatial axes, "
+                                   f"the {n.op_type} has {dims}")
+        return pending.x, pending.pads
+
+    def pad(self, n: onnx.NodeProto) -> None:
+        """Constant padding of the spatial axes, held until the Conv (zeros) or MaxPool (-inf) that reads it
+        adds it to its own pads."""
+        a = self.attrs(n)
+        mode = a.get("mode", b"constant")
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+        if mode != "constant":
+            raise UnsupportedOperatorError(f"{self.where(n)}: Pad mode {mode!r}; only 'constant' zero padding")
+        pads = np.asarray(a["pads"] if "pads" in a else self.const(n, 1)).astype(np.int64).reshape(-1)
+        value = a.get("value", 0.0) if "pads" in a else self.const(n, 2, required=False)
+        fill = 0.0 if value is None or np.asarray(value).size == 0 else float(np.asarray(value).reshape(-1)[0])
+        if fill not in (0.0, -math.inf):
+            raise UnsupportedOperatorError(f"{self.where(n)}: Pad value {fill}; only 0 (before a Conv) or -inf "
+                                           "(before a MaxPool)")
+        x = self.act(n)
+        propagate_shapes(self.graph)
+        rank = len(x.shape) + 1  # type: ignore[arg-type]
+        axes = self.const(n, 3, required=False)
+        axes = [int(ax) % rank for ax in (range(rank) if axes is None else np.asarray(axes).reshape(-1))]
+        if len(pads) != 2 * len(axes):
+            raise ModelImportError(f"{self.where(n)}: {len(pads)} pads for {len(axes)} axes")
+        full = [0] * 2 * rank
+        for i, ax in enumerate(axes):
+            full[ax], full[rank + ax] = int(pads[i]), int(pads[len(axes) + i])
+        if any(p < 0 for p in full) or full[0] or full[1] or full[rank] or full[rank + 1]:
+            raise UnsupportedOperatorError(f"{self.where(n)}: pads {full} (begins, then ends, per axis); only "
+                                           "non-negative padding of the spatial axes")
+        self.pads[n.output[0]] = _PendingPad(x, tuple(full[2:rank] + full[rank + 2:]), fill, n.name or n.output[0])
 
     def gemm(self, n: onnx.NodeProto) -> None:
         a = self.attrs(n)
@@ -197,12 +264,18 @@ class _Importer:
         if any(int(d) != 1 for d in a.get("dilations", [1] * dims)):
             raise UnsupportedOperatorError(f"{self.where(n)}: dilated pooling is not supported")
         auto = a.get("auto_pad", b"NOTSET")
-        if (auto.decode() if isinstance(auto, bytes) else auto) not in ("NOTSET", "VALID"):
-            raise UnsupportedOperatorError(f"{self.where(n)}: auto_pad SAME pooling is not supported")
-        attrs = PoolAttrs(kernel, tuple(int(s) for s in a.get("strides", [1] * dims)),
-                          tuple(int(p) for p in a.get("pads", [0] * 2 * dims)), bool(a.get("ceil_mode", 0)),
-                          bool(a.get("count_include_pad", 0)))
-        self.emit(n, OpKind.MAXPOOL if n.op_type == "MaxPool" else OpKind.AVGPOOL, [self.act(n)], attrs)
+        auto = auto.decode() if isinstance(auto, bytes) else auto
+        stride = tuple(int(s) for s in a.get("strides", [1] * dims))
+        pads = tuple(int(p) for p in a.get("pads", [0] * 2 * dims))
+        x, extra = self.padded_input(n, dims, -math.inf) if n.op_type == "MaxPool" else (self.act(n), (0,) * 2 * dims)
+        if auto not in ("NOTSET", "VALID"):
+            if any(extra):
+                raise UnsupportedOperatorError(f"{self.where(n)}: a Pad before a {n.op_type} with auto_pad {auto}")
+            propagate_shapes(self.graph)
+            pads = _same_pads(x.shape[1:], kernel, stride, (1,) * dims, upper=auto == "SAME_UPPER")  # type: ignore[index]
+        pads = tuple(p + e for p, e in zip(pads, extra, strict=True))
+        attrs = PoolAttrs(kernel, stride, pads, bool(a.get("ceil_mode", 0)), bool(a.get("count_include_pad", 0)))
+        self.emit(n, OpKind.MAXPOOL if n.op_type == "MaxPool" else OpKind.AVGPOOL, [x], attrs)
 
     def reduce_mean(self, n: onnx.NodeProto) -> None:
         a = self.attrs(n)
@@ -366,6 +439,7 @@ _OP_TABLE: dict[str, Callable[[_Importer, onnx.NodeProto], None]] = {
     "Where": _Importer.where_op,
     "Unsqueeze": _Importer.unsqueeze,
     "Squeeze": _Importer.unsqueeze,
+    "Pad": _Importer.pad,
     "Dropout": _Importer.passthrough,
     "Identity": _Importer.passthrough,
 }

@@ -35,6 +35,7 @@ from accelflow.ir import (
     canonicalize,
     fold_batchnorm,
 )
+from accelflow.zoo.layers import PadConv2d, PadMaxPool2d, ThresholdReLU, symbolic_trace
 
 __all__ = ["from_pytorch", "SUPPORTED_MODULES", "SUPPORTED_FUNCTIONS"]
 
@@ -80,7 +81,9 @@ class _Importer:
         dims = 1 if isinstance(m, nn.Conv1d) else 2
         if m.padding_mode != "zeros":
             raise UnsupportedOperatorError(f"node {n.target!r}: padding_mode {m.padding_mode!r}; only 'zeros'")
-        if isinstance(m.padding, str):
+        if isinstance(m, PadConv2d):
+            pads = m.pads
+        elif isinstance(m.padding, str):
             if m.padding == "valid":
                 pads = (0,) * (2 * dims)
             else:  # 'same', stride 1
@@ -114,7 +117,8 @@ class _Importer:
             raise UnsupportedOperatorError(f"node {n.target!r}: dilated max pooling is not supported")
         kernel = _tuple(m.kernel_size, dims)
         stride = _tuple(m.stride if m.stride is not None else m.kernel_size, dims)
-        attrs = PoolAttrs(kernel, stride, _tuple(m.padding, dims) * 2, bool(m.ceil_mode),
+        pads = m.pads if isinstance(m, PadMaxPool2d) else _tuple(m.padding, dims) * 2
+        attrs = PoolAttrs(kernel, stride, pads, bool(m.ceil_mode),
                           bool(getattr(m, "count_include_pad", False)))
         op = OpKind.MAXPOOL if isinstance(m, (nn.MaxPool1d, nn.MaxPool2d)) else OpKind.AVGPOOL
         return self.add(n, op, [self.arg(n.args[0], n.name)], attrs)
@@ -129,7 +133,7 @@ class _Importer:
         m = self.modules[str(n.target)]
         if isinstance(m, (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Identity)):
             return self.arg(n.args[0], n.name)
-        if type(m).__name__ == "ThresholdReLU":  # accelflow.zoo.layers.ThresholdReLU
+        if isinstance(m, ThresholdReLU):
             attrs = ThresholdAttrs(float(m.threshold), None if m.clip is None else float(m.clip))
             return self.add(n, OpKind.THRESHOLD_RELU, [self.arg(n.args[0], n.name)], attrs)
         for types, handler in _MODULE_TABLE:
@@ -200,7 +204,7 @@ def _mean(imp: _Importer, n: torch.fx.Node) -> Node:
     x = imp.arg(n.args[0], n.name)
     dims = n.kwargs.get("dim", n.args[1] if len(n.args) > 1 else None)
     keep = bool(n.kwargs.get("keepdim", n.args[2] if len(n.args) > 2 else False))
-    rank = len(x.shape or ()) + 1
+    rank = len(imp.out_shape(n.args[0])) + 1  # IR shapes are not propagated yet; fx's shape pass ran
     spatial = set(range(2, rank))
     got = {d % rank for d in (_tuple(dims, 1) if dims is not None else ())}
     if got != spatial:
@@ -312,19 +316,12 @@ SUPPORTED_FUNCTIONS = frozenset(
 )
 
 
-class _Tracer(torch.fx.Tracer):
-    """Keeps accelflow's ThresholdReLU as one module instead of tracing into torch.where."""
-
-    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return type(m).__name__ == "ThresholdReLU" or super().is_leaf_module(m, module_qualified_name)
-
-
 def from_pytorch(model: nn.Module, input_shape: Sequence[int], name: str | None = None) -> Graph:
     """Trace ``model`` (in eval mode) for one input of ``input_shape`` (without batch) into the IR."""
     model = model.eval()
     shape = tuple(int(d) for d in input_shape)
     try:
-        gm = torch.fx.GraphModule(model, _Tracer().trace(model))
+        gm = symbolic_trace(model)  # keeps ThresholdReLU / PadConv2d / PadMaxPool2d whole
     except Exception as exc:  # fx raises many types for untraceable code
         raise ModelImportError(f"cannot trace {type(model).__name__} with torch.fx: {exc}") from exc
     try:

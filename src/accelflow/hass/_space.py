@@ -21,7 +21,7 @@ from torch import nn
 
 from accelflow.hass._errors import HassError
 from accelflow.sparsity import conv_layers, mask_weights
-from accelflow.zoo import activation_names, replace_activations
+from accelflow.zoo import activation_names, replace_activations, symbolic_trace
 
 __all__ = ["FLOOR", "Objective", "SamplerKind", "Thresholds", "ThresholdSpace", "build_space", "conv_input_activations"]
 
@@ -77,7 +77,7 @@ def conv_input_activations(model: nn.Module) -> dict[str, str]:
     (possibly through max pooling); convs fed by an addition, the image, etc. are absent."""
     acts = set(activation_names(model))
     modules = dict(model.named_modules())
-    traced = torch.fx.symbolic_trace(model)
+    traced = symbolic_trace(model)  # ThresholdReLU and PadConv2d stay modules
     links: dict[str, str] = {}
     for node in traced.graph.nodes:
         if node.op != "call_module" or not isinstance(modules.get(node.target), nn.Conv1d | nn.Conv2d):

@@ -12,10 +12,19 @@ Example::
 """
 
 from accelflow.zoo._registry import ModelFamily, ZooSpec, create, names, options, spec
-from accelflow.zoo.layers import ThresholdReLU, activation_names, replace_activations
+from accelflow.zoo.layers import (
+    PadConv2d,
+    PadMaxPool2d,
+    ThresholdReLU,
+    activation_names,
+    replace_activations,
+    symbolic_trace,
+)
 
 __all__ = [
     "ModelFamily",
+    "PadConv2d",
+    "PadMaxPool2d",
     "ThresholdReLU",
     "ZooSpec",
     "activation_names",
@@ -24,4 +33,5 @@ __all__ = [
     "options",
     "replace_activations",
     "spec",
+    "symbolic_trace",
 ]

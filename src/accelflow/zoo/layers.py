@@ -20,11 +20,14 @@ import copy
 from collections.abc import Mapping
 
 import torch
+import torch.fx
+import torch.nn.functional as F
 from torch import nn
 
 from accelflow.errors import ConfigError
 
-__all__ = ["ThresholdReLU", "replace_activations", "activation_names", "init_weights"]
+__all__ = ["ThresholdReLU", "PadConv2d", "PadMaxPool2d", "replace_activations", "activation_names", "init_weights",
+           "symbolic_trace"]
 
 _RELU6_CLIP = 6.0
 
@@ -50,6 +53,70 @@ class ThresholdReLU(nn.Module):
 
     def extra_repr(self) -> str:
         return f"threshold={self.threshold}" + ("" if self.clip is None else f", clip={self.clip}")
+
+
+def _check_pads(pads: tuple[int, ...]) -> tuple[int, int, int, int]:
+    if len(pads) != 4 or any(int(p) < 0 for p in pads):
+        raise ConfigError(f"pads {pads!r}: expected four non-negative ints (top, left, bottom, right)")
+    top, left, bottom, right = (int(p) for p in pads)
+    return top, left, bottom, right
+
+
+class PadConv2d(nn.Conv2d):
+    """A :class:`torch.nn.Conv2d` with explicit zero padding that may differ at the two ends of an axis.
+
+    ``pads`` is ``(top, left, bottom, right)``, ONNX's begin-then-end layout. TensorFlow's ``'SAME'`` padding
+    with stride 2 on an even input pads one more row/column at the end than at the start, which
+    ``nn.Conv2d`` cannot express; ONNX files exported from Keras carry such pads. The module is still an
+    ``nn.Conv2d`` (weights, groups, stride, dilation), so pruning, fine-tuning and HASS treat it as one;
+    the sparsity measurement counts its padding taps as zeros, as for symmetric padding.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
+                 pads: tuple[int, int, int, int], stride: int | tuple[int, int] = 1,
+                 dilation: int | tuple[int, int] = 1, groups: int = 1, bias: bool = True) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0, dilation=dilation,
+                         groups=groups, bias=bias)
+        self.pads = _check_pads(pads)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        top, left, bottom, right = self.pads
+        return super().forward(F.pad(x, (left, right, top, bottom)))
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", pads={self.pads}"
+
+
+class PadMaxPool2d(nn.MaxPool2d):
+    """:class:`torch.nn.MaxPool2d` with ``pads = (top, left, bottom, right)`` that may be unequal (padding
+    never wins the max, as in ONNX MaxPool and TensorFlow ``'SAME'``); no ceil mode, no dilation."""
+
+    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int],
+                 pads: tuple[int, int, int, int]) -> None:
+        super().__init__(kernel_size, stride, padding=0)
+        self.pads = _check_pads(pads)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        top, left, bottom, right = self.pads
+        return super().forward(F.pad(x, (left, right, top, bottom), value=float("-inf")))
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", pads={self.pads}"
+
+
+#: accelflow's own layers, kept whole (one ``call_module`` node) when a model is traced.
+LEAF_MODULES: tuple[type[nn.Module], ...] = (ThresholdReLU, PadConv2d, PadMaxPool2d)
+
+
+class _Tracer(torch.fx.Tracer):
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return isinstance(m, LEAF_MODULES) or super().is_leaf_module(m, module_qualified_name)
+
+
+def symbolic_trace(model: nn.Module) -> torch.fx.GraphModule:
+    """:func:`torch.fx.symbolic_trace` that keeps accelflow's layers (:data:`LEAF_MODULES`) as modules:
+    a ``PadConv2d`` stays one conv node instead of a pad and a ``conv2d`` call."""
+    return torch.fx.GraphModule(model, _Tracer().trace(model))
 
 
 def _is_activation(module: nn.Module) -> bool:

@@ -1,0 +1,198 @@
+"""Unequal begin/end padding, as in ONNX files exported from Keras/TensorFlow ('SAME' with stride 2, and
+ZeroPadding2D as a separate Pad node): imported, converted to PyTorch, measured and exported back.
+
+The reference for what such a file computes is onnx's own ``ReferenceEvaluator``, independent of our
+importer, our IR executor and our PyTorch conversion.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+import torch.nn.functional as F
+from onnx import TensorProto, helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
+from torch import nn
+
+from accelflow.dataflow import load_device, optimise_folding
+from accelflow.errors import ConfigError, UnsupportedOperatorError
+from accelflow.frontends import export_onnx, from_onnx, from_pytorch, to_torch
+from accelflow.hass import conv_input_activations
+from accelflow.ir import ConvAttrs, Graph, OpKind, PoolAttrs, execute
+from accelflow.sparsity import annotate_graph, brute_force_counts, measure_sparsity, zero_product_counts
+from accelflow.zoo import PadConv2d, PadMaxPool2d
+
+
+def _keras_style(path: Path, pad_mode: str = "constant", pad_feeds: str = "conv2") -> Path:
+    """A small CNN as tf2onnx writes one: a stride-2 conv with one more pad at the end, an auto_pad
+    SAME_UPPER max pool, an explicit zero Pad node before a valid conv, an auto_pad SAME_UPPER conv, then
+    GAP and a classifier."""
+    rng = np.random.default_rng(0)
+
+    def init(name: str, shape: tuple[int, ...]) -> onnx.TensorProto:
+        return numpy_helper.from_array(rng.normal(0, 0.3, shape).astype(np.float32), name)
+
+    inits = [init("conv1.weight", (8, 1, 3, 3)), init("conv1.bias", (8,)),
+             init("conv2.weight", (8, 8, 3, 3)), init("conv3.weight", (12, 8, 3, 3)),
+             init("fc.weight", (10, 12)), init("fc.bias", (10,)),
+             numpy_helper.from_array(np.array([0, 0, 1, 0, 0, 0, 2, 1], np.int64), "pad_amounts")]
+    nodes = [
+        helper.make_node("Conv", ["x", "conv1.weight", "conv1.bias"], ["c1"], "conv1", kernel_shape=[3, 3],
+                         strides=[2, 2], pads=[0, 0, 1, 1]),                        # 28 -> 14
+        helper.make_node("Relu", ["c1"], ["r1"], "relu1"),
+        helper.make_node("MaxPool", ["r1"], ["p1"], "pool1", kernel_shape=[3, 3], strides=[2, 2],
+                         auto_pad="SAME_UPPER"),                                    # 14 -> 7
+        helper.make_node("Pad", ["p1", "pad_amounts"], ["padded"], "zero_pad", mode=pad_mode),  # 7 -> 10x9
+        helper.make_node("Conv", ["padded" if pad_feeds == "conv2" else "p1", "conv2.weight"], ["c2"], "conv2",
+                         kernel_shape=[3, 3], strides=[1, 1]),                      # 10x9 -> 8x7
+        helper.make_node("Relu", ["c2" if pad_feeds == "conv2" else "padded"], ["r2"], "relu2"),
+        helper.make_node("Conv", ["r2", "conv3.weight"], ["c3"], "conv3", kernel_shape=[3, 3], strides=[2, 2],
+                         auto_pad="SAME_UPPER"),                                    # 8x7 -> 4x4
+        helper.make_node("Relu", ["c3"], ["r3"], "relu3"),
+        helper.make_node("GlobalAveragePool", ["r3"], ["g"], "gap"),
+        helper.make_node("Flatten", ["g"], ["f"], "flatten"),
+        helper.make_node("Gemm", ["f", "fc.weight", "fc.bias"], ["y"], "fc", transB=1),
+    ]
+    graph = helper.make_graph(nodes, "keras_style",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 28, 28])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
+def _images(n: int) -> np.ndarray:
+    return np.random.default_rng(1).uniform(0, 1, (n, 1, 28, 28)).astype(np.float32)
+
+
+def test_keras_style_file_computes_what_onnx_says(tmp_path: Path) -> None:
+    """IR and PyTorch module both agree with onnx's reference evaluator; unequal pads become PadConv2d /
+    PadMaxPool2d, the Pad node is folded into conv2's pads, and HASS sees every ReLU -> conv link."""
+    path = _keras_style(tmp_path / "keras.onnx")
+    graph = from_onnx(path)
+    convs = {n.name: n.attrs for n in graph.find(OpKind.CONV)}
+    assert convs["conv1"].padding == (0, 0, 1, 1)
+    assert convs["conv2"].padding == (1, 0, 2, 1)  # the Pad node, folded
+    assert convs["conv3"].padding == (0, 0, 1, 1)  # SAME_UPPER on 8x7, stride 2: one at the end of each axis
+    assert not [n for n in graph.nodes if n.name == "zero_pad"]
+    assert graph.find(OpKind.MAXPOOL)[0].attrs.padding == (0, 0, 1, 1)  # SAME_UPPER on 14x14, stride 2
+
+    x = _images(1)
+    (want,) = ReferenceEvaluator(str(path)).run(None, {"x": x})
+    np.testing.assert_allclose(execute(graph, x)[0], want, atol=1e-5, rtol=1e-5)
+    module = to_torch(graph)
+    with torch.no_grad():
+        np.testing.assert_allclose(module(torch.from_numpy(x)).numpy(), want, atol=1e-5, rtol=1e-5)
+    assert isinstance(module.get_submodule("conv1"), PadConv2d)
+    assert isinstance(module.get_submodule("pool1"), PadMaxPool2d)
+    assert conv_input_activations(module) == {"conv2": "relu1", "conv3": "relu2"}
+
+
+def test_pytorch_route_and_torch_export_round_trip(tmp_path: Path) -> None:
+    """The converted module imports back through torch.fx with the same pads, and torch's exporter (which
+    writes PadConv2d as Pad + Conv) gives a file the importer reads back to the same function."""
+    path = _keras_style(tmp_path / "keras.onnx")
+    graph = from_onnx(path)
+    module = to_torch(graph)
+    again = from_pytorch(module, (1, 28, 28))
+    assert {n.name: n.attrs.padding for n in again.find(OpKind.CONV)} == \
+        {n.name: n.attrs.padding for n in graph.find(OpKind.CONV)}
+    assert {n.name: n.attrs.padding for n in again.find(OpKind.MAXPOOL)} == {"pool1": (0, 0, 1, 1)}
+
+    exported = export_onnx(module, (1, 28, 28), tmp_path / "exported.onnx")
+    back = from_onnx(exported)
+    x = _images(3)
+    (want,) = ReferenceEvaluator(str(exported)).run(None, {"x": x})
+    np.testing.assert_allclose(execute(back, x)[0], want, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():
+        np.testing.assert_allclose(module(torch.from_numpy(x)).numpy(), want, atol=1e-5, rtol=1e-5)
+    assert sorted(n.attrs.padding for n in back.find(OpKind.CONV)) == sorted(convs.padding for convs in
+                                                                             (n.attrs for n in graph.find(OpKind.CONV)))
+
+
+def test_zero_products_count_the_unequal_padding() -> None:
+    """A PadConv2d's histogram equals the brute-force count of a padding-free conv run on the input padded
+    by hand (so the extra end row/column counts as zeros), at every window and filter."""
+    torch.manual_seed(0)
+    conv = PadConv2d(3, 4, 3, (0, 1, 2, 0), stride=2)
+    with torch.no_grad():
+        conv.weight.mul_((conv.weight.abs() > 0.1).float())  # some pruned weights
+    x = torch.relu(torch.randn(2, 3, 9, 8))
+    plain = nn.Conv2d(3, 4, 3, stride=2, padding=0)
+    by_hand = F.pad(x, (1, 0, 0, 2))
+    want = brute_force_counts(by_hand.numpy(), conv.weight.detach().numpy(), plain)
+    got = zero_product_counts(x, conv.weight.detach(), conv)
+    np.testing.assert_array_equal(got, want)
+    out_h, out_w = conv(x).shape[-2:]
+    assert got.sum() == 2 * out_h * out_w * 4 * 3  # images x positions x filters x channels
+
+
+def test_measured_design_of_a_keras_style_file(tmp_path: Path) -> None:
+    """Histograms measured on the converted module annotate the imported graph and fold on a device."""
+    graph = from_onnx(_keras_style(tmp_path / "keras.onnx"))
+    module = to_torch(graph)
+    stats = measure_sparsity(module, [torch.from_numpy(_images(8))])
+    annotate_graph(graph, stats)
+    design = optimise_folding(graph, load_device("zc706"))
+    assert design.throughput_images_per_s > 0
+    assert stats["conv2"].hist.shape == (8, 10)
+    # conv1 sees images with no zero pixel and unpruned weights: its only zeros are the padding, one row at
+    # the bottom and one column at the right of the 14 x 14 outputs (3 zeros; 5 in the corner)
+    per_image_filter = np.zeros(10, np.int64)
+    per_image_filter[[0, 3, 5]] = 13 * 13, 13 + 13, 1
+    np.testing.assert_array_equal(stats["conv1"].counts[0], 8 * 8 * per_image_filter)
+
+
+@pytest.mark.parametrize(("mode", "feeds", "message"), [
+    ("reflect", "conv2", r"node 'zero_pad' \(Pad\): Pad mode 'reflect'; only 'constant' zero padding"),
+    ("constant", "relu2", r"node 'relu2' \(Relu\): input 'padded' comes from Pad node 'zero_pad'; a Pad is "
+                          r"supported only where it folds into the pads of what reads it"),
+])
+def test_pads_that_cannot_fold_are_named(tmp_path: Path, mode: str, feeds: str, message: str) -> None:
+    path = _keras_style(tmp_path / "bad.onnx", pad_mode=mode, pad_feeds=feeds)
+    with pytest.raises(UnsupportedOperatorError, match=message):
+        from_onnx(path)
+
+
+def test_pads_on_the_channel_axis_are_refused(tmp_path: Path) -> None:
+    path = _keras_style(tmp_path / "keras.onnx")
+    model = onnx.load(path)
+    amounts = next(t for t in model.graph.initializer if t.name == "pad_amounts")
+    amounts.CopyFrom(numpy_helper.from_array(np.array([0, 1, 0, 0, 0, 0, 0, 0], np.int64), "pad_amounts"))
+    onnx.save(model, path)
+    with pytest.raises(UnsupportedOperatorError, match=r"'zero_pad' \(Pad\): pads \[0, 1, 0, 0, 0, 0, 0, 0\].*"
+                                                       r"only non-negative padding of the spatial axes"):
+        from_onnx(path)
+
+
+def _one_node_graph(op: OpKind, attrs: ConvAttrs | PoolAttrs, spatial: tuple[int, ...]) -> Graph:
+    g = Graph("pads")
+    x = g.add_input("x", (1, *spatial))
+    params = {"weight": np.zeros((2, 1, *attrs.kernel), np.float32)} if op is OpKind.CONV else {}
+    node = g.add_node("layer", op, [x], attrs, params)
+    g.set_outputs([node])
+    return g
+
+
+@pytest.mark.parametrize(("op", "attrs", "spatial", "what"), [
+    (OpKind.CONV, ConvAttrs(1, 2, (3,), (2,), (0, 1), (1,)), (8,), "1-D conv"),
+    (OpKind.AVGPOOL, PoolAttrs((2, 2), (2, 2), (0, 0, 1, 1), False, False), (7, 7), "2-D avgpool"),
+    (OpKind.MAXPOOL, PoolAttrs((2, 2), (2, 2), (0, 0, 1, 1), True, False), (7, 7), "2-D maxpool in ceil mode"),
+])
+def test_unequal_pads_without_a_module_are_named(op: OpKind, attrs: ConvAttrs | PoolAttrs,
+                                                 spatial: tuple[int, ...], what: str) -> None:
+    with pytest.raises(UnsupportedOperatorError, match=rf"node 'layer': unequal begin/end padding .* of a {what} "
+                                                       r"has no PyTorch module"):
+        to_torch(_one_node_graph(op, attrs, spatial))
+
+
+def test_pad_layers_check_their_pads() -> None:
+    with pytest.raises(ConfigError, match=r"pads \(1, 1\): expected four non-negative ints"):
+        PadConv2d(1, 1, 3, (1, 1))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"pads \(0, -1, 0, 0\)"):
+        PadMaxPool2d(2, 2, (0, -1, 0, 0))
