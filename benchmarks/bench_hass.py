@@ -603,6 +603,48 @@ def run_timing() -> dict[str, Any]:
     return out
 
 
+def decompose(entry: dict[str, Any]) -> dict[str, Any] | None:
+    """Split one ``small`` entry's HASS / uniform throughput ratio into what more zero products explain
+    and what their placement does.
+
+    Every evaluated point of the entry (HASS trials and the uniform grid: one network, one device) gives
+    ``(z, T)``: its MAC-weighted fraction of zero products and its folded throughput. A least-squares fit
+    ``log T = a + slope * log(1 / (1 - z))`` says how throughput follows the remaining (nonzero) work
+    alone (slope 1: throughput inversely proportional to it). With ``z_u`` and ``z_h`` the zero products
+    of the uniform and HASS designs, ``count = ((1 - z_u) / (1 - z_h)) ** slope`` is the ratio that the
+    extra zeros explain and ``placement = (T_h / T_u) / count`` the rest: where the zeros sit relative to
+    the pipeline's bottleneck layers, the part only a hardware-aware choice can find. ``residual_p5`` /
+    ``residual_p95`` bound how far any one point's throughput lies from the fit. None without trials.
+    """
+    recs = [r for r in (*entry.get("trials_list", ()), *entry.get("uniform_grid", ())) if r["throughput_images_per_s"] > 0]
+    if len(recs) < 3 or "uniform" not in entry or "hass" not in entry:
+        return None
+    z = np.array([r["zero_products"] for r in recs])
+    x, y = np.log(1.0 / (1.0 - z)), np.log([r["throughput_images_per_s"] for r in recs])
+    design = np.vstack([x, np.ones_like(x)]).T
+    (slope, intercept), *_ = np.linalg.lstsq(design, y, rcond=None)
+    fitted = design @ np.array([slope, intercept])
+    spread = float(((y - y.mean()) ** 2).sum())
+    residual = np.exp(y - fitted)
+    z_u, z_h = entry["uniform"]["zero_products"], entry["hass"]["zero_products"]
+    ratio = entry["hass"]["throughput_images_per_s"] / entry["uniform"]["throughput_images_per_s"]
+    count = float(((1.0 - z_u) / (1.0 - z_h)) ** slope)
+    return {"points": len(recs), "slope": float(slope), "r2": 1.0 - float(((y - fitted) ** 2).sum()) / spread if spread else 0.0,
+            "residual_p5": float(np.percentile(residual, 5)), "residual_p95": float(np.percentile(residual, 95)),
+            "zero_products_uniform": z_u, "zero_products_hass": z_h, "hass_vs_uniform": ratio,
+            "count": count, "placement": ratio / count}
+
+
+def run_decompose() -> None:
+    """:func:`decompose` every saved ``small`` entry (no new evaluations) into ``decomposition``."""
+    def change(data: dict[str, Any]) -> None:
+        out = {name: d for name, e in data.get("small", {}).items() if (d := decompose(e)) is not None}
+        data["decomposition"] = out
+        log.info("decomposed %d entries", len(out))
+
+    _update(change)
+
+
 def markdown(data: dict[str, Any]) -> str:
     """The docs tables from a results dict (``--table`` prints them for benchmarks/results/hass.json)."""
     lines = ["| model | device | design | images/s | DSP | images/s per DSP | x dense (thr) | x dense (thr/DSP) "
@@ -680,6 +722,13 @@ def markdown(data: dict[str, Any]) -> str:
                 exact = ("over node budget", "", "") if x is None else (
                     f"{x['throughput_images_per_s']:,.0f} ({x['interval_cycles']:,.0f})", x["dsp"], x["binding_resource"])
                 lines.append(f"| {name} | {key} | {cell} | {exact[0]} | {exact[1]} | {exact[2]} |")
+    if data.get("decomposition"):
+        lines += ["", "| entry | points | slope | R^2 | fit residual p5-p95 | zero products uniform / HASS | "
+                  "HASS / uniform | from more zeros | from their placement |", "|" + "---|" * 9]
+        for name, d in data["decomposition"].items():
+            lines.append(f"| {name} | {d['points']} | {d['slope']:.2f} | {d['r2']:.2f} | {d['residual_p5']:.2f}-"
+                         f"{d['residual_p95']:.2f} | {d['zero_products_uniform']:.3f} / {d['zero_products_hass']:.3f} | "
+                         f"{d['hass_vs_uniform']:.3f} | {d['count']:.3f} | {d['placement']:.3f} |")
     return "\n".join(lines)
 
 
@@ -707,7 +756,7 @@ def _update(change: Callable[[dict[str, Any]], None]) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer trials and images (minutes, not hours)")
-    ap.add_argument("--part", choices=["small", "imagenet", "timing", "transplant", "sampled", "sensitivity", "finetune", "ceiling", "plots", "all"],
+    ap.add_argument("--part", choices=["small", "imagenet", "timing", "transplant", "sampled", "sensitivity", "finetune", "ceiling", "plots", "decompose", "all"],
                     default="all")
     ap.add_argument("--models", default="resnet8,mobilenet_v2_tiny")
     ap.add_argument("--device", default="zc706")
@@ -772,6 +821,8 @@ def main(argv: list[str] | None = None) -> int:
                   lockstep=LockStep(args.lockstep), sampler=SamplerKind(args.sampler))
     if args.part == "plots":
         run_plots()
+    if args.part == "decompose":
+        run_decompose()
     if args.part == "sampled":
         run_sampled(args.models.split(","))
     if args.part == "finetune":
