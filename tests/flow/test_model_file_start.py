@@ -91,7 +91,10 @@ steps:
 
 
 @pytest.mark.parametrize(("start", "needle"), [
-    ("{model: model.py, dataset: digits_image, pretrained: true}", "field 'start.pretrained': the weights cache"),
+    ("{model: model.py, weights: digits_cnn.pt, dataset: digits_image, pretrained: true}",
+     r"field 'start.pretrained': the model already has trained weights \(start.weights\)"),
+    ("{model: net.onnx, dataset: digits_image, pretrained: true}",
+     "field 'start.pretrained': the model already has trained weights \\(an ONNX file carries them\\)"),
     ("{model: model.py}", "field 'start.dataset': required with a model file"),
     ("{model: model.py, dataset: digits_image, model_kwargs: {width: 2}}", "field 'start.model_kwargs'"),
     ("{model: lenet5, weights: w.pt}", "field 'start.weights': only for a model file"),
@@ -120,14 +123,57 @@ def test_model_file_start_misfits_are_named(project: Path) -> None:
         initial_state(spec.start)
     from accelflow.flow import check_flow
 
-    spec, flow = parse_flow("name: x\nstart: {model: model.py, dataset: digits_image}\n"
+    spec, flow = parse_flow("name: x\nstart: {model: model.py, weights: digits_cnn.pt, dataset: digits_image}\n"
                             "steps: [{task: train_cached}]\n", str(project / "flow.yaml"))
     start = initial_state(spec.start)
     check_flow(flow, start)
     from accelflow.flow import TaskFailedError, run_flow
 
-    with pytest.raises(TaskFailedError, match="train_cached trains zoo models.*model.py.*use task train"):
+    with pytest.raises(TaskFailedError, match=r"train_cached trains untrained models; model.py starts trained"):
         run_flow(flow, start, seed=0)
+
+
+def test_a_model_file_trains_once_through_the_weights_cache(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`train_cached` (and `pretrained: true`) on a model file without weights: the first run trains and
+    caches, the same file trains no more (same entry, same accuracy), and an edited file is a new entry;
+    `train` with `cache: true` does the same with its own recipe."""
+    from accelflow.flow import run_flow
+    from accelflow.train import cache_entries, weights_cache_dir
+
+    monkeypatch.setenv("ACCELFLOW_CACHE", str(project / "cache"))
+    text = ("name: c\nstart: {model: model.py, dataset: digits_image}\n"
+            "steps: [{task: train_cached}, {task: evaluate}]\n")
+
+    def run(flow: str) -> dict:
+        spec, nodes = parse_flow(flow, str(project / "flow.yaml"))
+        final = run_flow(nodes, initial_state(spec.start), seed=0).state
+        return {"key": final.info["weights_cache_key"], "train": final.metrics["train"]["accuracy"],
+                "eval": final.metrics["eval"]["accuracy"]}
+
+    first = run(text)
+    assert first["train"] > 0.5 and first["eval"] == first["train"]  # test accuracy; 10 classes
+    (entry,) = cache_entries(weights_cache_dir())
+    assert run(text) == first
+    (again,) = cache_entries(weights_cache_dir())
+    assert again.modified == entry.modified  # loaded, not retrained
+
+    spec, _ = parse_flow(text.replace("digits_image}", "digits_image, pretrained: true}"), str(project / "flow.yaml"))
+    start = initial_state(spec.start)
+    assert start.info["weights_cache_key"] == first["key"] and start.metrics["train"]["accuracy"] == first["train"]
+
+    model_file = project / "model.py"
+    original = model_file.read_text()
+    try:
+        model_file.write_text(original + "\n# edited: forward could differ without the module tree showing it\n")
+        assert run(text)["key"] != first["key"]
+        assert len(cache_entries(weights_cache_dir())) == 2
+    finally:
+        model_file.write_text(original)
+
+    recipe = text.replace("{task: train_cached}", "{task: train, params: {epochs: 2, lr: 0.003, cache: true}}")
+    own = run(recipe)
+    assert own["key"] not in (first["key"],) and run(recipe) == own
+    assert len(cache_entries(weights_cache_dir())) == 3
 
 
 def test_flow_from_an_onnx_file_starts_trained_with_the_exported_weights(tmp_path: Path) -> None:

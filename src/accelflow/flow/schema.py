@@ -87,9 +87,10 @@ class StartSpec(_Strict):
 
         if self.is_onnx and self.weights is not None:
             raise refuse("weights", "an ONNX file carries its own weights; weights are for a PyTorch model file")
-        if self.pretrained:
-            raise refuse("pretrained", "the weights cache trains zoo models; give a model file's trained weights "
-                                       "(start.weights) or add a train step")
+        if self.pretrained and (self.is_onnx or self.weights is not None):
+            raise refuse("pretrained", "the model already has trained weights (" + (
+                "an ONNX file carries them" if self.is_onnx else "start.weights") + "); pretrained: true trains a "
+                "model file's model once through the weights cache")
         if self.model_kwargs:
             raise refuse("model_kwargs", "zoo models only; a model file builds its own model")
         if self.dataset is None:
@@ -255,16 +256,28 @@ def initial_state(start: StartSpec, *, progress: bool = False) -> DesignState:
     return _with_test_accuracy(state) if start.pretrained and model is not None else state
 
 
+#: Seed of a model file's initial weights, so the same file builds the same untrained model (and the
+#: weights cache, keyed by those weights, finds its training again).
+MODEL_FILE_SEED = 0
+
+
 def _model_file_state(start: StartSpec) -> DesignState:
     """The start state of ``model: file.py[:NAME]`` or ``model: file.onnx``: named after the file (never a zoo
-    name, so ``train_cached`` cannot mistake it for one), trained when it has weights (``weights`` for a
-    PyTorch file; an ONNX file always carries them)."""
+    name), trained when it has weights (``weights`` for a PyTorch file; an ONNX file always carries them) or
+    when ``pretrained`` (trained once through the weights cache, like ``train_cached``). A PyTorch file's
+    model is built from :data:`MODEL_FILE_SEED` and the state records the file's sha256 (``info``)."""
+    import hashlib
+
+    import torch
+
     from accelflow.data import load
     from accelflow.errors import ConfigError
     from accelflow.frontends import load_torch_model
 
     assert start.model is not None and start.dataset is not None  # StartSpec.checked
-    loaded = load_torch_model(start.model, start.weights)
+    with torch.random.fork_rng():
+        torch.manual_seed(MODEL_FILE_SEED)
+        loaded = load_torch_model(start.model, start.weights)
     shape = tuple(load(start.dataset, **start.data).info.input_shape)
     if loaded.input_shape is not None and loaded.input_shape != shape:
         what = "input shape" if start.is_onnx else "INPUT_SHAPE"
@@ -273,7 +286,24 @@ def _model_file_state(start: StartSpec) -> DesignState:
     file, _, attr = start.model.partition(":")
     state = DesignState(model=loaded.module, model_name=Path(file).name + (f":{attr}" if attr else ""),
                         input_shape=shape, dataset=start.dataset, data_kwargs=dict(start.data), target=start.target)
+    if not start.is_onnx:
+        state = state.with_info(model_file_sha256=hashlib.sha256(Path(file).read_bytes()).hexdigest())
+    if start.pretrained:
+        return train_model_file(state, progress=False)
     return _with_test_accuracy(state) if start.weights is not None or start.is_onnx else state
+
+
+def train_model_file(state: DesignState, progress: bool = True) -> DesignState:
+    """``state`` with its model-file model trained through the weights cache (:func:`accelflow.train.cached_training`,
+    the fallback recipe), keyed by its initial weights, the file's sha256 and the data; ``train.accuracy`` is
+    the test accuracy, as for a zoo model from ``train_cached``."""
+    from accelflow.flow.tasks.training import from_weights_cache
+    from accelflow.train import cached_training
+
+    assert state.model is not None and state.model_name is not None
+    model, info = cached_training(state.model, state.splits(), name=state.model_name,
+                                  source=str(state.info.get("model_file_sha256", "")), progress=progress)
+    return from_weights_cache(state, model, info)
 
 
 def _with_test_accuracy(state: DesignState) -> DesignState:

@@ -41,6 +41,7 @@ __all__ = [
     "cache_key",
     "cache_entries",
     "cached_model",
+    "cached_training",
     "load_weights",
     "save_weights",
     "weights_digest",
@@ -240,6 +241,42 @@ def cached_model(
            fingerprint=splits.fingerprint)
     model.eval()
     return model, CacheInfo(key, weights, False, result.val_accuracy, result.test_accuracy)
+
+
+def cached_training(
+    model: nn.Module,
+    splits: Splits,
+    recipe: TrainRecipe = FALLBACK_RECIPE,
+    *,
+    name: str,
+    source: str = "",
+    progress: bool = True,
+    num_threads: int | None = None,
+) -> tuple[nn.Module, CacheInfo]:
+    """A trained copy of ``model`` (any module, e.g. one built from the user's model file) from the cache,
+    else trained from its current weights with ``recipe`` on ``splits`` and cached; ``model`` itself is left
+    as it was.
+
+    The key covers the starting weights and printed architecture (:func:`weights_digest`), ``source`` (what
+    the printed architecture does not show: e.g. a sha256 of the file that defines ``forward``), the data
+    fingerprint and the recipe, so the same untrained model trains once. Build ``model`` from a fixed seed,
+    or its random initial weights make every key new. ``name`` labels the entry (``accelflow cache``).
+    """
+    import copy
+
+    key = cache_key(name, {"initial_weights": weights_digest(model), "source": source}, splits.fingerprint, recipe)
+    stem = weights_cache_dir() / key
+    trained = copy.deepcopy(model)
+    meta = load_weights(trained, stem)
+    if meta is not None:
+        log.info("loaded cached %s on %s from %s", name, splits.info.name, stem.with_suffix(".pt"))
+        return trained.eval(), CacheInfo(key, stem.with_suffix(".pt"), True, meta["val_accuracy"], meta["test_accuracy"])
+    trained = copy.deepcopy(model)  # a failed load may have half-filled it
+    log.info("training %s on %s (%s)", name, splits.info.name, recipe)
+    result = train(trained, splits, recipe, progress=progress, num_threads=num_threads)
+    _store(trained, result, stem, zoo_name=name, dataset=splits.info.name, model_kwargs={"source": source},
+           data_kwargs={}, recipe=recipe, fingerprint=splits.fingerprint)
+    return trained.eval(), CacheInfo(key, stem.with_suffix(".pt"), False, result.val_accuracy, result.test_accuracy)
 
 
 def _store(model: nn.Module, result: TrainResult, stem: Path, *, zoo_name: str,

@@ -31,7 +31,9 @@ def _write_json(path: Path, payload: Any) -> Path:
 
 @dataclass
 class TrainCached(Task):
-    """Load (or train once and cache) the state's zoo model on its data set with the default recipe."""
+    """Load (or train once and cache) the state's model on its data set: a zoo model with its default
+    recipe, a model file's untrained model with the fallback recipe (keyed by its initial weights and the
+    file's sha256)."""
 
     name = "train_cached"
     needs = (StateField.MODEL, StateField.DATASET)
@@ -39,17 +41,24 @@ class TrainCached(Task):
 
     def run(self, state: DesignState, ctx: TaskContext) -> DesignState:
         from accelflow.errors import ConfigError
+        from accelflow.flow.tasks.training import from_weights_cache
         from accelflow.train import cached_model
         from accelflow.zoo import names
 
+        if "model_file_sha256" in state.info:
+            if "accuracy" in state.metrics.get("train", {}):
+                raise ConfigError(f"train_cached trains untrained models; {state.model_name} starts trained "
+                                  "(start.weights): drop the step, or use task train to train it further")
+            from accelflow.flow.schema import train_model_file
+
+            return train_model_file(state, progress=ctx.progress)
         if state.model_name is None or state.model_name not in names():
-            raise ConfigError(f"train_cached trains zoo models through the weights cache; the flow starts from "
-                              f"{state.model_name or 'no model'}: start from a zoo model, give a model file's "
-                              "trained weights (start.weights), or use task train")
+            raise ConfigError(f"train_cached trains zoo models and PyTorch model files through the weights cache; "
+                              f"the flow starts from {state.model_name or 'no model'}: start from one of those, "
+                              "or use task train")
         model, info = cached_model(state.model_name, state.dataset, data_kwargs=dict(state.data_kwargs),
                                    progress=ctx.progress)
-        return state.evolve(model=model).with_info(weights_cache_key=info.key).with_metrics(
-            "train", accuracy=info.test_accuracy, val_accuracy=info.val_accuracy)
+        return from_weights_cache(state, model, info)
 
 
 @dataclass

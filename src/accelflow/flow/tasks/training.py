@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from torch import nn
+
 from accelflow.flow.state import DesignState, MetricKey, StateField
 from accelflow.flow.task import Task, TaskContext, param
-from accelflow.train import OptimizerKind, TrainRecipe, evaluate, train
+from accelflow.train import CacheInfo, OptimizerKind, TrainRecipe, evaluate, train
 
 __all__ = ["Train", "FineTune", "Evaluate"]
+
+
+def from_weights_cache(state: DesignState, model: nn.Module, info: CacheInfo) -> DesignState:
+    """``state`` with a model trained through the weights cache: its key in ``info``, and its test / validation
+    accuracy as ``train.accuracy`` / ``train.val_accuracy`` (what :class:`Train` records)."""
+    return state.evolve(model=model).with_info(weights_cache_key=info.key).with_metrics(
+        "train", accuracy=info.test_accuracy, val_accuracy=info.val_accuracy)
 
 
 @dataclass
@@ -25,12 +34,21 @@ class Train(Task):
     optimizer: OptimizerKind = param(OptimizerKind.ADAM, choices=tuple(OptimizerKind))
     weight_decay: float = param(0.0, low=0.0, high=1.0)
     seed: int = param(0, low=0)
+    cache: bool = param(False, help="train once: reuse the weights cache's result for the same starting "
+                                    "weights, model file, data and recipe")
 
     def recipe(self) -> TrainRecipe:
         return TrainRecipe(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                            optimizer=self.optimizer, weight_decay=self.weight_decay, seed=self.seed)
 
     def run(self, state: DesignState, ctx: TaskContext) -> DesignState:
+        if self.cache:
+            from accelflow.train import cached_training
+
+            assert state.model is not None
+            model, info = cached_training(state.model, state.splits(), self.recipe(), name=state.model_name or "model",
+                                          source=str(state.info.get("model_file_sha256", "")), progress=ctx.progress)
+            return from_weights_cache(state, model, info)
         model = state.model_copy()
         result = train(model, state.splits(), self.recipe(), progress=ctx.progress)
         return state.evolve(model=model).with_metrics(
