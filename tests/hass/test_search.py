@@ -261,3 +261,14 @@ def test_a_study_is_not_resumed_by_another_evaluation(evaluator, tmp_path: Path)
     with pytest.raises(HassError, match="other hardware settings"):
         run_search(bigger_batch, dataclasses.replace(settings, trials=3))
     assert run_search(evaluator, dataclasses.replace(settings, trials=3)).trials[-1].number == 2
+
+
+def test_a_drop_of_exactly_the_bound_meets_it_everywhere() -> None:
+    """10 of 1,000 images against a 1-point bound is 1.0000000000000009 points in floats. Every bound check
+    goes through `within_bound`, so the search's final selection no longer rejects the design the uniform
+    baseline accepted with it (make demo read HASS 0.97x uniform until this was one function)."""
+    from accelflow.hass import within_bound
+
+    drop = 100 * (0.901 - 0.891)
+    assert drop > 1.0 and within_bound(drop, 1.0)
+    assert not within_bound(1.0 + 1e-6, 1.0)

@@ -31,6 +31,7 @@ from accelflow.hass._evaluate import (
     Evaluator,
     accuracy,
     calibration_batches,
+    within_bound,
 )
 from accelflow.hass._finetune import FineTune, finetune_cache_dir
 from accelflow.hass._recover import Recovered, pareto_order, recover
@@ -99,6 +100,7 @@ __all__ = [
     "warm_start_points",
     "uniform_baseline",
     "uniform_grid",
+    "within_bound",
     "Recovered",
     "Problem",
     "problem",

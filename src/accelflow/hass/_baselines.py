@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 
 from accelflow.data import ArraySplit
-from accelflow.hass._evaluate import Evaluation, Evaluator, holdout_drop
+from accelflow.hass._evaluate import Evaluation, Evaluator, holdout_drop, within_bound
 from accelflow.hass._result import HassResult, TrialRecord, make_result
 from accelflow.hass._space import Objective, Thresholds
 
@@ -71,7 +71,7 @@ def uniform_grid(evaluator: Evaluator, weight_fractions: Sequence[float] = (0.0,
 def _holdout_ok(evaluator: Evaluator, holdout: ArraySplit | None, thresholds: Thresholds, bound: float,
                 base: list[float]) -> bool:
     """Within ``bound`` points on ``holdout`` (always, without one); ``base`` caches the reference accuracy."""
-    return holdout is None or holdout_drop(evaluator, holdout, thresholds, base=base) <= bound + 1e-9
+    return holdout is None or within_bound(holdout_drop(evaluator, holdout, thresholds, base=base), bound)
 
 
 def uniform_baseline(evaluator: Evaluator, max_accuracy_drop: float, objective: Objective = Objective.THROUGHPUT,
@@ -148,7 +148,7 @@ def _scan(evaluator: Evaluator, grid: Sequence[tuple[float, float]], offset: int
         records.append(_record(i, "uniform", ev, objective, bound))
         if ev.feasible(bound):
             feasible.append(ev)
-        elif ev.accuracy_drop > bound:
+        elif not within_bound(ev.accuracy_drop, bound):
             failed.append((w, a))
 
 

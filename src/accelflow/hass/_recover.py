@@ -24,7 +24,7 @@ from torch import nn
 
 from accelflow.data import ArraySplit
 from accelflow.hass._errors import HassError
-from accelflow.hass._evaluate import Evaluation, Evaluator, holdout_drop
+from accelflow.hass._evaluate import Evaluation, Evaluator, holdout_drop, within_bound
 from accelflow.hass._space import Thresholds
 
 __all__ = ["Recovered", "pareto_order", "recover"]
@@ -85,7 +85,7 @@ def recover(evaluator: Evaluator, candidates: Sequence[Thresholds], finetune: Ca
         ev = evaluator(candidates[mid], model=model)
         held = holdout_drop(evaluator, holdout, candidates[mid], model=model, base=base)
         tried.append((mid, ev.accuracy_drop, held, score(ev)))
-        ok = ev.feasible(max_accuracy_drop) and held <= max_accuracy_drop + 1e-9
+        ok = ev.feasible(max_accuracy_drop) and within_bound(held, max_accuracy_drop)
         log.info("recover: candidate %d of %d after fine-tuning drops %.2f (hold-out %.2f): %s", mid, len(candidates),
                  ev.accuracy_drop, held, "meets the bound" if ok else "rejected")
         if ok:

@@ -27,7 +27,7 @@ from rich.progress import TimeElapsedColumn
 from accelflow.data import ArraySplit
 from accelflow.hass._baselines import slowest_layer_baseline, uniform_baseline
 from accelflow.hass._errors import HassError
-from accelflow.hass._evaluate import Evaluation, Evaluator, holdout_drop
+from accelflow.hass._evaluate import BOUND_SLACK, Evaluation, Evaluator, holdout_drop, within_bound
 from accelflow.hass._finetune import FineTune
 from accelflow.hass._progress import progress_bar, status
 from accelflow.hass._recover import pareto_order, recover
@@ -177,7 +177,7 @@ def ask(study: optuna.Study, evaluator: Evaluator) -> tuple[optuna.trial.Trial, 
 
 def tell(study: optuna.Study, trial: optuna.trial.Trial, ev: Evaluation, settings: SearchSettings) -> None:
     """Record an evaluation: constraint, summary and absolute thresholds as user attributes, then the values."""
-    excess = ev.accuracy_drop - settings.max_accuracy_drop
+    excess = ev.accuracy_drop - settings.max_accuracy_drop - BOUND_SLACK  # <= 0 exactly when within_bound
     trial.set_constraint(_CONSTRAINT, excess if ev.design.feasible else max(excess, 0.0) + 1.0)
     for key, value in ev.summary().items():
         trial.set_user_attr(key, value)
@@ -202,7 +202,7 @@ def run_trial(study: optuna.Study, evaluator: Evaluator, settings: SearchSetting
 def feasible_trials(study: optuna.Study, max_accuracy_drop: float) -> list[optuna.trial.FrozenTrial]:
     """Completed trials whose recorded drop is within the bound and whose design fits the device."""
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    return [t for t in done if t.user_attrs.get("accuracy_drop", float("inf")) <= max_accuracy_drop + 1e-9
+    return [t for t in done if within_bound(t.user_attrs.get("accuracy_drop", float("inf")), max_accuracy_drop)
             and t.user_attrs.get("design_feasible", False)]
 
 
@@ -238,7 +238,7 @@ def trial_records(study: optuna.Study, settings: SearchSettings) -> tuple[TrialR
         accuracy=float(t.user_attrs["accuracy"]), accuracy_drop=float(t.user_attrs["accuracy_drop"]),
         throughput_images_per_s=float(t.user_attrs["throughput_images_per_s"]), dsp=int(t.user_attrs["dsp"]),
         objective=_objective_of(t, settings.objective),
-        feasible=t.user_attrs["accuracy_drop"] <= settings.max_accuracy_drop + 1e-9
+        feasible=within_bound(t.user_attrs["accuracy_drop"], settings.max_accuracy_drop)
         and bool(t.user_attrs.get("design_feasible", False)),
         zero_products=float(t.user_attrs.get("zero_products", 0.0)),
     ) for t in done)
@@ -367,7 +367,7 @@ class TrialEvaluation:
 
     def __call__(self, params: Mapping[str, float]) -> Outcome:
         ev = self.evaluator(self.evaluator.space.thresholds(params))
-        excess = ev.accuracy_drop - self.settings.max_accuracy_drop
+        excess = ev.accuracy_drop - self.settings.max_accuracy_drop - BOUND_SLACK
         value = ev.objective(self.settings.objective)
         values = (ev.accuracy, value) if self.settings.sampler is SamplerKind.NSGA2 else (value,)
         attrs = {**ev.summary(), "thresholds": json.dumps(ev.thresholds.to_dict())}
@@ -461,7 +461,7 @@ def _finish(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings,
     for trial in ranked:  # re-evaluate; a trial that no longer meets the bound is skipped, never returned
         ev = evaluator(trial_thresholds(trial))
         if ev.feasible(settings.max_accuracy_drop) and \
-                holdout_drop(evaluator, holdout, ev.thresholds, base=base) <= settings.max_accuracy_drop:
+                within_bound(holdout_drop(evaluator, holdout, ev.thresholds, base=base), settings.max_accuracy_drop):
             chosen = ev
             break
         rejected += 1
@@ -477,8 +477,8 @@ def _finish(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings,
     elif finetune is not None:
         tuned_model = finetune(evaluator.model, chosen.thresholds)
         tuned = evaluator(chosen.thresholds, model=tuned_model)
-        if tuned.feasible(settings.max_accuracy_drop) and holdout_drop(
-                evaluator, holdout, chosen.thresholds, model=tuned_model, base=base) <= settings.max_accuracy_drop and \
+        if tuned.feasible(settings.max_accuracy_drop) and within_bound(holdout_drop(
+                evaluator, holdout, chosen.thresholds, model=tuned_model, base=base), settings.max_accuracy_drop) and \
                 tuned.objective(settings.objective) >= chosen.objective(settings.objective):
             chosen, finetuned, model = tuned, True, tuned_model
     dense = evaluator.dense_design()
