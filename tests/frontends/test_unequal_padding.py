@@ -19,7 +19,7 @@ from onnx.reference import ReferenceEvaluator
 from torch import nn
 
 from accelflow.dataflow import load_device, optimise_folding
-from accelflow.errors import ConfigError, UnsupportedOperatorError
+from accelflow.errors import ConfigError, ModelImportError, UnsupportedOperatorError
 from accelflow.frontends import export_onnx, from_onnx, from_pytorch, to_torch
 from accelflow.hass import conv_input_activations
 from accelflow.ir import ConvAttrs, Graph, OpKind, PoolAttrs, execute
@@ -196,3 +196,24 @@ def test_pad_layers_check_their_pads() -> None:
         PadConv2d(1, 1, 3, (1, 1))  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"pads \(0, -1, 0, 0\)"):
         PadMaxPool2d(2, 2, (0, -1, 0, 0))
+
+
+@pytest.mark.parametrize(("amounts", "axes", "message"), [
+    ([0, 0, 1, 0, 0, 0, 2], None, r"7 pads for 4 axes"),
+    ([1, 1, 1, 1], [2, 6], r"axes \[2, 6\] for a rank-4 input"),
+    ([1, 1, 1, 1], [2, 2], r"axes \[2, 2\] for a rank-4 input"),
+    ([0, 0, -1, 0, 0, 0, 1, 1], None, r"only non-negative padding of the spatial axes"),
+])
+def test_malformed_pads_are_named(tmp_path: Path, amounts: list[int], axes: list[int] | None, message: str) -> None:
+    """Pad amounts or axes that do not fit the input name the node (and never wrap around silently)."""
+    path = _keras_style(tmp_path / "keras.onnx")
+    model = onnx.load(path)
+    pad = next(n for n in model.graph.node if n.op_type == "Pad")
+    amounts_init = next(t for t in model.graph.initializer if t.name == "pad_amounts")
+    amounts_init.CopyFrom(numpy_helper.from_array(np.array(amounts, np.int64), "pad_amounts"))
+    if axes is not None:
+        model.graph.initializer.append(numpy_helper.from_array(np.array(axes, np.int64), "pad_axes"))
+        pad.input.extend(["", "pad_axes"])
+    onnx.save(model, path)
+    with pytest.raises(ModelImportError, match=rf"node 'zero_pad' \(Pad\): .*{message}"):
+        from_onnx(path)

@@ -176,8 +176,12 @@ class _Importer:
         x = self.act(n)
         propagate_shapes(self.graph)
         rank = len(x.shape) + 1  # type: ignore[arg-type]
-        axes = self.const(n, 3, required=False)
-        axes = [int(ax) % rank for ax in (range(rank) if axes is None else np.asarray(axes).reshape(-1))]
+        given = self.const(n, 3, required=False)
+        raw = list(range(rank)) if given is None else [int(ax) for ax in np.asarray(given).reshape(-1)]
+        if any(not -rank <= ax < rank for ax in raw) or len({ax % rank for ax in raw}) != len(raw):
+            raise ModelImportError(f"{self.where(n)}: axes {raw} for a rank-{rank} input (each in [{-rank}, {rank}), "
+                                   "once)")
+        axes = [ax % rank for ax in raw]
         if len(pads) != 2 * len(axes):
             raise ModelImportError(f"{self.where(n)}: {len(pads)} pads for {len(axes)} axes")
         full = [0] * 2 * rank
