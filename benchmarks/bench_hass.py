@@ -124,14 +124,21 @@ def _bound_suffix(bound: float) -> str:
     return "" if bound == 1.0 else f"-bound{bound:g}"
 
 
+def _objective_suffix(objective: Objective) -> str:
+    """Study-name and result-key suffix of an objective other than throughput (``-perdsp``)."""
+    return "" if objective is Objective.THROUGHPUT else "-perdsp"
+
+
 def run_small(models: list[str], device: str, trials: int, bound: float, val_size: int, calib_size: int,
               grid_w: tuple[float, ...], grid_a: tuple[float, ...], heuristic_steps: int,
               recipe: TrainRecipe | None, train_data: dict[str, Any] | None, holdout_size: int = 0,
               refine_trials: int = 0, test_size: int = 10_000, tag: str = "v3",
               other_devices: tuple[str, ...] = (), lockstep: LockStep = LockStep.MEAN,
-              sampler: SamplerKind = SamplerKind.TPE) -> dict[str, Any]:
+              sampler: SamplerKind = SamplerKind.TPE, objective: Objective = Objective.THROUGHPUT) -> dict[str, Any]:
     """Every method on each of ``models``, all folded and scored under ``lockstep`` (saved under the key
-    ``model[@device][/lockstep][-sampler][-boundB]``: the REFERENCE ``mean`` entries keep the bare model name)."""
+    ``model[@device][/lockstep][-sampler][-boundB][-perdsp]``: the REFERENCE ``mean`` entries keep the bare
+    model name). ``objective`` is what HASS maximises and what ``uniform_hw`` selects by; ``uniform`` stays
+    the hardware-blind choice (most zero products)."""
     out: dict[str, Any] = {}
     for name in models:
         t0 = time.perf_counter()
@@ -147,20 +154,20 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
         dense = dense_baseline(ev)
         t1 = time.perf_counter()
         grid = uniform_grid(ev, grid_w, grid_a)
-        uniform = uniform_baseline(ev, bound, Objective.THROUGHPUT, grid, holdout=problem.holdout, local=True)
+        uniform = uniform_baseline(ev, bound, objective, grid, holdout=problem.holdout, local=True)
         t_uniform = time.perf_counter() - t1
         # the same grid, choosing the pair by the folded design's throughput (evaluations are memoised)
-        uniform_hw = uniform_baseline(ev, bound, Objective.THROUGHPUT, grid, holdout=problem.holdout, local=True,
+        uniform_hw = uniform_baseline(ev, bound, objective, grid, holdout=problem.holdout, local=True,
                                       select="objective")
         t1 = time.perf_counter()
-        heuristic = slowest_layer_baseline(ev, bound, max_steps=heuristic_steps,
+        heuristic = slowest_layer_baseline(ev, bound, objective, max_steps=heuristic_steps,
                                            holdout=problem.holdout) if heuristic_steps else None
         t_heuristic = time.perf_counter() - t1
         storage = f"sqlite:///{RESULTS / 'hass_studies.db'}"
-        settings = SearchSettings(max_accuracy_drop=bound, trials=trials, objective=Objective.THROUGHPUT,
+        settings = SearchSettings(max_accuracy_drop=bound, trials=trials, objective=objective,
                                   storage=storage, study_name=f"bench-{name}-{device}-{trials}+{refine_trials}-{tag}"
                                   + ("" if lockstep is LockStep.MEAN else f"-{lockstep.value}")
-                                  + _sampler_suffix(sampler) + _bound_suffix(bound),
+                                  + _sampler_suffix(sampler) + _bound_suffix(bound) + _objective_suffix(objective),
                                   startup_trials=6, refine_trials=refine_trials, sampler=sampler)
         t1 = time.perf_counter()
         warm = [ev.space.params(uniform.thresholds), ev.space.params(uniform_hw.thresholds)]
@@ -172,6 +179,7 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
         sampled = [t for t in hass.trials if t.source != "refine" and t.feasible]
         entry: dict[str, Any] = {
             "device": device, "lockstep": lockstep.value, "sampler": sampler.value, "bound_points": bound,
+            "objective": objective.value,
             "trials": trials,
             "refine_trials": refine_trials,
             "validation_images": len(ev.validation), "calibration_images": len(ev.calibration),
@@ -205,7 +213,7 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
         entry["uniform_grid"] = [t.to_dict() for t in uniform.trials]
         entry["slowest_layer_steps"] = [t.to_dict() for t in heuristic.trials] if heuristic else []
         key = (name + ("" if device == "zc706" else f"@{device}") + ("" if lockstep is LockStep.MEAN else f"/{lockstep.value}")
-               + _sampler_suffix(sampler) + _bound_suffix(bound))
+               + _sampler_suffix(sampler) + _bound_suffix(bound) + _objective_suffix(objective))
         png = RESULTS / f"hass_pareto_{key.replace('@', '_').replace('/', '_')}.png"
         _pareto_plot(name, device, {
             "hass trials": [(100 * t.accuracy, t.throughput_images_per_s) for t in hass.trials if t.source != "refine"],
@@ -762,6 +770,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="zc706")
     ap.add_argument("--trials", type=int, default=None)
     ap.add_argument("--bound", type=float, default=1.0)
+    ap.add_argument("--objective", default="throughput", choices=[o.value for o in Objective],
+                    help="--part small: what HASS maximises and uniform_hw selects by")
     ap.add_argument("--limit-train", type=int, default=0,
                     help="train the models on this many images for --epochs (0: the cache's default recipe, "
                          "full training set, what `accelflow hass` uses)")
@@ -818,7 +828,8 @@ def main(argv: list[str] | None = None) -> int:
                   refine_trials=args.refine_trials if args.refine_trials is not None else (8 if quick else 60),
                   test_size=2000 if quick else 10_000, tag=args.tag,
                   other_devices=tuple(d for d in args.other_devices.split(",") if d),
-                  lockstep=LockStep(args.lockstep), sampler=SamplerKind(args.sampler))
+                  lockstep=LockStep(args.lockstep), sampler=SamplerKind(args.sampler),
+                  objective=Objective(args.objective))
     if args.part == "plots":
         run_plots()
     if args.part == "decompose":
