@@ -289,21 +289,10 @@ def _model_file_state(start: StartSpec) -> DesignState:
     if not start.is_onnx:
         state = state.with_info(model_file_sha256=hashlib.sha256(Path(file).read_bytes()).hexdigest())
     if start.pretrained:
+        from accelflow.flow.tasks.training import train_model_file
+
         return train_model_file(state, progress=False)
     return _with_test_accuracy(state) if start.weights is not None or start.is_onnx else state
-
-
-def train_model_file(state: DesignState, progress: bool = True) -> DesignState:
-    """``state`` with its model-file model trained through the weights cache (:func:`accelflow.train.cached_training`,
-    the fallback recipe), keyed by its initial weights, the file's sha256 and the data; ``train.accuracy`` is
-    the test accuracy, as for a zoo model from ``train_cached``."""
-    from accelflow.flow.tasks.training import from_weights_cache
-    from accelflow.train import cached_training
-
-    assert state.model is not None and state.model_name is not None
-    model, info = cached_training(state.model, state.splits(), name=state.model_name,
-                                  source=str(state.info.get("model_file_sha256", "")), progress=progress)
-    return from_weights_cache(state, model, info)
 
 
 def _with_test_accuracy(state: DesignState) -> DesignState:

@@ -8,7 +8,7 @@ from torch import nn
 
 from accelflow.flow.state import DesignState, MetricKey, StateField
 from accelflow.flow.task import Task, TaskContext, param
-from accelflow.train import CacheInfo, OptimizerKind, TrainRecipe, evaluate, train
+from accelflow.train import CacheInfo, OptimizerKind, TrainRecipe, cached_training, evaluate, train
 
 __all__ = ["Train", "FineTune", "Evaluate"]
 
@@ -18,6 +18,16 @@ def from_weights_cache(state: DesignState, model: nn.Module, info: CacheInfo) ->
     accuracy as ``train.accuracy`` / ``train.val_accuracy`` (what :class:`Train` records)."""
     return state.evolve(model=model).with_info(weights_cache_key=info.key).with_metrics(
         "train", accuracy=info.test_accuracy, val_accuracy=info.val_accuracy)
+
+
+def train_model_file(state: DesignState, progress: bool = True) -> DesignState:
+    """``state`` with its model-file model trained through the weights cache (:func:`accelflow.train.cached_training`,
+    the fallback recipe), keyed by its initial weights, the file's sha256 and the data; ``train.accuracy`` is
+    the test accuracy, as for a zoo model from ``train_cached``."""
+    assert state.model is not None and state.model_name is not None
+    model, info = cached_training(state.model, state.splits(), name=state.model_name,
+                                  source=str(state.info.get("model_file_sha256", "")), progress=progress)
+    return from_weights_cache(state, model, info)
 
 
 @dataclass
@@ -43,8 +53,6 @@ class Train(Task):
 
     def run(self, state: DesignState, ctx: TaskContext) -> DesignState:
         if self.cache:
-            from accelflow.train import cached_training
-
             assert state.model is not None
             model, info = cached_training(state.model, state.splits(), self.recipe(), name=state.model_name or "model",
                                           source=str(state.info.get("model_file_sha256", "")), progress=ctx.progress)
