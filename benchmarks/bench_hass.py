@@ -134,11 +134,13 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
               recipe: TrainRecipe | None, train_data: dict[str, Any] | None, holdout_size: int = 0,
               refine_trials: int = 0, test_size: int = 10_000, tag: str = "v3",
               other_devices: tuple[str, ...] = (), lockstep: LockStep = LockStep.MEAN,
-              sampler: SamplerKind = SamplerKind.TPE, objective: Objective = Objective.THROUGHPUT) -> dict[str, Any]:
+              sampler: SamplerKind = SamplerKind.TPE, objective: Objective = Objective.THROUGHPUT,
+              key_suffix: str = "") -> dict[str, Any]:
     """Every method on each of ``models``, all folded and scored under ``lockstep`` (saved under the key
     ``model[@device][/lockstep][-sampler][-boundB][-perdsp]``: the REFERENCE ``mean`` entries keep the bare
-    model name). ``objective`` is what HASS maximises and what ``uniform_hw`` selects by; ``uniform`` stays
-    the hardware-blind choice (most zero products)."""
+    model name; ``key_suffix`` is appended, e.g. ``-replicate`` for a re-run kept beside the first).
+    ``objective`` is what HASS maximises and what ``uniform_hw`` selects by; ``uniform`` stays the
+    hardware-blind choice (most zero products)."""
     out: dict[str, Any] = {}
     for name in models:
         t0 = time.perf_counter()
@@ -213,7 +215,7 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
         entry["uniform_grid"] = [t.to_dict() for t in uniform.trials]
         entry["slowest_layer_steps"] = [t.to_dict() for t in heuristic.trials] if heuristic else []
         key = (name + ("" if device == "zc706" else f"@{device}") + ("" if lockstep is LockStep.MEAN else f"/{lockstep.value}")
-               + _sampler_suffix(sampler) + _bound_suffix(bound) + _objective_suffix(objective))
+               + _sampler_suffix(sampler) + _bound_suffix(bound) + _objective_suffix(objective) + key_suffix)
         png = RESULTS / f"hass_pareto_{key.replace('@', '_').replace('/', '_')}.png"
         _pareto_plot(name, device, {
             "hass trials": [(100 * t.accuracy, t.throughput_images_per_s) for t in hass.trials if t.source != "refine"],
@@ -770,6 +772,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="zc706")
     ap.add_argument("--trials", type=int, default=None)
     ap.add_argument("--bound", type=float, default=1.0)
+    ap.add_argument("--key-suffix", default="", help="--part small: appended to the result key (e.g. -replicate)")
     ap.add_argument("--objective", default="throughput", choices=[o.value for o in Objective],
                     help="--part small: what HASS maximises and uniform_hw selects by")
     ap.add_argument("--limit-train", type=int, default=0,
@@ -829,7 +832,7 @@ def main(argv: list[str] | None = None) -> int:
                   test_size=2000 if quick else 10_000, tag=args.tag,
                   other_devices=tuple(d for d in args.other_devices.split(",") if d),
                   lockstep=LockStep(args.lockstep), sampler=SamplerKind(args.sampler),
-                  objective=Objective(args.objective))
+                  objective=Objective(args.objective), key_suffix=args.key_suffix)
     if args.part == "plots":
         run_plots()
     if args.part == "decompose":
