@@ -176,20 +176,25 @@ def _template_docs() -> list[dict[str, Any]]:
 
 # -- ONNX -------------------------------------------------------------------------------------------------
 
-def _valid_model() -> onnx.ModelProto:
-    return onnx.load(str(CORPUS / "valid.onnx"))
+#: Valid models the proto mutations start from: a plain CNN, and a tf2onnx-style one (unequal pads, a Pad
+#: node folded into the next Conv, auto_pad SAME) so the Pad folding is mutated too.
+BASES = ("valid.onnx", "keras_style_pads.onnx")
+
+
+def _valid_model(base: str = BASES[0]) -> onnx.ModelProto:
+    return onnx.load(str(CORPUS / base))
 
 
 ONNX_OPS = ["Conv", "Relu", "MaxPool", "AveragePool", "Gemm", "MatMul", "Add", "Mul", "Flatten", "Reshape",
             "Concat", "Softmax", "Clip", "Sigmoid", "GlobalAveragePool", "BatchNormalization", "LSTM", "Gather",
-            "Transpose", "Resize", "Where", "Greater", "Identity", "ReduceMean", "Squeeze", "NotAnOp"]
+            "Transpose", "Resize", "Where", "Greater", "Identity", "ReduceMean", "Squeeze", "Pad", "NotAnOp"]
 ATTR_VALUES = st.one_of(st.integers(-3, 9), st.lists(st.integers(-2, 9), max_size=5), st.floats(-2, 9),
                         st.text(max_size=5), st.lists(st.floats(-1, 3), min_size=1, max_size=3))
 
 
 @st.composite
 def onnx_proto_case(draw: Callable[[st.SearchStrategy[Any]], Any]) -> bytes:
-    m = _valid_model()
+    m = _valid_model(draw(st.sampled_from(BASES)))
     for _ in range(draw(st.integers(1, 3))):
         kind = draw(st.sampled_from(["attr", "op", "rewire", "init", "dims", "drop_node", "output"]))
         nodes = list(m.graph.node)
@@ -198,7 +203,7 @@ def onnx_proto_case(draw: Callable[[st.SearchStrategy[Any]], Any]) -> bytes:
         n = draw(st.sampled_from(nodes))
         if kind == "attr":
             name = draw(st.sampled_from(["kernel_shape", "strides", "pads", "group", "axis", "transB", "alpha",
-                                         "dilations", "ceil_mode", "auto_pad", "beta", "min"]))
+                                         "dilations", "ceil_mode", "auto_pad", "beta", "min", "mode", "value"]))
             kept = [a for a in n.attribute if a.name != name]
             del n.attribute[:]
             value = draw(ATTR_VALUES)
