@@ -2,7 +2,8 @@
 
 usage: .venv/bin/python benchmarks/fuzz_corpus/make_corpus.py [OUT_DIR]   (default: this directory)
 
-Every file but ``valid.onnx`` is broken in one named way: truncated bytes, wrong opset, missing
+Every file but ``valid.onnx`` and ``keras_style_pads.onnx`` (a tf2onnx-style CNN: unequal pads, a Pad
+node, auto_pad SAME) is broken in one named way: truncated bytes, wrong opset, missing
 initializers, dynamic shapes, unsupported ops, cycles, bad attribute types, mismatched shapes, empty graph,
 and a few more. The importer must reject each with an ``accelflow.errors.AccelflowError`` (or import it, for
 the cases the IR can legitimately handle); nothing here is checked with ``onnx.checker``.
@@ -40,6 +41,42 @@ def valid_model(opset: int = 17) -> onnx.ModelProto:
     graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="accelflow-fuzz")
+
+
+def keras_style_model(pad_mode: str = "constant", pad_feeds: str = "conv2") -> onnx.ModelProto:
+    """A 1x28x28 CNN as tf2onnx writes one: a stride-2 conv with one more pad at the end, an auto_pad
+    SAME_UPPER max pool, an explicit zero Pad node before a valid conv, an auto_pad SAME_UPPER conv, then
+    GAP and a classifier. ``pad_mode`` / ``pad_feeds`` break it (a reflect Pad; the Pad read by a Relu)."""
+    rng = np.random.default_rng(0)
+
+    def init(name: str, shape: tuple[int, ...]) -> onnx.TensorProto:
+        return numpy_helper.from_array(rng.normal(0, 0.3, shape).astype(np.float32), name)
+
+    inits = [init("conv1.weight", (8, 1, 3, 3)), init("conv1.bias", (8,)),
+             init("conv2.weight", (8, 8, 3, 3)), init("conv3.weight", (12, 8, 3, 3)),
+             init("fc.weight", (10, 12)), init("fc.bias", (10,)),
+             numpy_helper.from_array(np.array([0, 0, 1, 0, 0, 0, 2, 1], np.int64), "pad_amounts")]
+    nodes = [
+        helper.make_node("Conv", ["x", "conv1.weight", "conv1.bias"], ["c1"], "conv1", kernel_shape=[3, 3],
+                         strides=[2, 2], pads=[0, 0, 1, 1]),                        # 28 -> 14
+        helper.make_node("Relu", ["c1"], ["r1"], "relu1"),
+        helper.make_node("MaxPool", ["r1"], ["p1"], "pool1", kernel_shape=[3, 3], strides=[2, 2],
+                         auto_pad="SAME_UPPER"),                                    # 14 -> 7
+        helper.make_node("Pad", ["p1", "pad_amounts"], ["padded"], "zero_pad", mode=pad_mode),  # 7 -> 10x9
+        helper.make_node("Conv", ["padded" if pad_feeds == "conv2" else "p1", "conv2.weight"], ["c2"], "conv2",
+                         kernel_shape=[3, 3], strides=[1, 1]),                      # 10x9 -> 8x7
+        helper.make_node("Relu", ["c2" if pad_feeds == "conv2" else "padded"], ["r2"], "relu2"),
+        helper.make_node("Conv", ["r2", "conv3.weight"], ["c3"], "conv3", kernel_shape=[3, 3], strides=[2, 2],
+                         auto_pad="SAME_UPPER"),                                    # 8x7 -> 4x4
+        helper.make_node("Relu", ["c3"], ["r3"], "relu3"),
+        helper.make_node("GlobalAveragePool", ["r3"], ["g"], "gap"),
+        helper.make_node("Flatten", ["g"], ["f"], "flatten"),
+        helper.make_node("Gemm", ["f", "fc.weight", "fc.bias"], ["y"], "fc", transB=1),
+    ]
+    graph = helper.make_graph(nodes, "keras_style",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 28, 28])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], producer_name="accelflow-fuzz")
 
 
 def _copy(m: onnx.ModelProto) -> onnx.ModelProto:
@@ -175,6 +212,11 @@ def write_corpus(out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "valid.onnx"]
     paths[0].write_bytes(valid_model().SerializeToString())
+    for name, model in (("keras_style_pads.onnx", keras_style_model()),  # valid: unequal pads, a Pad node
+                        ("pad_reflect.onnx", keras_style_model(pad_mode="reflect")),
+                        ("pad_into_relu.onnx", keras_style_model(pad_feeds="relu2"))):
+        (out / name).write_bytes(model.SerializeToString())
+        paths.append(out / name)
     for name, mutate in CASES.items():
         result = mutate(_copy(valid_model()))
         data = result if isinstance(result, bytes) else result.SerializeToString()

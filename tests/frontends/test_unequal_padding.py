@@ -7,6 +7,7 @@ importer, our IR executor and our PyTorch conversion.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import onnx
 import pytest
 import torch
 import torch.nn.functional as F
-from onnx import TensorProto, helper, numpy_helper
+from onnx import numpy_helper
 from onnx.reference import ReferenceEvaluator
 from torch import nn
 
@@ -26,41 +27,18 @@ from accelflow.ir import ConvAttrs, Graph, OpKind, PoolAttrs, execute
 from accelflow.sparsity import annotate_graph, brute_force_counts, measure_sparsity, zero_product_counts
 from accelflow.zoo import PadConv2d, PadMaxPool2d
 
+_spec = importlib.util.spec_from_file_location(
+    "make_corpus", Path(__file__).resolve().parents[2] / "benchmarks" / "fuzz_corpus" / "make_corpus.py")
+assert _spec is not None and _spec.loader is not None
+_CORPUS = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_CORPUS)
+
 
 def _keras_style(path: Path, pad_mode: str = "constant", pad_feeds: str = "conv2") -> Path:
-    """A small CNN as tf2onnx writes one: a stride-2 conv with one more pad at the end, an auto_pad
-    SAME_UPPER max pool, an explicit zero Pad node before a valid conv, an auto_pad SAME_UPPER conv, then
-    GAP and a classifier."""
-    rng = np.random.default_rng(0)
-
-    def init(name: str, shape: tuple[int, ...]) -> onnx.TensorProto:
-        return numpy_helper.from_array(rng.normal(0, 0.3, shape).astype(np.float32), name)
-
-    inits = [init("conv1.weight", (8, 1, 3, 3)), init("conv1.bias", (8,)),
-             init("conv2.weight", (8, 8, 3, 3)), init("conv3.weight", (12, 8, 3, 3)),
-             init("fc.weight", (10, 12)), init("fc.bias", (10,)),
-             numpy_helper.from_array(np.array([0, 0, 1, 0, 0, 0, 2, 1], np.int64), "pad_amounts")]
-    nodes = [
-        helper.make_node("Conv", ["x", "conv1.weight", "conv1.bias"], ["c1"], "conv1", kernel_shape=[3, 3],
-                         strides=[2, 2], pads=[0, 0, 1, 1]),                        # 28 -> 14
-        helper.make_node("Relu", ["c1"], ["r1"], "relu1"),
-        helper.make_node("MaxPool", ["r1"], ["p1"], "pool1", kernel_shape=[3, 3], strides=[2, 2],
-                         auto_pad="SAME_UPPER"),                                    # 14 -> 7
-        helper.make_node("Pad", ["p1", "pad_amounts"], ["padded"], "zero_pad", mode=pad_mode),  # 7 -> 10x9
-        helper.make_node("Conv", ["padded" if pad_feeds == "conv2" else "p1", "conv2.weight"], ["c2"], "conv2",
-                         kernel_shape=[3, 3], strides=[1, 1]),                      # 10x9 -> 8x7
-        helper.make_node("Relu", ["c2" if pad_feeds == "conv2" else "padded"], ["r2"], "relu2"),
-        helper.make_node("Conv", ["r2", "conv3.weight"], ["c3"], "conv3", kernel_shape=[3, 3], strides=[2, 2],
-                         auto_pad="SAME_UPPER"),                                    # 8x7 -> 4x4
-        helper.make_node("Relu", ["c3"], ["r3"], "relu3"),
-        helper.make_node("GlobalAveragePool", ["r3"], ["g"], "gap"),
-        helper.make_node("Flatten", ["g"], ["f"], "flatten"),
-        helper.make_node("Gemm", ["f", "fc.weight", "fc.bias"], ["y"], "fc", transB=1),
-    ]
-    graph = helper.make_graph(nodes, "keras_style",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 28, 28])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    """benchmarks/fuzz_corpus/make_corpus.py's tf2onnx-style CNN (a stride-2 conv with one more pad at the
+    end, an auto_pad SAME_UPPER max pool, a zero Pad node before a valid conv, an auto_pad SAME_UPPER conv,
+    GAP, classifier), written to ``path``."""
+    model = _CORPUS.keras_style_model(pad_mode=pad_mode, pad_feeds=pad_feeds)
     onnx.checker.check_model(model)
     onnx.save(model, path)
     return path
