@@ -135,12 +135,13 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
               refine_trials: int = 0, test_size: int = 10_000, tag: str = "v3",
               other_devices: tuple[str, ...] = (), lockstep: LockStep = LockStep.MEAN,
               sampler: SamplerKind = SamplerKind.TPE, objective: Objective = Objective.THROUGHPUT,
-              key_suffix: str = "") -> dict[str, Any]:
+              key_suffix: str = "", search_seed: int = 0) -> dict[str, Any]:
     """Every method on each of ``models``, all folded and scored under ``lockstep`` (saved under the key
     ``model[@device][/lockstep][-sampler][-boundB][-perdsp]``: the REFERENCE ``mean`` entries keep the bare
     model name; ``key_suffix`` is appended, e.g. ``-replicate`` for a re-run kept beside the first).
     ``objective`` is what HASS maximises and what ``uniform_hw`` selects by; ``uniform`` stays the
-    hardware-blind choice (most zero products)."""
+    hardware-blind choice (most zero products). ``search_seed`` seeds HASS's sampler (the baselines are
+    deterministic); a non-zero seed adds ``-seedN`` to the study name and the key."""
     out: dict[str, Any] = {}
     for name in models:
         t0 = time.perf_counter()
@@ -169,8 +170,9 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
         settings = SearchSettings(max_accuracy_drop=bound, trials=trials, objective=objective,
                                   storage=storage, study_name=f"bench-{name}-{device}-{trials}+{refine_trials}-{tag}"
                                   + ("" if lockstep is LockStep.MEAN else f"-{lockstep.value}")
-                                  + _sampler_suffix(sampler) + _bound_suffix(bound) + _objective_suffix(objective),
-                                  startup_trials=6, refine_trials=refine_trials, sampler=sampler)
+                                  + _sampler_suffix(sampler) + _bound_suffix(bound) + _objective_suffix(objective)
+                                  + (f"-seed{search_seed}" if search_seed else ""),
+                                  startup_trials=6, refine_trials=refine_trials, sampler=sampler, seed=search_seed)
         t1 = time.perf_counter()
         warm = [ev.space.params(uniform.thresholds), ev.space.params(uniform_hw.thresholds)]
         if heuristic is not None:  # HASS starts from the best designs the baselines found, then searches
@@ -215,7 +217,8 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
         entry["uniform_grid"] = [t.to_dict() for t in uniform.trials]
         entry["slowest_layer_steps"] = [t.to_dict() for t in heuristic.trials] if heuristic else []
         key = (name + ("" if device == "zc706" else f"@{device}") + ("" if lockstep is LockStep.MEAN else f"/{lockstep.value}")
-               + _sampler_suffix(sampler) + _bound_suffix(bound) + _objective_suffix(objective) + key_suffix)
+               + _sampler_suffix(sampler) + _bound_suffix(bound) + _objective_suffix(objective)
+               + (f"-seed{search_seed}" if search_seed else "") + key_suffix)
         png = RESULTS / f"hass_pareto_{key.replace('@', '_').replace('/', '_')}.png"
         _pareto_plot(name, device, {
             "hass trials": [(100 * t.accuracy, t.throughput_images_per_s) for t in hass.trials if t.source != "refine"],
@@ -772,6 +775,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="zc706")
     ap.add_argument("--trials", type=int, default=None)
     ap.add_argument("--bound", type=float, default=1.0)
+    ap.add_argument("--search-seed", type=int, default=0, help="--part small: seed of HASS's sampler (key -seedN)")
     ap.add_argument("--key-suffix", default="", help="--part small: appended to the result key (e.g. -replicate)")
     ap.add_argument("--objective", default="throughput", choices=[o.value for o in Objective],
                     help="--part small: what HASS maximises and uniform_hw selects by")
@@ -832,7 +836,7 @@ def main(argv: list[str] | None = None) -> int:
                   test_size=2000 if quick else 10_000, tag=args.tag,
                   other_devices=tuple(d for d in args.other_devices.split(",") if d),
                   lockstep=LockStep(args.lockstep), sampler=SamplerKind(args.sampler),
-                  objective=Objective(args.objective), key_suffix=args.key_suffix)
+                  objective=Objective(args.objective), key_suffix=args.key_suffix, search_seed=args.search_seed)
     if args.part == "plots":
         run_plots()
     if args.part == "decompose":
