@@ -124,16 +124,8 @@ class _Importer:
         kernel = tuple(int(k) for k in a.get("kernel_shape", w.shape[2:]))
         stride = tuple(int(s) for s in a.get("strides", [1] * dims))
         dil = tuple(int(d) for d in a.get("dilations", [1] * dims))
-        pads = tuple(int(p) for p in a.get("pads", [0] * 2 * dims))
-        auto = a.get("auto_pad", b"NOTSET")
-        auto = auto.decode() if isinstance(auto, bytes) else auto
         x, extra = self.padded_input(n, dims, 0.0)
-        if auto not in ("NOTSET", "VALID"):
-            if any(extra):
-                raise UnsupportedOperatorError(f"{self.where(n)}: a Pad before a Conv with auto_pad {auto}")
-            propagate_shapes(self.graph)
-            pads = _same_pads(x.shape[1:], kernel, stride, dil, upper=auto == "SAME_UPPER")  # type: ignore[index]
-        pads = tuple(p + e for p, e in zip(pads, extra, strict=True))
+        pads = self.node_pads(n, x, extra, kernel, stride, dil)
         groups = int(a.get("group", 1))
         attrs = ConvAttrs(w.shape[1] * groups, w.shape[0], kernel, stride, pads, dil, groups)
         node = self.emit(n, OpKind.CONV, [x], attrs, {"weight": w, "bias": self.const(n, 2, required=False)},
@@ -144,6 +136,21 @@ class _Importer:
                     a["channel_sparsity_hist"], attrs.in_channels, attrs.kernel_size, source=self.source))
             except ValueError as exc:
                 raise ModelImportError(f"{self.where(n)}: {exc}") from None
+
+    def node_pads(self, n: onnx.NodeProto, x: Node, extra: tuple[int, ...], kernel: tuple[int, ...],
+                  stride: tuple[int, ...], dil: tuple[int, ...]) -> tuple[int, ...]:
+        """Begin-then-end pads of Conv/pooling node ``n`` on input ``x``: its ``pads`` (or ``auto_pad`` SAME,
+        computed from ``x``'s shape) plus ``extra``, those of a Pad node it reads (:meth:`padded_input`)."""
+        a = self.attrs(n)
+        pads = tuple(int(p) for p in a.get("pads", [0] * len(extra)))
+        auto = a.get("auto_pad", b"NOTSET")
+        auto = auto.decode() if isinstance(auto, bytes) else auto
+        if auto not in ("NOTSET", "VALID"):
+            if any(extra):
+                raise UnsupportedOperatorError(f"{self.where(n)}: a Pad before a {n.op_type} with auto_pad {auto}")
+            propagate_shapes(self.graph)
+            pads = _same_pads(x.shape[1:], kernel, stride, dil, upper=auto == "SAME_UPPER")  # type: ignore[index]
+        return tuple(p + e for p, e in zip(pads, extra, strict=True))
 
     def padded_input(self, n: onnx.NodeProto, dims: int, fill: float) -> tuple[Node, tuple[int, ...]]:
         """``n``'s input and the pads of a Pad node it reads (zeros when it reads none), which must fill with
@@ -267,17 +274,9 @@ class _Importer:
         dims = len(kernel)
         if any(int(d) != 1 for d in a.get("dilations", [1] * dims)):
             raise UnsupportedOperatorError(f"{self.where(n)}: dilated pooling is not supported")
-        auto = a.get("auto_pad", b"NOTSET")
-        auto = auto.decode() if isinstance(auto, bytes) else auto
         stride = tuple(int(s) for s in a.get("strides", [1] * dims))
-        pads = tuple(int(p) for p in a.get("pads", [0] * 2 * dims))
         x, extra = self.padded_input(n, dims, -math.inf) if n.op_type == "MaxPool" else (self.act(n), (0,) * 2 * dims)
-        if auto not in ("NOTSET", "VALID"):
-            if any(extra):
-                raise UnsupportedOperatorError(f"{self.where(n)}: a Pad before a {n.op_type} with auto_pad {auto}")
-            propagate_shapes(self.graph)
-            pads = _same_pads(x.shape[1:], kernel, stride, (1,) * dims, upper=auto == "SAME_UPPER")  # type: ignore[index]
-        pads = tuple(p + e for p, e in zip(pads, extra, strict=True))
+        pads = self.node_pads(n, x, extra, kernel, stride, (1,) * dims)
         attrs = PoolAttrs(kernel, stride, pads, bool(a.get("ceil_mode", 0)), bool(a.get("count_include_pad", 0)))
         self.emit(n, OpKind.MAXPOOL if n.op_type == "MaxPool" else OpKind.AVGPOOL, [x], attrs)
 
