@@ -39,7 +39,7 @@ from torch import nn
 from accelflow.dataflow._lockstep import WindowSample, pack_taps
 from accelflow.ir import ChannelSparsity
 from accelflow.sparsity._errors import SparsityError
-from accelflow.zoo.layers import PadConv2d
+from accelflow.zoo.layers import PadConv2d, pad_unequal
 
 __all__ = [
     "ConvSparsity",
@@ -123,9 +123,8 @@ def _as_2d(x: torch.Tensor, w: torch.Tensor, conv: _Conv) -> tuple[torch.Tensor,
     """Lift a 1-D conv to 2-D with a unit height so one code path serves both; a :class:`PadConv2d`'s
     unequal pads are applied to ``x`` here (zeros, so they count as zero products like symmetric padding)."""
     if isinstance(conv, PadConv2d):
-        top, left, bottom, right = conv.pads
         geo = {"stride": conv.stride, "padding": (0, 0), "dilation": conv.dilation}
-        return F.pad(x, (left, right, top, bottom)), w, geo  # type: ignore[return-value]
+        return pad_unequal(x, conv.pads), w, geo  # type: ignore[return-value]
     if isinstance(conv, nn.Conv2d):
         geo = {"stride": conv.stride, "padding": conv.padding, "dilation": conv.dilation}
         return x, w, geo  # type: ignore[return-value]

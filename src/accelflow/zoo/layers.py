@@ -26,8 +26,8 @@ from torch import nn
 
 from accelflow.errors import ConfigError
 
-__all__ = ["ThresholdReLU", "PadConv2d", "PadMaxPool2d", "replace_activations", "activation_names", "init_weights",
-           "symbolic_trace"]
+__all__ = ["ThresholdReLU", "PadConv2d", "PadMaxPool2d", "pad_unequal", "replace_activations", "activation_names",
+           "init_weights", "symbolic_trace"]
 
 _RELU6_CLIP = 6.0
 
@@ -62,6 +62,13 @@ def _check_pads(pads: tuple[int, ...]) -> tuple[int, int, int, int]:
     return top, left, bottom, right
 
 
+def pad_unequal(x: torch.Tensor, pads: tuple[int, int, int, int], value: float = 0.0) -> torch.Tensor:
+    """``x`` (N, C, H, W) padded by ``pads = (top, left, bottom, right)``, ONNX's begin-then-end layout
+    (``F.pad`` wants the last axis first: left, right, top, bottom)."""
+    top, left, bottom, right = pads
+    return F.pad(x, (left, right, top, bottom), value=value)
+
+
 class PadConv2d(nn.Conv2d):
     """A :class:`torch.nn.Conv2d` with explicit zero padding that may differ at the two ends of an axis.
 
@@ -80,8 +87,7 @@ class PadConv2d(nn.Conv2d):
         self.pads = _check_pads(pads)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        top, left, bottom, right = self.pads
-        return super().forward(F.pad(x, (left, right, top, bottom)))
+        return super().forward(pad_unequal(x, self.pads))
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", pads={self.pads}"
@@ -97,8 +103,7 @@ class PadMaxPool2d(nn.MaxPool2d):
         self.pads = _check_pads(pads)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        top, left, bottom, right = self.pads
-        return super().forward(F.pad(x, (left, right, top, bottom), value=float("-inf")))
+        return super().forward(pad_unequal(x, self.pads, float("-inf")))
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", pads={self.pads}"
