@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 
 from accelflow.data import ArraySplit
-from accelflow.hass._evaluate import Evaluation, Evaluator, holdout_drop, within_bound
+from accelflow.hass._evaluate import Evaluation, Evaluator, meets_holdout, within_bound
 from accelflow.hass._result import HassResult, TrialRecord, make_result
 from accelflow.hass._space import Objective, Thresholds
 
@@ -68,12 +68,6 @@ def uniform_grid(evaluator: Evaluator, weight_fractions: Sequence[float] = (0.0,
     return [(w, r * act_scale) for w in w_values for r in activation_ratios]
 
 
-def _holdout_ok(evaluator: Evaluator, holdout: ArraySplit | None, thresholds: Thresholds, bound: float,
-                base: list[float]) -> bool:
-    """Within ``bound`` points on ``holdout`` (always, without one); ``base`` caches the reference accuracy."""
-    return holdout is None or within_bound(holdout_drop(evaluator, holdout, thresholds, base=base), bound)
-
-
 def uniform_baseline(evaluator: Evaluator, max_accuracy_drop: float, objective: Objective = Objective.THROUGHPUT,
                      grid: Sequence[tuple[float, float]] | None = None, holdout: ArraySplit | None = None,
                      skip_dominated: bool = True, local: bool = False,
@@ -98,7 +92,7 @@ def uniform_baseline(evaluator: Evaluator, max_accuracy_drop: float, objective: 
 
     def pick() -> Evaluation | None:
         return next((ev for ev in sorted(feasible, key=rank, reverse=True)
-                     if _holdout_ok(evaluator, holdout, ev.thresholds, max_accuracy_drop, base)), None)
+                     if meets_holdout(evaluator, holdout, ev.thresholds, max_accuracy_drop, base=base)), None)
 
     best = pick()
     if local and best is not None:
@@ -180,7 +174,8 @@ def slowest_layer_baseline(evaluator: Evaluator, max_accuracy_drop: float,
             continue
         ev = evaluator(space.thresholds(trial))
         records.append(_record(step, "slowest_layer", ev, objective, max_accuracy_drop))
-        if ev.feasible(max_accuracy_drop) and _holdout_ok(evaluator, holdout, ev.thresholds, max_accuracy_drop, base):
+        if ev.feasible(max_accuracy_drop) and meets_holdout(evaluator, holdout, ev.thresholds, max_accuracy_drop,
+                                                            base=base):
             params, current = trial, ev
         else:  # roll back the step that broke the bound and stop touching this layer
             frozen.add(target)

@@ -83,6 +83,12 @@ def holdout_drop(evaluator: Evaluator, holdout: ArraySplit | None, thresholds: T
     return 100.0 * (reference - accuracy(thresholds.apply(evaluator.model if model is None else model), holdout))
 
 
+def meets_holdout(evaluator: Evaluator, holdout: ArraySplit | None, thresholds: Thresholds, bound: float,
+                  model: nn.Module | None = None, base: list[float] | None = None) -> bool:
+    """:func:`holdout_drop` :func:`within_bound` ``bound`` (always true without a hold-out)."""
+    return within_bound(holdout_drop(evaluator, holdout, thresholds, model=model, base=base), bound)
+
+
 @dataclass(frozen=True, eq=False)
 class Evaluation:
     """Outcome of one evaluation. ``accuracy`` in [0, 1] on the search's validation subset;

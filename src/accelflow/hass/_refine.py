@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 import optuna
 
 from accelflow.data import ArraySplit
-from accelflow.hass._evaluate import Evaluation, Evaluator, holdout_drop, within_bound
+from accelflow.hass._evaluate import Evaluation, Evaluator, meets_holdout
 from accelflow.hass._space import FLOOR, Objective, ThresholdSpace
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ def refine_study(study: optuna.Study, evaluator: Evaluator, settings: SearchSett
             improving.append((score, key, trial_params, ev))
         best = None
         for cand in sorted(improving, key=lambda c: -c[0]):
-            if within_bound(holdout_drop(evaluator, holdout, cand[3].thresholds, base=base), bound):
+            if meets_holdout(evaluator, holdout, cand[3].thresholds, bound, base=base):
                 best = cand
                 break
             broke[cand[1]] = min(broke.get(cand[1], float("inf")), steps[cand[1]])  # fails the hold-out
@@ -218,7 +218,7 @@ def best_start(study: optuna.Study, evaluator: Evaluator, settings: SearchSettin
     base: list[float] = []
     for trial in ranked:
         thresholds = trial_thresholds(trial)
-        if within_bound(holdout_drop(evaluator, holdout, thresholds, base=base), bound):
+        if meets_holdout(evaluator, holdout, thresholds, bound, base=base):
             names = evaluator.space.distributions()
             return dict(trial.params) if set(names) <= set(trial.params) else evaluator.space.params(thresholds)
     return None

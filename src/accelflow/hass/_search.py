@@ -27,7 +27,7 @@ from rich.progress import TimeElapsedColumn
 from accelflow.data import ArraySplit
 from accelflow.hass._baselines import slowest_layer_baseline, uniform_baseline
 from accelflow.hass._errors import HassError
-from accelflow.hass._evaluate import BOUND_SLACK, Evaluation, Evaluator, holdout_drop, within_bound
+from accelflow.hass._evaluate import BOUND_SLACK, Evaluation, Evaluator, meets_holdout, within_bound
 from accelflow.hass._finetune import FineTune
 from accelflow.hass._progress import progress_bar, status
 from accelflow.hass._recover import pareto_order, recover
@@ -175,10 +175,16 @@ def ask(study: optuna.Study, evaluator: Evaluator) -> tuple[optuna.trial.Trial, 
     return trial, evaluator.space.suggest(trial)
 
 
+def _constraint(ev: Evaluation, bound: float) -> float:
+    """What the samplers see: points above the bound (<= 0 exactly when :func:`within_bound`), and at least
+    1 for a design that does not fit the device."""
+    excess = ev.accuracy_drop - bound - BOUND_SLACK
+    return excess if ev.design.feasible else max(excess, 0.0) + 1.0
+
+
 def tell(study: optuna.Study, trial: optuna.trial.Trial, ev: Evaluation, settings: SearchSettings) -> None:
     """Record an evaluation: constraint, summary and absolute thresholds as user attributes, then the values."""
-    excess = ev.accuracy_drop - settings.max_accuracy_drop - BOUND_SLACK  # <= 0 exactly when within_bound
-    trial.set_constraint(_CONSTRAINT, excess if ev.design.feasible else max(excess, 0.0) + 1.0)
+    trial.set_constraint(_CONSTRAINT, _constraint(ev, settings.max_accuracy_drop))
     for key, value in ev.summary().items():
         trial.set_user_attr(key, value)
     trial.set_user_attr("thresholds", json.dumps(ev.thresholds.to_dict()))
@@ -367,11 +373,10 @@ class TrialEvaluation:
 
     def __call__(self, params: Mapping[str, float]) -> Outcome:
         ev = self.evaluator(self.evaluator.space.thresholds(params))
-        excess = ev.accuracy_drop - self.settings.max_accuracy_drop - BOUND_SLACK
         value = ev.objective(self.settings.objective)
         values = (ev.accuracy, value) if self.settings.sampler is SamplerKind.NSGA2 else (value,)
         attrs = {**ev.summary(), "thresholds": json.dumps(ev.thresholds.to_dict())}
-        return Outcome(values, attrs, {_CONSTRAINT: excess if ev.design.feasible else max(excess, 0.0) + 1.0})
+        return Outcome(values, attrs, {_CONSTRAINT: _constraint(ev, self.settings.max_accuracy_drop)})
 
 
 def run_search(evaluator: Evaluator, settings: SearchSettings, initial: Sequence[Mapping[str, float]] = (),
@@ -461,7 +466,7 @@ def _finish(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings,
     for trial in ranked:  # re-evaluate; a trial that no longer meets the bound is skipped, never returned
         ev = evaluator(trial_thresholds(trial))
         if ev.feasible(settings.max_accuracy_drop) and \
-                within_bound(holdout_drop(evaluator, holdout, ev.thresholds, base=base), settings.max_accuracy_drop):
+                meets_holdout(evaluator, holdout, ev.thresholds, settings.max_accuracy_drop, base=base):
             chosen = ev
             break
         rejected += 1
@@ -477,8 +482,8 @@ def _finish(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings,
     elif finetune is not None:
         tuned_model = finetune(evaluator.model, chosen.thresholds)
         tuned = evaluator(chosen.thresholds, model=tuned_model)
-        if tuned.feasible(settings.max_accuracy_drop) and within_bound(holdout_drop(
-                evaluator, holdout, chosen.thresholds, model=tuned_model, base=base), settings.max_accuracy_drop) and \
+        if tuned.feasible(settings.max_accuracy_drop) and meets_holdout(
+                evaluator, holdout, chosen.thresholds, settings.max_accuracy_drop, model=tuned_model, base=base) and \
                 tuned.objective(settings.objective) >= chosen.objective(settings.objective):
             chosen, finetuned, model = tuned, True, tuned_model
     dense = evaluator.dense_design()
