@@ -18,7 +18,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -222,25 +222,10 @@ def cached_model(
     recipe = recipe or default_recipe(zoo_name)
     model_kwargs = dict(model_kwargs or {})
     splits: Splits = load(dataset, **dict(data_kwargs or {}))
-    key = cache_key(zoo_name, model_kwargs, splits.fingerprint, recipe)
-    stem = weights_cache_dir() / key
-    weights = stem.with_suffix(".pt")
-
-    model = _build(zoo_name, splits.info, model_kwargs, recipe.seed)
-    meta = load_weights(model, stem)
-    if meta is not None:
-        log.info("loaded cached %s on %s from %s", zoo_name, dataset, weights)
-        model.eval()
-        return model, CacheInfo(key, weights, True, meta["val_accuracy"], meta["test_accuracy"])
-
-    model = _build(zoo_name, splits.info, model_kwargs, recipe.seed)  # fresh init: a failed load may have half-filled it
-    log.info("training %s on %s (%s)", zoo_name, dataset, recipe)
-    result: TrainResult = train(model, splits, recipe, progress=progress, num_threads=num_threads)
-    _store(model, result, stem, zoo_name=zoo_name, dataset=dataset,
-           model_kwargs=model_kwargs, data_kwargs=dict(data_kwargs or {}), recipe=recipe,
-           fingerprint=splits.fingerprint)
-    model.eval()
-    return model, CacheInfo(key, weights, False, result.val_accuracy, result.test_accuracy)
+    return _load_or_train(cache_key(zoo_name, model_kwargs, splits.fingerprint, recipe),
+                          lambda: _build(zoo_name, splits.info, model_kwargs, recipe.seed), splits, recipe,
+                          name=zoo_name, dataset=dataset, model_kwargs=model_kwargs,
+                          data_kwargs=dict(data_kwargs or {}), progress=progress, num_threads=num_threads)
 
 
 def cached_training(
@@ -264,19 +249,31 @@ def cached_training(
     """
     import copy
 
-    key = cache_key(name, {"initial_weights": weights_digest(model), "source": source}, splits.fingerprint, recipe)
+    return _load_or_train(cache_key(name, {"initial_weights": weights_digest(model), "source": source},
+                                    splits.fingerprint, recipe),
+                          lambda: copy.deepcopy(model), splits, recipe, name=name, dataset=splits.info.name,
+                          model_kwargs={"source": source}, data_kwargs={}, progress=progress,
+                          num_threads=num_threads)
+
+
+def _load_or_train(key: str, build: Callable[[], nn.Module], splits: Splits, recipe: TrainRecipe, *, name: str,
+                   dataset: str, model_kwargs: Mapping[str, Any], data_kwargs: Mapping[str, Any], progress: bool,
+                   num_threads: int | None) -> tuple[nn.Module, CacheInfo]:
+    """Entry ``key`` loaded into ``build()``, else a fresh ``build()`` (a failed load may have half-filled the
+    first) trained with ``recipe`` on ``splits`` and stored; in eval mode either way."""
     stem = weights_cache_dir() / key
-    trained = copy.deepcopy(model)
-    meta = load_weights(trained, stem)
+    weights = stem.with_suffix(".pt")
+    model = build()
+    meta = load_weights(model, stem)
     if meta is not None:
-        log.info("loaded cached %s on %s from %s", name, splits.info.name, stem.with_suffix(".pt"))
-        return trained.eval(), CacheInfo(key, stem.with_suffix(".pt"), True, meta["val_accuracy"], meta["test_accuracy"])
-    trained = copy.deepcopy(model)  # a failed load may have half-filled it
-    log.info("training %s on %s (%s)", name, splits.info.name, recipe)
-    result = train(trained, splits, recipe, progress=progress, num_threads=num_threads)
-    _store(trained, result, stem, zoo_name=name, dataset=splits.info.name, model_kwargs={"source": source},
-           data_kwargs={}, recipe=recipe, fingerprint=splits.fingerprint)
-    return trained.eval(), CacheInfo(key, stem.with_suffix(".pt"), False, result.val_accuracy, result.test_accuracy)
+        log.info("loaded cached %s on %s from %s", name, dataset, weights)
+        return model.eval(), CacheInfo(key, weights, True, meta["val_accuracy"], meta["test_accuracy"])
+    model = build()
+    log.info("training %s on %s (%s)", name, dataset, recipe)
+    result: TrainResult = train(model, splits, recipe, progress=progress, num_threads=num_threads)
+    _store(model, result, stem, zoo_name=name, dataset=dataset, model_kwargs=model_kwargs, data_kwargs=data_kwargs,
+           recipe=recipe, fingerprint=splits.fingerprint)
+    return model.eval(), CacheInfo(key, weights, False, result.val_accuracy, result.test_accuracy)
 
 
 def _store(model: nn.Module, result: TrainResult, stem: Path, *, zoo_name: str,
