@@ -143,6 +143,9 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
     hardware-blind choice (most zero products). ``search_seed`` seeds HASS's sampler (the baselines are
     deterministic); a non-zero seed adds ``-seedN`` to the study name and the key."""
     out: dict[str, Any] = {}
+    # what sets this run apart in both the study name and the result key
+    variant = (_sampler_suffix(sampler) + _bound_suffix(bound) + _objective_suffix(objective)
+               + (f"-seed{search_seed}" if search_seed else ""))
     for name in models:
         t0 = time.perf_counter()
         problem = zoo_problem(name, device, validation_size=val_size, calibration_size=calib_size, batch=256,
@@ -169,9 +172,7 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
         storage = f"sqlite:///{RESULTS / 'hass_studies.db'}"
         settings = SearchSettings(max_accuracy_drop=bound, trials=trials, objective=objective,
                                   storage=storage, study_name=f"bench-{name}-{device}-{trials}+{refine_trials}-{tag}"
-                                  + ("" if lockstep is LockStep.MEAN else f"-{lockstep.value}")
-                                  + _sampler_suffix(sampler) + _bound_suffix(bound) + _objective_suffix(objective)
-                                  + (f"-seed{search_seed}" if search_seed else ""),
+                                  + ("" if lockstep is LockStep.MEAN else f"-{lockstep.value}") + variant,
                                   startup_trials=6, refine_trials=refine_trials, sampler=sampler, seed=search_seed)
         t1 = time.perf_counter()
         warm = [ev.space.params(uniform.thresholds), ev.space.params(uniform_hw.thresholds)]
@@ -217,8 +218,7 @@ def run_small(models: list[str], device: str, trials: int, bound: float, val_siz
         entry["uniform_grid"] = [t.to_dict() for t in uniform.trials]
         entry["slowest_layer_steps"] = [t.to_dict() for t in heuristic.trials] if heuristic else []
         key = (name + ("" if device == "zc706" else f"@{device}") + ("" if lockstep is LockStep.MEAN else f"/{lockstep.value}")
-               + _sampler_suffix(sampler) + _bound_suffix(bound) + _objective_suffix(objective)
-               + (f"-seed{search_seed}" if search_seed else "") + key_suffix)
+               + variant + key_suffix)
         png = RESULTS / f"hass_pareto_{key.replace('@', '_').replace('/', '_')}.png"
         _pareto_plot(name, device, {
             "hass trials": [(100 * t.accuracy, t.throughput_images_per_s) for t in hass.trials if t.source != "refine"],
