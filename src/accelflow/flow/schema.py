@@ -289,9 +289,9 @@ def _model_file_state(start: StartSpec) -> DesignState:
     if not start.is_onnx:
         state = state.with_info(model_file_sha256=hashlib.sha256(Path(file).read_bytes()).hexdigest())
     if start.pretrained:
-        from accelflow.flow.tasks.training import train_model_file
+        from accelflow.flow.tasks.training import train_through_cache
 
-        return train_model_file(state, progress=False)
+        return train_through_cache(state, progress=False)
     return _with_test_accuracy(state) if start.weights is not None or start.is_onnx else state
 
 

@@ -41,7 +41,7 @@ class TrainCached(Task):
 
     def run(self, state: DesignState, ctx: TaskContext) -> DesignState:
         from accelflow.errors import ConfigError
-        from accelflow.flow.tasks.training import from_weights_cache, train_model_file
+        from accelflow.flow.tasks.training import from_weights_cache, train_through_cache
         from accelflow.train import cached_model
         from accelflow.zoo import names
 
@@ -49,7 +49,7 @@ class TrainCached(Task):
             if "accuracy" in state.metrics.get("train", {}):
                 raise ConfigError(f"train_cached trains untrained models; {state.model_name} starts trained "
                                   "(start.weights): drop the step, or use task train to train it further")
-            return train_model_file(state, progress=ctx.progress)
+            return train_through_cache(state, progress=ctx.progress)
         if state.model_name is None or state.model_name not in names():
             raise ConfigError(f"train_cached trains zoo models and PyTorch model files through the weights cache; "
                               f"the flow starts from {state.model_name or 'no model'}: start from one of those, "

@@ -8,7 +8,15 @@ from torch import nn
 
 from accelflow.flow.state import DesignState, MetricKey, StateField
 from accelflow.flow.task import Task, TaskContext, param
-from accelflow.train import CacheInfo, OptimizerKind, TrainRecipe, cached_training, evaluate, train
+from accelflow.train import (
+    FALLBACK_RECIPE,
+    CacheInfo,
+    OptimizerKind,
+    TrainRecipe,
+    cached_training,
+    evaluate,
+    train,
+)
 
 __all__ = ["Train", "FineTune", "Evaluate"]
 
@@ -20,12 +28,13 @@ def from_weights_cache(state: DesignState, model: nn.Module, info: CacheInfo) ->
         "train", accuracy=info.test_accuracy, val_accuracy=info.val_accuracy)
 
 
-def train_model_file(state: DesignState, progress: bool = True) -> DesignState:
-    """``state`` with its model-file model trained through the weights cache (:func:`accelflow.train.cached_training`,
-    the fallback recipe), keyed by its initial weights, the file's sha256 and the data; ``train.accuracy`` is
-    the test accuracy, as for a zoo model from ``train_cached``."""
-    assert state.model is not None and state.model_name is not None
-    model, info = cached_training(state.model, state.splits(), name=state.model_name,
+def train_through_cache(state: DesignState, recipe: TrainRecipe = FALLBACK_RECIPE, progress: bool = True) -> DesignState:
+    """``state`` with its model trained with ``recipe`` through the weights cache
+    (:func:`accelflow.train.cached_training`), keyed by the model's current weights, its model file's sha256
+    when it came from one, the data and the recipe; ``train.accuracy`` is the test accuracy, as for a zoo
+    model from ``train_cached``."""
+    assert state.model is not None
+    model, info = cached_training(state.model, state.splits(), recipe, name=state.model_name or "model",
                                   source=str(state.info.get("model_file_sha256", "")), progress=progress)
     return from_weights_cache(state, model, info)
 
@@ -53,10 +62,7 @@ class Train(Task):
 
     def run(self, state: DesignState, ctx: TaskContext) -> DesignState:
         if self.cache:
-            assert state.model is not None
-            model, info = cached_training(state.model, state.splits(), self.recipe(), name=state.model_name or "model",
-                                          source=str(state.info.get("model_file_sha256", "")), progress=ctx.progress)
-            return from_weights_cache(state, model, info)
+            return train_through_cache(state, self.recipe(), progress=ctx.progress)
         model = state.model_copy()
         result = train(model, state.splits(), self.recipe(), progress=ctx.progress)
         return state.evolve(model=model).with_metrics(
