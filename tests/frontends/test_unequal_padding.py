@@ -89,8 +89,8 @@ def test_pytorch_route_and_torch_export_round_trip(tmp_path: Path) -> None:
     np.testing.assert_allclose(execute(back, x)[0], want, atol=1e-5, rtol=1e-5)
     with torch.no_grad():
         np.testing.assert_allclose(module(torch.from_numpy(x)).numpy(), want, atol=1e-5, rtol=1e-5)
-    assert sorted(n.attrs.padding for n in back.find(OpKind.CONV)) == sorted(convs.padding for convs in
-                                                                             (n.attrs for n in graph.find(OpKind.CONV)))
+    assert sorted(n.attrs.padding for n in back.find(OpKind.CONV)) == \
+        sorted(n.attrs.padding for n in graph.find(OpKind.CONV))
 
 
 def test_zero_products_count_the_unequal_padding() -> None:
