@@ -145,7 +145,9 @@ def test_a_model_file_trains_once_through_the_weights_cache(project: Path, monke
             "steps: [{task: train_cached}, {task: evaluate}]\n")
 
     def run(flow: str) -> dict:
-        spec, nodes = parse_flow(flow, str(project / "flow.yaml"))
+        source = project / "cached.yaml"  # paths are relative to the flow file only when it exists
+        source.write_text(flow)
+        spec, nodes = parse_flow(flow, str(source))
         final = run_flow(nodes, initial_state(spec.start), seed=0).state
         return {"key": final.info["weights_cache_key"], "train": final.metrics["train"]["accuracy"],
                 "eval": final.metrics["eval"]["accuracy"]}
@@ -157,7 +159,7 @@ def test_a_model_file_trains_once_through_the_weights_cache(project: Path, monke
     (again,) = cache_entries(weights_cache_dir())
     assert again.modified == entry.modified  # loaded, not retrained
 
-    spec, _ = parse_flow(text.replace("digits_image}", "digits_image, pretrained: true}"), str(project / "flow.yaml"))
+    spec, _ = parse_flow(text.replace("digits_image}", "digits_image, pretrained: true}"), str(project / "cached.yaml"))
     start = initial_state(spec.start)
     assert start.info["weights_cache_key"] == first["key"] and start.metrics["train"]["accuracy"] == first["train"]
 

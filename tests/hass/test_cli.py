@@ -220,6 +220,62 @@ def test_own_model_file_is_searched_with_its_weights(example_weights: Path, tmp_
     assert "was run with other model weights" in capsys.readouterr().err
 
 
+def test_own_model_file_trains_once_with_train(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """`accelflow hass model.py --train --data digits_image`: the file's model (no weights given) is trained
+    once through the weights cache and then searched; `dataflow model.py --data digits_image --train` on the
+    same file and data loads that entry instead of training again, and so does a flow's `train` task with
+    the same recipe and `cache: true` (one key for CLI and flows)."""
+    import json
+
+    from accelflow.flow import initial_state, parse_flow, run_flow
+    from accelflow.train import cache_entries, weights_cache_dir
+
+    monkeypatch.setenv("ACCELFLOW_CACHE", str(tmp_path / "cache"))
+    train = ["--train", "--train-epochs", "30"]
+    argv = ["hass", str(EXAMPLE / "model.py"), *train, "--data", "digits_image", "--device", "zc706",
+            "--trials", "2", "--validation-size", "100", "--holdout-size", "0", "--calibration-size", "16",
+            "--storage", f"sqlite:///{tmp_path / 'h.db'}", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    (entry,) = cache_entries(weights_cache_dir())
+    assert out["accuracy"] + out["accuracy_drop"] / 100 > 0.9  # trained: chance is 0.1
+    assert out["accuracy_drop"] <= 1.0 + 1e-9
+
+    assert main(["dataflow", str(EXAMPLE / "model.py"), *train, "--data", "digits_image", "--device", "zc706",
+                 "--calibration-size", "16", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["throughput_images_per_s"] > 0
+    (again,) = cache_entries(weights_cache_dir())
+    assert again.modified == entry.modified  # loaded, not retrained
+
+    flow = (f"name: c\nstart: {{model: {EXAMPLE / 'model.py'}, dataset: digits_image}}\n"
+            "steps: [{task: train, params: {epochs: 30, cache: true}}]\n")
+    spec, nodes = parse_flow(flow, str(tmp_path / "flow.yaml"))
+    assert run_flow(nodes, initial_state(spec.start), seed=0).state.info["weights_cache_key"] == entry.key
+    assert len(cache_entries(weights_cache_dir())) == 1
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["hass", "zoo:lenet5", "--train"], "--train is for a model file"),
+    (["hass", str(EXAMPLE / "model.py"), "--train", "--weights", "w.pt", "--data", "digits_image"],
+     "give --weights (trained weights to load) or --train"),
+    (["hass", "net.onnx", "--train", "--data", "digits_image"], "net.onnx: --train trains a PyTorch model file"),
+    (["dataflow", str(EXAMPLE / "model.py"), "--train"], "--weights, --train and --export go with --data"),
+    (["hass", str(EXAMPLE / "model.py"), "--train", "--train-epochs", "0", "--data", "digits_image"],
+     "--train-epochs must be >= 1, got 0"),
+])
+def test_train_misuse_is_named(argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_train_epochs_default_is_the_fallback_recipe() -> None:
+    from accelflow.cli._trained import DEFAULT_TRAIN_EPOCHS
+    from accelflow.train import FALLBACK_RECIPE
+
+    assert DEFAULT_TRAIN_EPOCHS == FALLBACK_RECIPE.epochs
+
+
 @pytest.mark.parametrize(("body", "extra", "needle"), [
     ("model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))", ["--data", "fashion_mnist"],
      "does not run on fashion_mnist images of shape (1, 28, 28)"),

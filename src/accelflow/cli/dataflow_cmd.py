@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from accelflow.cli._trained import add_train_arguments
 from accelflow.dataflow import (
     DataflowDesign,
     LockStep,
@@ -42,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="measure the zero-product histograms of the trained model (ReLU zeros, padding) on this "
                         "image data set's training images (a zoo model is trained on it first, from the cache)")
     p.add_argument("--weights", default=None, metavar="FILE.pt", help="with --data: a model file's state dict")
+    add_train_arguments(p, "with --data: ")
     p.add_argument("--calibration-size", type=int, default=100, help="with --data: images measured (default 100)")
     p.add_argument("--export", default=None, metavar="FILE.onnx",
                    help="with --data: write the model with the measured channel_sparsity_hist on every Conv")
@@ -89,7 +91,7 @@ def _table(design: DataflowDesign, dense: DataflowDesign) -> None:
 def _measured(args: argparse.Namespace) -> tuple[Graph, dict[str, ChannelSparsity]]:
     """The trained MODEL's graph annotated with histograms measured on ``--data`` training images (window
     samples too under the sampled lock-step model), written to ``--export`` when asked."""
-    from accelflow.cli._trained import trained_model
+    from accelflow.cli._trained import train_recipe, trained_model
     from accelflow.data import load
     from accelflow.frontends import from_pytorch
     from accelflow.hass import WINDOW_POSITIONS, calibration_batches, calibration_images
@@ -101,7 +103,7 @@ def _measured(args: argparse.Namespace) -> tuple[Graph, dict[str, ChannelSparsit
         raise ConfigError(f"--calibration-size must be >= 1, got {args.calibration_size}")
     if args.export is not None and not args.export.endswith(".onnx"):
         raise ConfigError(f"--export {args.export!r}: the file name must end in .onnx")
-    t = trained_model(args.model, args.weights, args.data, progress=not args.json)
+    t = trained_model(args.model, args.weights, args.data, progress=not args.json, train=train_recipe(args))
     splits = load(t.dataset)
     shape = tuple(splits.info.input_shape)
     images = calibration_images(splits, args.calibration_size, args.seed)
@@ -122,8 +124,9 @@ def run(args: argparse.Namespace) -> int:
     sparsity: dict[str, ChannelSparsity] = {}
     if args.data is not None:
         graph, sparsity = _measured(args)
-    elif args.weights is not None or args.export is not None:
-        raise ConfigError("--weights and --export go with --data (the images the histograms are measured on)")
+    elif args.weights is not None or args.export is not None or args.train:
+        raise ConfigError("--weights, --train and --export go with --data (the images the histograms are measured "
+                          "on)")
     elif args.model.lower().endswith(".onnx"):
         graph, sparsity = load_onnx_with_sparsity(args.model)  # its own histograms, if any
     else:

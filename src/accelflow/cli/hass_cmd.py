@@ -8,6 +8,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from accelflow.cli._trained import add_train_arguments
 from accelflow.dataflow import LockStep
 from accelflow.errors import ConfigError
 
@@ -30,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", default=None, metavar="FILE.pt",
                    help="state dict of a model file's trained weights (torch.save(model.state_dict(), FILE)); "
                         "without it the file's module is searched as it comes (it may load its own weights)")
+    add_train_arguments(p)
     p.add_argument("--device", default="u250", help="FPGA device (see `accelflow dataflow --help`)")
     p.add_argument("--max-accuracy-drop", type=float, default=1.0, help="accuracy-drop bound in points")
     p.add_argument("--trials", type=int, default=40, help="completed trials the study should hold")
@@ -147,10 +149,10 @@ def run(args: argparse.Namespace) -> int:
 def _problem(args: argparse.Namespace) -> Problem:
     """The search problem of MODEL: a zoo model from the training cache, a model file with its weights, or an
     ONNX file."""
-    from accelflow.cli._trained import trained_model
+    from accelflow.cli._trained import train_recipe, trained_model
     from accelflow.hass import problem
 
-    t = trained_model(args.model, args.weights, args.data, progress=not args.json)
+    t = trained_model(args.model, args.weights, args.data, progress=not args.json, train=train_recipe(args))
     return problem(t.module, t.dataset, args.device, name=t.name, validation_size=args.validation_size,
                    calibration_size=args.calibration_size, batch=args.batch, seed=args.seed,
                    holdout_size=args.holdout_size, lockstep=args.lockstep, test_accuracy=t.test_accuracy)

@@ -256,28 +256,21 @@ def initial_state(start: StartSpec, *, progress: bool = False) -> DesignState:
     return _with_test_accuracy(state) if start.pretrained and model is not None else state
 
 
-#: Seed of a model file's initial weights, so the same file builds the same untrained model (and the
-#: weights cache, keyed by those weights, finds its training again).
-MODEL_FILE_SEED = 0
-
-
 def _model_file_state(start: StartSpec) -> DesignState:
     """The start state of ``model: file.py[:NAME]`` or ``model: file.onnx``: named after the file (never a zoo
     name), trained when it has weights (``weights`` for a PyTorch file; an ONNX file always carries them) or
     when ``pretrained`` (trained once through the weights cache, like ``train_cached``). A PyTorch file's
-    model is built from :data:`MODEL_FILE_SEED` and the state records the file's sha256 (``info``)."""
-    import hashlib
-
-    import torch
-
+    model is built from :data:`~accelflow.frontends.MODEL_FILE_SEED` and the state records the file's sha256
+    (``info``)."""
     from accelflow.data import load
     from accelflow.errors import ConfigError
-    from accelflow.frontends import load_torch_model
+    from accelflow.frontends import load_torch_model, seeded_model_file
 
     assert start.model is not None and start.dataset is not None  # StartSpec.checked
-    with torch.random.fork_rng():
-        torch.manual_seed(MODEL_FILE_SEED)
-        loaded = load_torch_model(start.model, start.weights)
+    if start.is_onnx:
+        loaded, sha256 = load_torch_model(start.model), None
+    else:
+        loaded, sha256 = seeded_model_file(start.model, start.weights)
     shape = tuple(load(start.dataset, **start.data).info.input_shape)
     if loaded.input_shape is not None and loaded.input_shape != shape:
         what = "input shape" if start.is_onnx else "INPUT_SHAPE"
@@ -286,8 +279,8 @@ def _model_file_state(start: StartSpec) -> DesignState:
     file, _, attr = start.model.partition(":")
     state = DesignState(model=loaded.module, model_name=Path(file).name + (f":{attr}" if attr else ""),
                         input_shape=shape, dataset=start.dataset, data_kwargs=dict(start.data), target=start.target)
-    if not start.is_onnx:
-        state = state.with_info(model_file_sha256=hashlib.sha256(Path(file).read_bytes()).hexdigest())
+    if sha256 is not None:
+        state = state.with_info(model_file_sha256=sha256)
     if start.pretrained:
         from accelflow.flow.tasks.training import train_through_cache
 

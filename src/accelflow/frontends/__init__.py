@@ -15,12 +15,14 @@ from accelflow.frontends.export import export_onnx
 from accelflow.frontends.ir_to_torch import to_torch
 from accelflow.frontends.model_file import (
     MODEL_FILE_NAMES,
+    MODEL_FILE_SEED,
     ModelFile,
     is_model_file,
     is_user_model,
     load_model_file,
     load_torch_model,
     load_weights,
+    seeded_model_file,
 )
 from accelflow.frontends.onnx import SUPPORTED_ONNX_OPS, from_onnx
 from accelflow.frontends.pytorch import SUPPORTED_FUNCTIONS, SUPPORTED_MODULES, from_pytorch
@@ -29,12 +31,14 @@ from accelflow.ir import Graph
 __all__ = [
     "export_onnx",
     "MODEL_FILE_NAMES",
+    "MODEL_FILE_SEED",
     "ModelFile",
     "is_model_file",
     "is_user_model",
     "load_model_file",
     "load_torch_model",
     "load_weights",
+    "seeded_model_file",
     "to_torch",
     "from_onnx",
     "from_pytorch",

@@ -30,10 +30,16 @@ __all__ = [
     "load_torch_model",
     "load_weights",
     "module_name_for",
+    "MODEL_FILE_SEED",
+    "seeded_model_file",
 ]
 
 #: Names looked up in a model file when ``file.py`` is given without ``:NAME``.
 MODEL_FILE_NAMES = ("model", "build_model", "MODEL")
+
+#: Seed of a model file's initial weights (:func:`seeded_model_file`), so the same file builds the same
+#: untrained model and the weights cache, keyed by those weights, finds its training again.
+MODEL_FILE_SEED = 0
 
 #: Keys under which common checkpoint layouts keep the state dict (``{"state_dict": ..., "epoch": ...}``).
 _CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model")
@@ -153,6 +159,20 @@ def _few(items: list[str], n: int = 4) -> str:
 def is_user_model(spec: str) -> bool:
     """True for what :func:`load_torch_model` takes: a model file ``net.py[:NAME]`` or an ``.onnx`` file."""
     return is_model_file(spec) or spec.lower().endswith(".onnx")
+
+
+def seeded_model_file(spec: str, weights: str | Path | None = None) -> tuple[ModelFile, str]:
+    """The model of ``net.py[:NAME]`` built from :data:`MODEL_FILE_SEED` (torch's global random state is left
+    as it was; ``weights`` loaded when given) and the sha256 of ``net.py``, which, with the initial weights,
+    keys the file's training in the weights cache (:func:`accelflow.train.cached_training`)."""
+    import hashlib
+
+    import torch
+
+    with torch.random.fork_rng():
+        torch.manual_seed(MODEL_FILE_SEED)
+        loaded = load_torch_model(spec, weights)
+    return loaded, hashlib.sha256(Path(spec.partition(":")[0]).read_bytes()).hexdigest()
 
 
 def load_torch_model(spec: str, weights: str | Path | None = None) -> ModelFile:

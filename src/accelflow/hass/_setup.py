@@ -86,8 +86,8 @@ def problem(model: nn.Module, dataset: str | Splits, device: str, *, name: str =
     if evaluator.base_accuracy < 1.5 * chance:
         raise HassError(f"{name}: accuracy {100 * evaluator.base_accuracy:.1f}% on {len(validation)} validation "
                         f"images of {dataset} is near chance ({100 * chance:.0f}%), so no accuracy bound means "
-                        "anything: load the trained weights (--weights), and train on the data set's own "
-                        "preparation (accelflow.data.load)")
+                        "anything: load the trained weights (--weights) or train the model file first (--train), "
+                        "on the data set's own preparation (accelflow.data.load)")
     return Problem(name, model, splits, evaluator, test_accuracy, holdout)
 
 

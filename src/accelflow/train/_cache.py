@@ -245,13 +245,13 @@ def cached_training(
     The key covers the starting weights and printed architecture (:func:`weights_digest`), ``source`` (what
     the printed architecture does not show: e.g. a sha256 of the file that defines ``forward``), the data
     fingerprint and the recipe, so the same untrained model trains once. Build ``model`` from a fixed seed,
-    or its random initial weights make every key new. ``name`` labels the entry (``accelflow cache``).
+    or its random initial weights make every key new. ``name`` only labels the entry (``accelflow cache``):
+    the same model under another name (a CLI run and a flow on one file) finds the same entry.
     """
     import copy
 
-    return _load_or_train(cache_key(name, {"initial_weights": weights_digest(model), "source": source},
-                                    splits.fingerprint, recipe),
-                          lambda: copy.deepcopy(model), splits, recipe, name=name, dataset=splits.info.name,
+    key = cache_key("", {"initial_weights": weights_digest(model), "source": source}, splits.fingerprint, recipe)
+    return _load_or_train(key, lambda: copy.deepcopy(model), splits, recipe, name=name, dataset=splits.info.name,
                           model_kwargs={"source": source}, data_kwargs={}, progress=progress,
                           num_threads=num_threads)
 
