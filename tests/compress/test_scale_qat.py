@@ -52,6 +52,40 @@ def test_unsupported_models_are_refused() -> None:
         scale_widths(create("resnet8"), 0.5)
 
 
+def test_scale_widths_on_a_keras_style_onnx_model(tmp_path) -> None:
+    """An ONNX file with TensorFlow-'SAME' stride-2 convs and pool (one more pad at the end), back in
+    PyTorch (PadConv2d / PadMaxPool2d, the global pool as torch.mean): scaled like a zoo chain, unequal
+    pads kept, factor 1 exact."""
+    from accelflow.frontends import export_onnx, load_torch_model
+    from accelflow.zoo import PadConv2d, PadMaxPool2d
+
+    torch.manual_seed(0)
+    net = nn.Sequential(PadConv2d(1, 8, 3, (0, 0, 1, 1), stride=2), nn.ReLU(), PadMaxPool2d(3, 2, (0, 0, 1, 1)),
+                        PadConv2d(8, 12, 3, (1, 1, 2, 2)), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(12, 10))
+    model = load_torch_model(str(export_onnx(net.eval(), (1, 28, 28), tmp_path / "k.onnx"))).module
+    x = torch.as_tensor(np.random.default_rng(0).random((3, 1, 28, 28), dtype=np.float32))
+    with torch.no_grad():
+        torch.testing.assert_close(scale_widths(model, 1.0)(x), net(x), rtol=1e-5, atol=1e-5)
+        half = scale_widths(model, 0.5)
+        assert layer_widths(half) == (4, 6, 10) and half(x).shape == (3, 10)
+    assert sorted(m.pads for m in half.modules() if isinstance(m, PadConv2d)) == [(0, 0, 1, 1), (1, 1, 2, 2)]
+
+
+def test_scale_widths_names_what_it_cannot_follow() -> None:
+    class ChannelMean(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3)
+            self.fc = nn.Linear(36, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(self.conv(x).mean(1).flatten(1))
+
+    with pytest.raises(CompressError, match="unsupported function mean at node mean .*spatial axes only"):
+        scale_widths(ChannelMean(), 0.5)
+
+
 def test_auto_scale_stepwise(digits: tuple[nn.Module, Splits]) -> None:
     model, splits = digits
     cfg = ScaleConfig(tolerance_relative=0.02, retrain=TrainRecipe(epochs=3, batch_size=64, lr=3e-3))

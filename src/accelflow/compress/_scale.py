@@ -1,7 +1,9 @@
 """Width scaling: rebuild a chain-structured model with narrower hidden layers, and MetaML's auto-scaling.
 
 Supported models: chains of Linear/Conv2d (groups=1) with element-wise activations, BatchNorm, pooling,
-dropout and one flatten in between — the zoo's jet_dnn, digits_mlp, lenet5 and vgg7. Models with residual
+dropout, a global average pool and one flatten in between — the zoo's jet_dnn, digits_mlp, lenet5 and vgg7,
+and such chains read from ONNX (also Keras-style files, whose unequal pads make PadConv2d layers, which
+stay PadConv2d). Models with residual
 additions or concatenations (ResNets, MobileNets) raise :class:`CompressError`. The narrower model is
 warm-started from the channels with the largest L1 norm and then retrained (ours: MetaML retrains).
 """
@@ -22,6 +24,7 @@ from accelflow.compress._common import CompressError, evaluate_on, fit
 from accelflow.data import Splits
 from accelflow.errors import ConfigError
 from accelflow.train import TrainRecipe
+from accelflow.zoo import PadConv2d, ThresholdReLU, symbolic_trace
 
 __all__ = [
     "ScaleMethod",
@@ -47,7 +50,12 @@ _PASS = (
     nn.Identity,
     nn.Flatten,
     nn.Softmax,
+    nn.AdaptiveAvgPool2d,
+    ThresholdReLU,
 )
+#: Functions that keep the channel axis (``mean`` only over spatial axes: a global average pool, the form
+#: :func:`~accelflow.frontends.to_torch` writes for GlobalAveragePool).
+_PASS_FUNCTIONS = ("flatten", "relu", "reshape", "view", "mean", "size", "contiguous")
 
 
 class ScaleMethod(enum.StrEnum):
@@ -112,7 +120,7 @@ class ScaleResult:
 def _chain(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """Leaf modules in execution order; refuses graphs that are not a simple chain."""
     try:
-        traced = fx.symbolic_trace(model)
+        traced = symbolic_trace(model)  # a PadConv2d (from a Keras-style ONNX file) stays one conv
     except Exception as exc:
         raise CompressError(f"scale_widths: cannot trace {type(model).__name__}: {exc}") from exc
     mods = dict(model.named_modules())
@@ -132,14 +140,19 @@ def _chain(model: nn.Module) -> list[tuple[str, nn.Module]]:
             if isinstance(mod, nn.Conv2d) and mod.groups != 1:
                 raise CompressError(f"scale_widths: grouped convolution {node.target} is not supported")
             chain.append((str(node.target), mod))
-        elif node.op == "call_function" and getattr(node.target, "__name__", "") not in (
-            "flatten",
-            "relu",
-            "reshape",
-            "view",
-        ):
-            raise CompressError(f"scale_widths: unsupported function {node.target} in the model")
+        elif node.op in ("call_function", "call_method"):  # torch.mean(x, ...) or x.mean(...)
+            fn = str(node.target) if node.op == "call_method" else getattr(node.target, "__name__", str(node.target))
+            if fn not in _PASS_FUNCTIONS or (fn == "mean" and not _spatial_mean(node)):
+                raise CompressError(f"scale_widths: unsupported function {fn} at node {node.name} (supported: "
+                                    f"{', '.join(_PASS_FUNCTIONS)}; mean over spatial axes only)")
     return chain
+
+
+def _spatial_mean(node: fx.Node) -> bool:
+    """A ``torch.mean`` over the spatial axes of an NCHW tensor only (2, 3 or -2, -1)."""
+    dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+    dims = (dims,) if isinstance(dims, int) else dims
+    return isinstance(dims, tuple | list) and len(dims) > 0 and set(dims) <= {2, 3, -1, -2}
 
 
 def layer_widths(model: nn.Module) -> tuple[int, ...]:
@@ -187,6 +200,9 @@ def scale_widths(model: nn.Module, factor: float) -> nn.Module:
                 bias = mod.bias.detach()[keep] if mod.bias is not None else None
                 if isinstance(mod, nn.Linear):
                     new: nn.Module = nn.Linear(w.shape[1], w.shape[0], bias=bias is not None)
+                elif isinstance(mod, PadConv2d):
+                    new = PadConv2d(w.shape[1], w.shape[0], mod.kernel_size, mod.pads, mod.stride, mod.dilation,
+                                    bias=bias is not None)
                 else:
                     new = nn.Conv2d(
                         w.shape[1],
