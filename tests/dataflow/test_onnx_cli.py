@@ -139,7 +139,8 @@ def test_cli_measures_histograms_on_data_and_exports_them(tmp_path: Path, capsys
 
 @pytest.mark.parametrize(("extra", "needle"), [
     (["--data", "fashion_mnist", "--sparsity-from", "x.onnx"], "give one of the two"),
-    (["--export", "x.onnx"], "--weights and --export go with --data"),
+    (["--export", "x.onnx"], "--export only goes with --data"),
+    (["--weights", "w.pt", "--export", "x.onnx"], "--weights and --export only go with --data"),
     (["--data", "fashion_mnist", "--export", "x.txt"], "must end in .onnx"),
     (["--data", "fashion_mnist", "--calibration-size", "0"], "--calibration-size must be >= 1"),
 ])

@@ -260,7 +260,7 @@ def test_own_model_file_trains_once_with_train(tmp_path: Path, capsys: pytest.Ca
     (["hass", str(EXAMPLE / "model.py"), "--train", "--weights", "w.pt", "--data", "digits_image"],
      "give --weights (trained weights to load) or --train"),
     (["hass", "net.onnx", "--train", "--data", "digits_image"], "net.onnx: --train trains a PyTorch model file"),
-    (["dataflow", str(EXAMPLE / "model.py"), "--train"], "--weights, --train and --export go with --data"),
+    (["dataflow", str(EXAMPLE / "model.py"), "--train"], "--train only goes with --data"),
     (["hass", str(EXAMPLE / "model.py"), "--train", "--train-epochs", "0", "--data", "digits_image"],
      "--train-epochs must be >= 1, got 0"),
 ])

@@ -124,9 +124,10 @@ def run(args: argparse.Namespace) -> int:
     sparsity: dict[str, ChannelSparsity] = {}
     if args.data is not None:
         graph, sparsity = _measured(args)
-    elif args.weights is not None or args.export is not None or args.train:
-        raise ConfigError("--weights, --train and --export go with --data (the images the histograms are measured "
-                          "on)")
+    elif given := [o for o, v in (("--weights", args.weights), ("--train", args.train or None),
+                                  ("--export", args.export)) if v is not None]:
+        raise ConfigError(f"{' and '.join(given)} only {'goes' if len(given) == 1 else 'go'} with --data (the "
+                          "images the histograms are measured on)")
     elif args.model.lower().endswith(".onnx"):
         graph, sparsity = load_onnx_with_sparsity(args.model)  # its own histograms, if any
     else:
