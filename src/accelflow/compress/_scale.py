@@ -2,10 +2,10 @@
 
 Supported models: chains of Linear/Conv2d (groups=1) with element-wise activations, BatchNorm, pooling,
 dropout, a global average pool and one flatten in between — the zoo's jet_dnn, digits_mlp, lenet5 and vgg7,
-and such chains read from ONNX (also Keras-style files, whose unequal pads make PadConv2d layers, which
-stay PadConv2d). Models with residual
-additions or concatenations (ResNets, MobileNets) raise :class:`CompressError`. The narrower model is
-warm-started from the channels with the largest L1 norm and then retrained (ours: MetaML retrains).
+and such chains read from ONNX (Keras-style files too: their unequal pads make PadConv2d layers, rebuilt as
+PadConv2d). Models with residual additions or concatenations (ResNets, MobileNets) raise
+:class:`CompressError`. The narrower model is warm-started from the channels with the largest L1 norm and
+then retrained (ours: MetaML retrains).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ _PASS = (
     nn.AdaptiveAvgPool2d,
     ThresholdReLU,
 )
-#: Functions that keep the channel axis (``mean`` only over spatial axes: a global average pool, the form
+#: Functions and tensor methods that keep the channel axis (``mean`` only over spatial axes: a global average pool, the form
 #: :func:`~accelflow.frontends.to_torch` writes for GlobalAveragePool).
 _PASS_FUNCTIONS = ("flatten", "relu", "reshape", "view", "mean", "size", "contiguous")
 
