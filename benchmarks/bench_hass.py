@@ -25,11 +25,12 @@ import torch
 
 from accelflow.data import load
 from accelflow.dataflow import LockStep, Method, SearchBudgetError, load_device, optimise_folding
-from accelflow.frontends import from_pytorch
+from accelflow.frontends import export_onnx, from_pytorch, load_torch_model
 from accelflow.hass import (
     FineTune,
     HassResult,
     Objective,
+    Problem,
     SamplerKind,
     SearchSettings,
     Thresholds,
@@ -46,6 +47,7 @@ from accelflow.hass import (
     uniform_grid,
     zoo_problem,
 )
+from accelflow.hass import problem as hass_problem
 from accelflow.ir import ChannelSparsity, OpKind
 from accelflow.sparsity import annotate_graph, mask_weights, measure_sparsity
 from accelflow.train import TrainRecipe
@@ -129,27 +131,43 @@ def _objective_suffix(objective: Objective) -> str:
     return "" if objective is Objective.THROUGHPUT else "-perdsp"
 
 
+def _bn_folded(p: Problem, device: str, **kwargs: Any) -> Problem:
+    """``p`` with its model's BatchNorms folded into the convs: exported to ONNX and read back, as `accelflow
+    hass net.onnx` runs a file (same validation, hold-out and calibration images: the same seed draws them)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_onnx(p.model, tuple(p.splits.info.input_shape), Path(tmp) / f"{p.name}.onnx")
+        folded = load_torch_model(str(path)).module
+    return hass_problem(folded, p.splits, device, name=p.name, test_accuracy=p.test_accuracy, **kwargs)
+
+
 def run_small(models: list[str], device: str, trials: int, bound: float, val_size: int, calib_size: int,
               grid_w: tuple[float, ...], grid_a: tuple[float, ...], heuristic_steps: int,
               recipe: TrainRecipe | None, train_data: dict[str, Any] | None, holdout_size: int = 0,
               refine_trials: int = 0, test_size: int = 10_000, tag: str = "v3",
               other_devices: tuple[str, ...] = (), lockstep: LockStep = LockStep.MEAN,
               sampler: SamplerKind = SamplerKind.TPE, objective: Objective = Objective.THROUGHPUT,
-              key_suffix: str = "", search_seed: int = 0) -> dict[str, Any]:
+              key_suffix: str = "", search_seed: int = 0, fold_bn: bool = False) -> dict[str, Any]:
     """Every method on each of ``models``, all folded and scored under ``lockstep`` (saved under the key
     ``model[@device][/lockstep][-sampler][-boundB][-perdsp]``: the REFERENCE ``mean`` entries keep the bare
     model name; ``key_suffix`` is appended, e.g. ``-replicate`` for a re-run kept beside the first).
     ``objective`` is what HASS maximises and what ``uniform_hw`` selects by; ``uniform`` stays the
     hardware-blind choice (most zero products). ``search_seed`` seeds HASS's sampler (the baselines are
-    deterministic); a non-zero seed adds ``-seedN`` to the study name and the key."""
+    deterministic); a non-zero seed adds ``-seedN`` to the study name and the key. ``fold_bn`` searches the
+    model with BatchNorm folded into the convs (key ``-bnfolded``): every threshold, the uniform one too,
+    then acts on the weights the accelerator stores, whose scale differs from layer to layer."""
     out: dict[str, Any] = {}
     # what sets this run apart in both the study name and the result key
     variant = (_sampler_suffix(sampler) + _bound_suffix(bound) + _objective_suffix(objective)
-               + (f"-seed{search_seed}" if search_seed else ""))
+               + (f"-seed{search_seed}" if search_seed else "") + ("-bnfolded" if fold_bn else ""))
     for name in models:
         t0 = time.perf_counter()
         problem = zoo_problem(name, device, validation_size=val_size, calibration_size=calib_size, batch=256,
                               recipe=recipe, train_data=train_data, holdout_size=holdout_size, lockstep=lockstep)
+        if fold_bn:
+            problem = _bn_folded(problem, device, validation_size=val_size, calibration_size=calib_size,
+                                 batch=256, holdout_size=holdout_size, lockstep=lockstep)
         ev = problem.evaluator
         test = subset(problem.splits.test, test_size, seed=7)
         ref_test = accuracy(problem.model, test)
@@ -777,6 +795,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bound", type=float, default=1.0)
     ap.add_argument("--search-seed", type=int, default=0, help="--part small: seed of HASS's sampler (key -seedN)")
     ap.add_argument("--key-suffix", default="", help="--part small: appended to the result key (e.g. -replicate)")
+    ap.add_argument("--fold-bn", action="store_true",
+                    help="--part small: search the model with BatchNorm folded into the convs (key -bnfolded)")
     ap.add_argument("--objective", default="throughput", choices=[o.value for o in Objective],
                     help="--part small: what HASS maximises and uniform_hw selects by")
     ap.add_argument("--limit-train", type=int, default=0,
@@ -836,7 +856,8 @@ def main(argv: list[str] | None = None) -> int:
                   test_size=2000 if quick else 10_000, tag=args.tag,
                   other_devices=tuple(d for d in args.other_devices.split(",") if d),
                   lockstep=LockStep(args.lockstep), sampler=SamplerKind(args.sampler),
-                  objective=Objective(args.objective), key_suffix=args.key_suffix, search_seed=args.search_seed)
+                  objective=Objective(args.objective), key_suffix=args.key_suffix, search_seed=args.search_seed,
+                  fold_bn=args.fold_bn)
     if args.part == "plots":
         run_plots()
     if args.part == "decompose":
