@@ -211,6 +211,12 @@ def test_own_model_file_is_searched_with_its_weights(example_weights: Path, tmp_
     assert reference.base_accuracy > 0.9 and out["baselines"]["uniform"]["hass_ratio"] >= 1 - 1e-9
     assert out["throughput_images_per_s"] > out["dense_throughput_images_per_s"]
     assert "40 hold-out images: one image is 2.5 points, more than the 1-point bound" in caplog.text
+    estimates = out["accuracy_drop_estimates"]  # the reported drops with their 95% intervals
+    assert estimates["validation"]["points"] == pytest.approx(out["accuracy_drop"], abs=1e-9)
+    assert estimates["validation"]["images"] == 100 and estimates["holdout"]["images"] == 40
+    for e in estimates.values():
+        assert e["ci95"][0] <= e["points"] <= e["ci95"][1]
+    assert estimates["holdout"]["points"] <= 1.0 + 1e-9  # the hold-out check held
 
     import torch
 

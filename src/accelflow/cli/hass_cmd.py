@@ -206,6 +206,12 @@ def _table(result: object) -> None:
                   f" x{result.speedup_over_dense:.2f}); DSP {result.dsp} LUT {result.lut:,.0f} FF {result.ff:,.0f} "
                   f"BRAM18 {result.bram18:,.0f}; accuracy {100 * result.accuracy:.2f}% "
                   f"(drop {result.accuracy_drop:.2f} points, bound {result.max_accuracy_drop})")
+    estimates = result.extra.get("accuracy_drop_estimates", {})
+    if estimates:
+        where = {"validation": "validation images (where it was chosen: biased low)", "holdout": "hold-out images"}
+        console.print("drop with its 95% interval: " + "; ".join(
+            f"{e['points']:.2f} points ({e['ci95'][0]:.2f} to {e['ci95'][1]:.2f}) on {e['images']:,} {where[k]}"
+            for k, e in estimates.items()))
     baselines = result.extra.get("baselines", {})
     if baselines and result.finetuned:
         console.print("the baselines below are not fine-tuned (bench_hass.py --part finetune tunes both alike)")

@@ -29,7 +29,8 @@ from accelflow.ir import ChannelSparsity, Graph, OpKind
 from accelflow.ir.cost import layer_cost
 from accelflow.sparsity import ConvSparsity, annotate_graph, measure_sparsity
 
-__all__ = ["CALIBRATION_BATCH", "WINDOW_POSITIONS", "Evaluation", "Evaluator", "accuracy", "calibration_batches"]
+__all__ = ["CALIBRATION_BATCH", "WINDOW_POSITIONS", "DropEstimate", "Evaluation", "Evaluator", "accuracy",
+           "calibration_batches", "drop_estimates", "hits", "paired_drop"]
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +49,54 @@ def calibration_batches(images: np.ndarray, batch: int = CALIBRATION_BATCH) -> l
     return [images[i:i + batch] for i in range(0, len(images), batch)]
 
 
-def accuracy(model: nn.Module, split: ArraySplit, batch_size: int = 500) -> float:
-    """Top-1 accuracy in [0, 1] of ``model`` (eval mode, no grad) on ``split``."""
-    correct = 0
+def hits(model: nn.Module, split: ArraySplit, batch_size: int = 500) -> np.ndarray:
+    """Per image of ``split``, whether ``model`` (eval mode, no grad) ranks the true class first."""
+    out = np.zeros(len(split), dtype=bool)
     model.eval()
     with torch.no_grad():
         for start in range(0, len(split), batch_size):
             logits = model(torch.as_tensor(split.x[start:start + batch_size]))
-            correct += int((logits.argmax(dim=1).numpy() == split.y[start:start + batch_size]).sum())
-    return correct / max(len(split), 1)
+            out[start:start + batch_size] = logits.argmax(dim=1).numpy() == split.y[start:start + batch_size]
+    return out
+
+
+def accuracy(model: nn.Module, split: ArraySplit, batch_size: int = 500) -> float:
+    """Top-1 accuracy in [0, 1] of ``model`` (eval mode, no grad) on ``split``."""
+    return int(hits(model, split, batch_size).sum()) / max(len(split), 1)
+
+
+@dataclass(frozen=True)
+class DropEstimate:
+    """An accuracy drop in points, measured on ``images`` images against the reference model on the same
+    images, with a 95% interval (``low``, ``high``) for the drop on the population the images were drawn from.
+
+    The interval is Agresti & Min's (2005) for a difference of matched proportions: the Wald interval with
+    0.5 added to each of the four cells of the paired 2x2 table. Where few images change their outcome it
+    errs wide (99% coverage with ~3 of 500 changed) while the plain Wald interval under-covers, and
+    collapses to a point when none change (tests/hass/test_evaluate.py). It covers the sampling of the
+    images only: on the images a design was *chosen* on, the drop is biased low."""
+
+    points: float
+    low: float
+    high: float
+    images: int
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {"points": self.points, "ci95": [self.low, self.high], "images": self.images}
+
+
+def paired_drop(reference_hits: np.ndarray, design_hits: np.ndarray) -> DropEstimate:
+    """The drop from ``reference_hits`` to ``design_hits`` (per-image top-1 hits on the same images)."""
+    ref, des = np.asarray(reference_hits, dtype=bool), np.asarray(design_hits, dtype=bool)
+    if ref.shape != des.shape or ref.ndim != 1 or len(ref) == 0:
+        raise HassError(f"paired drop needs two equal-length, non-empty hit vectors; got {ref.shape} and {des.shape}")
+    n = len(ref)
+    lost = float(np.count_nonzero(ref & ~des)) + 0.5  # reference right, design wrong (+0.5: Agresti-Min)
+    won = float(np.count_nonzero(~ref & des)) + 0.5
+    m = n + 2.0  # 0.5 added to all four cells
+    diff = (lost - won) / m
+    half = 1.96 * float(np.sqrt(max((lost + won) / m - diff * diff, 0.0) / m))
+    return DropEstimate(100.0 * (lost - won) / n, 100.0 * (diff - half), 100.0 * (diff + half), n)
 
 
 #: Slack on every accuracy-bound comparison: drops are ``100 * (reference - accuracy)`` in floats, so a drop
@@ -81,6 +121,14 @@ def holdout_drop(evaluator: Evaluator, holdout: ArraySplit | None, thresholds: T
         base.append(accuracy(evaluator.model, holdout))
     reference = base[0] if base else accuracy(evaluator.model, holdout)
     return 100.0 * (reference - accuracy(thresholds.apply(evaluator.model if model is None else model), holdout))
+
+
+def drop_estimates(evaluator: Evaluator, design: nn.Module, holdout: ArraySplit | None) -> dict[str, DropEstimate]:
+    """The drop of the network ``design`` against the evaluator's model, with its 95% interval, on the
+    validation images (where designs are chosen) and on ``holdout`` (checked only), keyed by split."""
+    splits = {"validation": evaluator.validation, "holdout": holdout}
+    return {key: paired_drop(hits(evaluator.model, split), hits(design, split))
+            for key, split in splits.items() if split is not None and len(split) > 0}
 
 
 def meets_holdout(evaluator: Evaluator, holdout: ArraySplit | None, thresholds: Thresholds, bound: float,

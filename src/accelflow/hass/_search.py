@@ -27,7 +27,14 @@ from rich.progress import TimeElapsedColumn
 from accelflow.data import ArraySplit
 from accelflow.hass._baselines import slowest_layer_baseline, uniform_baseline
 from accelflow.hass._errors import HassError
-from accelflow.hass._evaluate import BOUND_SLACK, Evaluation, Evaluator, meets_holdout, within_bound
+from accelflow.hass._evaluate import (
+    BOUND_SLACK,
+    Evaluation,
+    Evaluator,
+    drop_estimates,
+    meets_holdout,
+    within_bound,
+)
 from accelflow.hass._finetune import FineTune
 from accelflow.hass._progress import progress_bar, status
 from accelflow.hass._recover import pareto_order, recover
@@ -487,9 +494,11 @@ def _finish(study: optuna.Study, evaluator: Evaluator, settings: SearchSettings,
                 tuned.objective(settings.objective) >= chosen.objective(settings.objective):
             chosen, finetuned, model = tuned, True, tuned_model
     dense = evaluator.dense_design()
+    design = chosen.thresholds.apply(evaluator.model if model is None else model)
+    estimates = {k: e.to_dict() for k, e in drop_estimates(evaluator, design, holdout).items()}
     return make_result("hass", chosen, dense.throughput_images_per_s, int(dense.resources.dsp), evaluator.space,
                        settings.objective, settings.max_accuracy_drop, evaluator.base_accuracy,
                        trial_records(study, settings), finetuned,
                        {**(extra or {}), **recovered, **_recipe(finetune), "rejected_at_selection": rejected,
-                        "holdout_images": 0 if holdout is None else len(holdout)}, lockstep=evaluator.lockstep.value,
-                       model=model)
+                        "holdout_images": 0 if holdout is None else len(holdout),
+                        "accuracy_drop_estimates": estimates}, lockstep=evaluator.lockstep.value, model=model)

@@ -185,6 +185,9 @@ class HassTask(Task):
         for m, b in result.extra.get("baselines", {}).items():  # vs_<m>: HASS over it on the search objective
             compared[f"{m}_throughput_images_per_s"] = b["throughput_images_per_s"]
             compared[f"vs_{m}"] = b["hass_ratio"]
+        holdout = result.extra.get("accuracy_drop_estimates", {}).get("holdout")
+        if holdout is not None:  # the unbiased reading of the drop, with its 95% interval (in hass.json too)
+            compared |= {"holdout_accuracy_drop": holdout["points"], "holdout_accuracy_drop_high": holdout["ci95"][1]}
         path = _write_json(ctx.path("hass.json"), result.to_json())
         sparse_model = result.design_model(model)  # fine-tuned weights when the design was fine-tuned
         return state.evolve(model=sparse_model).with_artefact("hass_result", path).with_metrics(
