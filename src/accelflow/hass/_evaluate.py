@@ -72,8 +72,8 @@ class DropEstimate:
 
     The interval is Agresti & Min's (2005) for a difference of matched proportions: the Wald interval with
     0.5 added to each of the four cells of the paired 2x2 table. Where few images change their outcome it
-    errs wide (99% coverage with ~3 of 500 changed) while the plain Wald interval under-covers, and
-    collapses to a point when none change (tests/hass/test_evaluate.py). It covers the sampling of the
+    errs wide (99% coverage with ~3 of 500 changed), while the plain Wald interval under-covers there and
+    shrinks to a point when no image changes (tests/hass/test_evaluate.py). It covers the sampling of the
     images only: on the images a design was *chosen* on, the drop is biased low."""
 
     points: float
