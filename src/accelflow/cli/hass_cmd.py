@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="MODEL is zoo:NAME (or NAME) of a zoo model with a data set, whose trained weights come from "
                     "the training cache (trained on first use); your own PyTorch model file model.py[:NAME] "
                     "(NAME an nn.Module or a function returning one; default model, build_model or MODEL) with "
-                    "its trained weights (--weights); or an ONNX file with its weights (run in PyTorch through "
+                    "its trained weights (--weights, or --train to train it here once); or an ONNX file with its weights (run in PyTorch through "
                     "the IR, BatchNorm folded into the convs). Your own models need the data set they were "
                     "trained on (--data).")
     p.add_argument("model", help="zoo:NAME (e.g. zoo:resnet8), model.py[:NAME] or model.onnx")
