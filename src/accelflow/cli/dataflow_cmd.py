@@ -124,8 +124,8 @@ def run(args: argparse.Namespace) -> int:
     sparsity: dict[str, ChannelSparsity] = {}
     if args.data is not None:
         graph, sparsity = _measured(args)
-    elif given := [o for o, v in (("--weights", args.weights), ("--train", args.train or None),
-                                  ("--export", args.export)) if v is not None]:
+    elif given := [o for o, v in (("--weights", args.weights is not None), ("--train", args.train),
+                                  ("--export", args.export is not None)) if v]:
         raise ConfigError(f"{' and '.join(given)} only {'goes' if len(given) == 1 else 'go'} with --data (the "
                           "images the histograms are measured on)")
     elif args.model.lower().endswith(".onnx"):

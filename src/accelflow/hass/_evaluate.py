@@ -126,9 +126,12 @@ def holdout_drop(evaluator: Evaluator, holdout: ArraySplit | None, thresholds: T
 def drop_estimates(evaluator: Evaluator, design: nn.Module, holdout: ArraySplit | None) -> dict[str, DropEstimate]:
     """The drop of the network ``design`` against the evaluator's model, with its 95% interval, on the
     validation images (where designs are chosen) and on ``holdout`` (checked only), keyed by split."""
-    splits = {"validation": evaluator.validation, "holdout": holdout}
-    return {key: paired_drop(hits(evaluator.model, split), hits(design, split))
-            for key, split in splits.items() if split is not None and len(split) > 0}
+    out = {}
+    if len(evaluator.validation) > 0:
+        out["validation"] = paired_drop(evaluator.reference_hits, hits(design, evaluator.validation))
+    if holdout is not None and len(holdout) > 0:
+        out["holdout"] = paired_drop(hits(evaluator.model, holdout), hits(design, holdout))
+    return out
 
 
 def meets_holdout(evaluator: Evaluator, holdout: ArraySplit | None, thresholds: Thresholds, bound: float,
@@ -226,10 +229,16 @@ class Evaluator:
         self.__dict__.update(state, _memo={})
 
     @cached_property
+    def reference_hits(self) -> np.ndarray:
+        """Per validation image, whether the unpruned model gets it right (one pass, shared by
+        :attr:`base_accuracy` and :func:`drop_estimates`)."""
+        return hits(self.model, self.validation)
+
+    @cached_property
     def base_accuracy(self) -> float:
         if self.reference_accuracy is not None:
             return float(self.reference_accuracy)
-        return accuracy(self.model, self.validation)
+        return int(self.reference_hits.sum()) / max(len(self.validation), 1)
 
     @cached_property
     def fingerprint(self) -> dict[str, str]:
