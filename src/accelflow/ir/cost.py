@@ -1,7 +1,10 @@
 """Per-node work and size: multiply-accumulates, parameters, activation sizes.
 
-MACs are counted for convolutions, linear layers and matrix products only (the convention of the
-published figures, e.g. ResNet-18 = 1.82 G at 224x224); element-wise operators cost no MACs.
+MACs are counted for convolutions (plain and transposed), linear layers and products of two activations
+(matmul, einsum: attention's QK^T and AV) only, the convention of the published figures (ResNet-18 = 1.82 G
+at 224x224); element-wise operators, normalisation, softmax and embedding lookups cost no MACs.
+Parameters are the floating-point constants a node holds: weights, biases, embedding tables, and constant
+tensors such as position embeddings (integer index tables and boolean masks are not counted).
 """
 
 from __future__ import annotations
@@ -9,9 +12,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from accelflow.errors import GraphError
 from accelflow.ir.graph import Graph, Node
-from accelflow.ir.ops import ConvAttrs, LinearAttrs, OpKind
+from accelflow.ir.interpret import einsum_sizes
+from accelflow.ir.ops import ConvAttrs, ConvTransposeAttrs, EinsumAttrs, LinearAttrs, OpKind
 
 __all__ = ["LayerCost", "layer_cost", "network_cost"]
 
@@ -48,13 +54,22 @@ def _macs(node: Node) -> int:
         return out * a.in_features
     if node.op is OpKind.MATMUL:
         return out * node.input_shapes()[0][-1]
+    if node.op is OpKind.EINSUM:
+        a = node.attrs
+        assert isinstance(a, EinsumAttrs)
+        return math.prod(einsum_sizes(a.equation, list(node.input_shapes()), f"node {node.name!r}").values())
+    if node.op is OpKind.CONV_TRANSPOSE:
+        a = node.attrs
+        assert isinstance(a, ConvTransposeAttrs)
+        x = node.input_shapes()[0]  # every input element meets every tap of its group's filters
+        return math.prod(x) * (a.out_channels // a.groups) * math.prod(a.kernel)
     return 0
 
 
 def layer_cost(node: Node) -> LayerCost:
     return LayerCost(
         macs=_macs(node),
-        params=sum(int(p.size) for p in node.params.values()),
+        params=sum(int(p.size) for p in node.params.values() if np.issubdtype(p.dtype, np.floating)),
         input_elems=sum(math.prod(s) for s in node.input_shapes()) if node.inputs else 0,
         output_elems=math.prod(node.shape) if node.shape is not None else 0,
     )

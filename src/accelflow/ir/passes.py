@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from accelflow.ir.fusion import fuse_functions
 from accelflow.ir.graph import Graph, Node
 from accelflow.ir.interpret import propagate_shapes
 from accelflow.ir.ops import GlobalPoolAttrs, OpKind
@@ -38,9 +39,31 @@ def _only_inserts_unit_dims(node: Node) -> bool:
         and dst[0] == src[0]
 
 
+def _softmax_nan_guard(node: Node) -> Node | None:
+    """The softmax ``s`` when ``node`` is ``where(isnan(s), 0, s)``, the guard torch's exporter writes after
+    an attention softmax (a row of all -inf scores, a query that may attend to no key, gives NaN)."""
+    if node.op is not OpKind.WHERE or len(node.inputs) != 3:
+        return None
+    cond, zero, s = node.inputs
+    if s.op is not OpKind.SOFTMAX or cond.op is not OpKind.ISNAN or cond.inputs[0] is not s or cond.users != (node,):
+        return None
+    if zero.op is not OpKind.CONSTANT or zero.params["value"].size != 1 or np.any(zero.params["value"]):
+        return None
+    return s
+
+
 def _rewrite_once(graph: Graph) -> bool:
     """Apply the first applicable rewrite; return whether the graph changed."""
     for node in graph:
+        softmax = _softmax_nan_guard(node)
+        if softmax is not None and node not in graph.outputs:
+            cond, zero = node.inputs[:2]
+            graph.replace_all_uses(node, softmax)
+            graph.erase_node(node)
+            graph.erase_node(cond)
+            if not zero.users and zero not in graph.outputs:
+                graph.erase_node(zero)
+            return True
         bias = node.params.get("bias")
         if bias is not None and not np.any(bias):
             del node.params["bias"]
@@ -83,10 +106,14 @@ def canonicalize(graph: Graph) -> Graph:
       AdaptiveAvgPool+flatten); unit dims inserted before it (Unsqueeze) are dropped;
     * an all-zero bias is no bias (exporters drop it after folding a freshly initialised BatchNorm);
     * a reshape to one dimension is a flatten; chains of reshapes collapse to one;
-    * reshapes and flattens that do not change the shape are removed.
+    * reshapes and flattens that do not change the shape are removed;
+    * decomposed GELU, SiLU, hard-swish and layer norm become single nodes (:func:`fuse_functions`);
+    * the NaN guard after an attention softmax, ``where(isnan(p), 0, p)``, is dropped: it changes a result
+      only for a query that may attend to no key at all (a fully masked row).
     """
     propagate_shapes(graph)
     while _rewrite_once(graph):
         pass
+    fuse_functions(graph)
     graph.check()
     return graph
