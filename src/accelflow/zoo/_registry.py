@@ -29,6 +29,8 @@ class ModelFamily(StrEnum):
     RESNET = "resnet"
     MOBILENET = "mobilenet"
     TCN = "tcn"
+    VIT = "vit"  # vision transformers
+    LM = "lm"  # language models (token ids in)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class ZooSpec:
         default_dataset: name of the accelflow data set the model is trained on by default, or None.
         reference_macs: published multiply-accumulate count at ``input_shape`` (conv + linear layers), or None.
         family: architecture family.
+        input_dtype: element type of the input: ``"float32"`` (images, features) or ``"int64"`` (token ids,
+            ``input_shape`` is then the sequence length).
     """
 
     name: str
@@ -52,6 +56,7 @@ class ZooSpec:
     default_dataset: str | None
     reference_macs: int | None
     family: ModelFamily
+    input_dtype: str = "float32"
 
 
 @dataclass(frozen=True)
