@@ -23,11 +23,12 @@ def _rand(*shape: int) -> np.ndarray:
 
 
 def _model(nodes: list[onnx.NodeProto], inputs: dict[str, tuple[tuple[int, ...], int]],
-           inits: dict[str, np.ndarray], outputs: list[str], opset: int) -> onnx.ModelProto:
+           inits: dict[str, np.ndarray], outputs: list[str], opset: int,
+           shapes: dict[str, tuple[int, ...]] | None = None) -> onnx.ModelProto:
     graph = helper.make_graph(
         nodes, "ops",
         [helper.make_tensor_value_info(k, t, list(s)) for k, (s, t) in inputs.items()],
-        [helper.make_tensor_value_info(o, F, None) for o in outputs],
+        [helper.make_tensor_value_info(o, F, (shapes or {}).get(o)) for o in outputs],
         initializer=[numpy_helper.from_array(v, k) for k, v in inits.items()],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
@@ -42,8 +43,8 @@ def _feed(shape: tuple[int, ...], dtype: int) -> np.ndarray:
 
 def check(tmp_path: Path, nodes: list[onnx.NodeProto], inputs: dict[str, tuple[tuple[int, ...], int]],
           inits: dict[str, np.ndarray] | None = None, outputs: tuple[str, ...] = ("y",), opset: int = 18,
-          expect: OpKind | None = None) -> None:
-    model = _model(nodes, inputs, dict(inits or {}), list(outputs), opset)
+          expect: OpKind | None = None, shapes: dict[str, tuple[int, ...]] | None = None) -> None:
+    model = _model(nodes, inputs, dict(inits or {}), list(outputs), opset, shapes)
     onnx.checker.check_model(model)
     path = tmp_path / "m.onnx"
     onnx.save(model, path)
@@ -303,3 +304,42 @@ def test_a_near_miss_is_not_fused(tmp_path: Path) -> None:
     inits = {"sqrt2": np.float32(np.sqrt(2)), "one": np.float32(1), "half": np.float32(0.6)}
     check(tmp_path, nodes, {"x": ((1, 4, 6), F)}, inits)
     assert not from_onnx(tmp_path / "m.onnx").find(OpKind.GELU)
+
+
+@pytest.mark.parametrize("op", ["ReduceL2", "ReduceL1", "ReduceSumSquare", "ReduceLogSumExp"])
+def test_composite_reductions(tmp_path: Path, op: str) -> None:
+    """ConvNeXtV2's global response norm reads ReduceL2 over the spatial axes."""
+    check(tmp_path, [N(op, ["x", "axes"], ["y"], keepdims=1)], {"x": ((1, 3, 4, 5), F)},
+          {"axes": np.array([2, 3], np.int64)})
+
+
+def test_instance_norm(tmp_path: Path) -> None:
+    check(tmp_path, [N("InstanceNormalization", ["x", "s", "b"], ["y"], epsilon=1e-5)], {"x": ((1, 3, 4, 5), F)},
+          {"s": _rand(3), "b": _rand(3)}, expect=OpKind.LAYERNORM)
+
+
+def test_group_norm_as_poolformer_exports_it(tmp_path: Path) -> None:
+    """torch's legacy exporter writes GroupNorm(1, C) as Reshape, InstanceNormalization, Reshape, Mul, Add."""
+    nodes = [N("Reshape", ["x", "flat"], ["r"]), N("InstanceNormalization", ["r", "one", "zero"], ["i"], epsilon=1e-5),
+             N("Reshape", ["i", "back"], ["b"]), N("Mul", ["b", "w"], ["m"]), N("Add", ["m", "bias"], ["y"])]
+    inits = {"flat": np.array([1, 1, -1], np.int64), "one": np.ones(1, np.float32), "zero": np.zeros(1, np.float32),
+             "back": np.array([1, 4, 3, 3], np.int64), "w": _rand(4, 1, 1), "bias": _rand(4, 1, 1)}
+    check(tmp_path, nodes, {"x": ((1, 4, 3, 3), F)}, inits, expect=OpKind.LAYERNORM)
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_group_normalization_op(tmp_path: Path, groups: int) -> None:
+    check(tmp_path, [N("GroupNormalization", ["x", "s", "b"], ["y"], num_groups=groups, epsilon=1e-5)],
+          {"x": ((1, 4, 3, 3), F)}, {"s": _rand(4), "b": _rand(4)}, opset=21, expect=OpKind.LAYERNORM,
+          shapes={"y": (1, 4, 3, 3)})  # onnx infers no shape for this function operator
+
+
+@pytest.mark.parametrize(("exclusive", "reverse"), [(0, 0), (1, 0), (0, 1)])
+def test_cumsum_of_a_mask_from_token_ids(tmp_path: Path, exclusive: int, reverse: int) -> None:
+    """RoBERTa's position ids: cumsum(ids != pad) * (ids != pad) + pad, looked up in a position table."""
+    nodes = [N("Equal", ["ids", "pad"], ["eq"]), N("Not", ["eq"], ["ne"]), N("Cast", ["ne"], ["m"], to=I64),
+             N("CumSum", ["m", "axis"], ["c"], exclusive=exclusive, reverse=reverse), N("Mul", ["c", "m"], ["cm"]),
+             N("Add", ["cm", "pad"], ["pos"]), N("Gather", ["table", "pos"], ["e"], axis=0),
+             N("Relu", ["e"], ["y"])]
+    inits = {"pad": np.array(1, np.int64), "axis": np.array(1, np.int64), "table": _rand(16, 4)}
+    check(tmp_path, nodes, {"ids": ((1, 6), I64)}, inits, expect=OpKind.CUMSUM)

@@ -21,6 +21,7 @@ from accelflow.ir.ops import (
     ConcatAttrs,
     ConvAttrs,
     ConvTransposeAttrs,
+    CumsumAttrs,
     DType,
     EinsumAttrs,
     ExpandAttrs,
@@ -405,6 +406,17 @@ def _prelu(node: Node, xs: list[Array]) -> Array:
     return np.where(x > 0, x, x * slope.reshape(1, *slope.shape)).astype(x.dtype, copy=False)
 
 
+def _cumsum(node: Node, xs: list[Array]) -> Array:
+    a = node.attrs
+    assert isinstance(a, CumsumAttrs)
+    ax = _ax(a.axis) % xs[0].ndim
+    x = np.flip(xs[0], ax) if a.reverse else xs[0]
+    out = np.cumsum(x, axis=ax, dtype=x.dtype)
+    if a.exclusive:
+        out = out - x
+    return np.flip(out, ax) if a.reverse else out
+
+
 EXEC_RULES: dict[OpKind, Rule[Array]] = {
     OpKind.CONV: _conv,
     OpKind.LINEAR: _linear,
@@ -471,6 +483,7 @@ EXEC_RULES: dict[OpKind, Rule[Array]] = {
     OpKind.EXPAND: _expand,
     OpKind.PAD: _pad,
     OpKind.RESIZE: _resize,
+    OpKind.CUMSUM: _cumsum,
 }
 
 

@@ -345,6 +345,7 @@ SHAPE_RULES: dict[OpKind, Rule[Shape]] = {
     OpKind.EXPAND: _expand_shape,
     OpKind.PAD: _pad_shape,
     OpKind.RESIZE: _resize_shape,
+    OpKind.CUMSUM: _same,
 }
 
 

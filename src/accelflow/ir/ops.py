@@ -48,6 +48,7 @@ __all__ = [
     "ResizeMode",
     "ResizeAttrs",
     "ConvTransposeAttrs",
+    "CumsumAttrs",
     "COMPUTE_OPS",
     "ACTIVATION_OPS",
     "UNARY_OPS",
@@ -130,6 +131,7 @@ class OpKind(enum.StrEnum):
     EXPAND = "expand"  # broadcast to a larger shape
     PAD = "pad"  # constant padding that no conv or pool absorbed
     RESIZE = "resize"  # nearest or (bi)linear up/down-sampling of the spatial axes
+    CUMSUM = "cumsum"  # running sum along one axis (RoBERTa's position ids from its padding mask)
 
 
 #: Operators that carry multiply-accumulate work (weights, or two activations).
@@ -455,6 +457,16 @@ class ResizeAttrs(Attrs):
 
     size: tuple[int, ...]
     mode: ResizeMode = ResizeMode.NEAREST
+
+
+@dataclass(frozen=True)
+class CumsumAttrs(Attrs):
+    """Running sum along ``axis`` (without batch); ``exclusive`` leaves out the element itself, ``reverse``
+    sums from the end."""
+
+    axis: int
+    exclusive: bool = False
+    reverse: bool = False
 
 
 @dataclass(frozen=True)

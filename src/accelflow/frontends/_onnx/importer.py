@@ -22,6 +22,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from accelflow.errors import GraphError, ModelImportError, UnsupportedOperatorError
+from accelflow.frontends._batch import broadcast_batched, view_shape
 from accelflow.frontends._onnx.prepare import ConstantFolder
 from accelflow.ir import Attrs, DType, Graph, InputAttrs, Node, OpKind, PadAttrs, ReshapeAttrs, infer_shape
 
@@ -211,8 +212,7 @@ class Importer:
         """Bind output ``output`` of ``n`` to ``x`` viewed as ONNX shape ``target``: a leading 1 is taken as
         the batch axis (the exporters' batch of 1), otherwise the value has no batch axis."""
         target = tuple(int(d) for d in target)
-        batched = len(target) >= 2 and target[0] == 1
-        ir = target[1:] if batched else target
+        batched, ir = view_shape(target)
         if math.prod(ir) != math.prod(x.shape or ()):
             raise ModelImportError(f"{self.where(n)}: cannot view {x.shape} (without batch) as {target}")
         node = x if x.shape == ir else self.node(n.name or n.output[output], OpKind.RESHAPE, [x], ReshapeAttrs(ir))
@@ -227,9 +227,8 @@ class Importer:
         ``lead`` > 0 (MatMul) excludes the trailing matrix axes from that test."""
         ranks = [self.rank(x) for x in names]
         full = max(ranks)
-        first = [self.shape(x)[0] if self.rank(x) == full and full > lead else None for x in names]
-        batched = any(not self.is_const(x) and self.batched[x] and r == full and full > lead
-                      for x, r in zip(names, ranks, strict=True)) and all(d in (None, 1) for d in first)
+        batched = broadcast_batched([self.shape(x) for x in names],
+                                    [None if self.is_const(x) else self.batched[x] for x in names], lead)
         nodes = []
         for x, r in zip(names, ranks, strict=True):
             if self.is_const(x):

@@ -292,6 +292,32 @@ def _layernorm(imp: Importer, n: onnx.NodeProto) -> None:
              name=param_name(n.input[1]) if n.input[1].endswith(".weight") else None)
 
 
+def _group_norm(imp: Importer, n: onnx.NodeProto) -> None:
+    """InstanceNormalization (a group per channel) and GroupNormalization: a layer norm over each group's
+    channels and positions (the channels viewed as (groups, C/groups * positions)), then a per-channel
+    scale and shift (an affine layer, left out when it is the identity)."""
+    a = imp.attrs(n)
+    x = _feature_map(imp, n, 0, imp.rank(n.input[0]) - 2) if imp.rank(n.input[0]) >= 3 else imp.act(n)
+    assert x.shape is not None
+    channels = x.shape[0]
+    groups = channels if n.op_type == "InstanceNormalization" else int(a["num_groups"])
+    if groups < 1 or channels % groups:
+        raise ModelImportError(f"{imp.where(n)}: {groups} groups for {channels} channels")
+    scale = np.asarray(imp.const(n, 1), dtype=np.float32).reshape(-1)
+    bias = np.asarray(imp.const(n, 2), dtype=np.float32).reshape(-1)
+    if n.op_type == "GroupNormalization" and imp.opset < 21 and scale.size == groups:  # opset 18: per group
+        scale, bias = np.repeat(scale, channels // groups), np.repeat(bias, channels // groups)
+    if scale.size != channels or bias.size != channels:
+        raise ModelImportError(f"{imp.where(n)}: scale/bias of {scale.size}/{bias.size} values for {channels} channels")
+    label = n.name or n.output[0]
+    grouped = imp.reshape(f"{label}/groups", x, (groups, math.prod(x.shape) // groups))
+    norm = imp.node(label, OpKind.LAYERNORM, [grouped], LayerNormAttrs(-1, float(a.get("epsilon", 1e-5))))
+    out = imp.reshape(f"{label}/channels", norm, x.shape)
+    if np.any(scale != 1) or np.any(bias != 0):
+        out = imp.node(f"{label}/affine", OpKind.AFFINE, [out], AffineAttrs(0), {"weight": scale, "bias": bias})
+    imp.bind(n, out, True)
+
+
 def _prelu(imp: Importer, n: onnx.NodeProto) -> None:
     slope = np.asarray(imp.const(n, 1), dtype=np.float32)
     name = n.input[0]
@@ -382,6 +408,8 @@ NN_HANDLERS: dict[str, Handler] = {
     "Einsum": _einsum,
     "BatchNormalization": _batchnorm,
     "LayerNormalization": _layernorm,
+    "InstanceNormalization": _group_norm,
+    "GroupNormalization": _group_norm,
     "PRelu": _prelu,
     "MaxPool": _pool,
     "AveragePool": _pool,

@@ -13,15 +13,16 @@ import numpy as np
 import onnx
 
 from accelflow.errors import ModelImportError, UnsupportedOperatorError
+from accelflow.frontends._batch import is_feature_map
 from accelflow.frontends._onnx.importer import Handler, Importer, PendingPad, dtype_of
 from accelflow.frontends._onnx.prepare import MAX_FOLDED_ELEMENTS
 from accelflow.ir import (
-    ACTIVATION_OPS,
     BOOLEAN_OPS,
     AlphaAttrs,
     CastAttrs,
     ClipAttrs,
     ConcatAttrs,
+    CumsumAttrs,
     DType,
     ExpandAttrs,
     GatherAttrs,
@@ -272,7 +273,7 @@ def _emit_transpose(imp: Importer, n: onnx.NodeProto, x: Node, perm: tuple[int, 
     if perm == tuple(range(len(perm))):
         imp.bind(n, x, batched)
     elif [p for p in perm if x.shape[p] != 1] == [i for i, d in enumerate(x.shape) if d != 1]:  # only unit axes move
-        imp.bind(n, imp.reshape(n.name or n.output[0], x, tuple(x.shape[p] for p in perm)), batched)
+        imp.reshape_to(n, x, ((1,) if batched else ()) + tuple(x.shape[p] for p in perm))  # a leading 1: the batch
     else:
         imp.emit(n, OpKind.TRANSPOSE, [x], TransposeAttrs(perm), batched=batched)
 
@@ -466,45 +467,66 @@ _REDUCE_OPS = {"ReduceMean": OpKind.REDUCE_MEAN, "ReduceSum": OpKind.REDUCE_SUM,
                "ReduceMin": OpKind.REDUCE_MIN}
 
 
-def _reduce(imp: Importer, n: onnx.NodeProto) -> None:
+def _reduce_node(imp: Importer, n: onnx.NodeProto, x: Node, op: OpKind) -> tuple[Node, bool]:
+    """Reduce ``x`` (which has the shape of ``n``'s input) as ``n`` says: the node and whether it is batched."""
     a = imp.attrs(n)
     name = n.input[0]
     rank = imp.rank(name)
     axes = imp.ints(n, 1, "axes")
     keep = bool(int(a.get("keepdims", 1)))
-    x = imp.act(n)
     if not axes:
         if int(a.get("noop_with_empty_axes", 0)):
-            imp.bind(n, x, imp.batched[name])
-            return
+            return x, imp.batched[name]
         axes = list(range(rank))
     full = sorted({ax % rank for ax in axes})
     ir = [imp.ir_axis(n, name, ax) for ax in full]
     kept = [ax for ax in ir if ax is not None]
     batched = imp.batched[name] and (keep or None not in ir)
     spatial = list(range(1, len(x.shape or ())))
-    if n.op_type == "ReduceMean" and imp.batched[name] and None not in ir and kept == spatial and _feature_map(x):
-        imp.emit(n, OpKind.GLOBAL_AVGPOOL, [x], GlobalPoolAttrs(keepdims=keep), batched=True)
-        return
+    label = n.name or n.output[0]
+    if op is OpKind.REDUCE_MEAN and imp.batched[name] and None not in ir and kept == spatial and is_feature_map(x):
+        return imp.node(label, OpKind.GLOBAL_AVGPOOL, [x], GlobalPoolAttrs(keepdims=keep)), True
     if not kept:  # only the batch axis of size 1
-        imp.reshape_to(n, x, [d for i, d in enumerate(imp.shape(name)) if keep or i not in full] or [1])
-        return
-    node = imp.node(n.name or n.output[0], _REDUCE_OPS[n.op_type], [x], ReduceAttrs(tuple(kept), keep))
+        target = [d for i, d in enumerate(imp.shape(name)) if keep or i not in full] or [1]
+        out = len(target) >= 2 and target[0] == 1
+        return imp.reshape(label, x, tuple(target[1:] if out else target)), out
+    return imp.node(label, op, [x], ReduceAttrs(tuple(kept), keep)), batched
+
+
+def _reduce(imp: Importer, n: onnx.NodeProto) -> None:
+    node, batched = _reduce_node(imp, n, imp.act(n), _REDUCE_OPS[n.op_type])
     imp.bind(n, node, batched)
 
 
-def _feature_map(x: Node) -> bool:
-    """Whether ``x`` is a channels-first feature map (C, H, W) or (C, L) made by convolutions or pooling,
-    whose mean over the trailing axes is global average pooling (not, say, a layer norm's mean)."""
-    if len(x.shape or ()) == 3:
-        return True
-    for _ in range(32):
-        if x.op in (OpKind.CONV, OpKind.CONV_TRANSPOSE, OpKind.MAXPOOL, OpKind.AVGPOOL, OpKind.AFFINE):
-            return True
-        if not x.inputs or x.op not in ACTIVATION_OPS | {OpKind.ADD, OpKind.MUL, OpKind.RESHAPE}:
-            return False
-        x = x.inputs[0]
-    return False
+def _reduce_composite(imp: Importer, n: onnx.NodeProto) -> None:
+    """ReduceL1, ReduceL2, ReduceSumSquare, ReduceLogSumExp: an element-wise step, a sum, an element-wise step."""
+    x = imp.act(n)
+    label = n.name or n.output[0]
+    before = {"ReduceL1": OpKind.ABS, "ReduceLogSumExp": OpKind.EXP}.get(n.op_type)
+    if n.op_type in ("ReduceL2", "ReduceSumSquare"):
+        x = imp.node(f"{label}/square", OpKind.MUL, [x, x])
+    elif before is not None:
+        x = imp.node(f"{label}/{before.value}", before, [x])
+    node, batched = _reduce_node(imp, n, x, OpKind.REDUCE_SUM)
+    after = {"ReduceL2": OpKind.SQRT, "ReduceLogSumExp": OpKind.LOG}.get(n.op_type)
+    if after is not None:
+        node = imp.node(f"{label}/{after.value}", after, [node])
+    imp.bind(n, node, batched)
+
+
+def _cumsum(imp: Importer, n: onnx.NodeProto) -> None:
+    a = imp.attrs(n)
+    name = n.input[0]
+    axis = int(np.asarray(imp.const(n, 1)).reshape(-1)[0])
+    ax = imp.ir_axis(n, name, axis)
+    x = imp.act(n)
+    if ax is None:  # a running sum over the batch axis of size 1 is the data itself
+        if int(a.get("exclusive", 0)):
+            raise UnsupportedOperatorError(f"{imp.where(n)}: exclusive CumSum over the batch axis")
+        imp.bind(n, x, imp.batched[name])
+        return
+    imp.emit(n, OpKind.CUMSUM, [x], CumsumAttrs(ax, bool(int(a.get("exclusive", 0))), bool(int(a.get("reverse", 0)))),
+             batched=imp.batched[name])
 
 
 def _global_max(imp: Importer, n: onnx.NodeProto) -> None:
@@ -577,5 +599,10 @@ TENSOR_HANDLERS: dict[str, Handler] = {
     "ReduceSum": _reduce,
     "ReduceMax": _reduce,
     "ReduceMin": _reduce,
+    "ReduceL1": _reduce_composite,
+    "ReduceL2": _reduce_composite,
+    "ReduceSumSquare": _reduce_composite,
+    "ReduceLogSumExp": _reduce_composite,
     "GlobalMaxPool": _global_max,
+    "CumSum": _cumsum,
 }
