@@ -3,13 +3,13 @@ thresholded activation behave as documented."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from accelflow.errors import ConfigError
 from accelflow.zoo import (
@@ -28,36 +28,33 @@ ALL = names()
 EXPECTED = {
     "jet_dnn", "digits_mlp", "fmnist_mlp", "lenet5", "vgg7", "resnet8", "resnet20", "resnet18", "resnet50",
     "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "mobilenet_v2_tiny", "mobilenet_v3_tiny",
-    "tc_resnet8",
+    "tc_resnet8", "shufflenet_v2", "convnext_tiny", "convnext_nano", "vit_tiny", "vit_nano", "bert_tiny",
+    "gpt2_tiny", "gpt2_small",
 }  # fmt: skip
+#: Models whose forward pass at the spec's input takes long on a CPU (GPT-2 small: 1,024 tokens, 124 M weights).
+SLOW = {"gpt2_small"}
+ACTIVATIONS = nn.ReLU | nn.ReLU6 | nn.Hardswish | nn.Hardsigmoid | nn.GELU | nn.Tanh | nn.Softmax
 
 
 def forward_counting_macs(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """Run ``model(x)`` and return the output and the multiply-accumulates of its conv and linear layers
-    per sample (out_elems * in_ch/groups * prod(kernel) for conv, in * out for linear), via forward hooks.
-    """
-    total = 0
+    """Run ``model(x)`` and return the output and its multiply-accumulates per sample: PyTorch's
+    ``FlopCounterMode`` FLOPs / 2 (convolutions, matrix products of weights and of activations)."""
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        out = model(x)
+    return out, counter.get_total_flops() // 2 // x.shape[0]
 
-    def hook(module: nn.Module, _inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
-        nonlocal total
-        if isinstance(module, nn.Linear):
-            total += out.numel() * module.in_features
-        else:
-            assert isinstance(module, nn.Conv1d | nn.Conv2d)
-            total += out.numel() * (module.in_channels // module.groups) * math.prod(module.kernel_size)
 
-    handles = [
-        m.register_forward_hook(hook)
-        for m in model.modules()
-        if isinstance(m, nn.Conv1d | nn.Conv2d | nn.Linear)
-    ]
-    try:
-        with torch.no_grad():
-            out = model(x)
-    finally:
-        for h in handles:
-            h.remove()
-    return out, total // x.shape[0]
+def example_input(s: ZooSpec, batch: int = 2) -> torch.Tensor:
+    """A seeded batch for the model: float features, or token ids below 1,000 for a language model."""
+    gen = torch.Generator().manual_seed(0)
+    if s.input_dtype == "int64":
+        return torch.randint(0, 1000, (batch, *s.input_shape), generator=gen)
+    return torch.randn(batch, *s.input_shape, generator=gen)
+
+
+def output_shape(s: ZooSpec, batch: int) -> tuple[int, ...]:
+    """Logits per sample, or per token for a decoder's LM head."""
+    return (batch, *s.input_shape, s.num_classes) if s.name.startswith("gpt2") else (batch, s.num_classes)
 
 
 @dataclass(frozen=True)
@@ -71,11 +68,11 @@ class Built:
     macs: int
 
 
-@pytest.fixture(scope="module", params=ALL)
+@pytest.fixture(scope="module", params=[pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in ALL])
 def built(request: pytest.FixtureRequest) -> Built:
     s = spec(request.param)
     model = create(request.param)
-    x = torch.randn(2, *s.input_shape, generator=torch.Generator().manual_seed(0))
+    x = example_input(s)
     out, macs = forward_counting_macs(model, x)
     return Built(s, model, x, out, macs)
 
@@ -91,18 +88,21 @@ def test_registry_lists_expected_models() -> None:
 def test_spec_is_consistent(built: Built) -> None:
     s = built.spec
     assert isinstance(s.family, ModelFamily)
-    assert s.family in {"mlp", "cnn", "resnet", "mobilenet", "tcn"}
+    assert s.family in set(ModelFamily)
     opts = options(s.name)
-    assert opts["num_classes"] == s.num_classes
-    if "in_channels" in opts:
-        assert opts["in_channels"] == s.input_shape[0]
+    assert opts.get("num_classes", opts.get("vocab_size")) == s.num_classes
+    if s.family == "lm":
+        assert s.input_dtype == "int64" and len(s.input_shape) == 1 and "vocab_size" in opts
+    elif "in_channels" in opts:
+        assert opts["in_channels"] == s.input_shape[0] and s.input_dtype == "float32"
+        assert opts.get("input_size", s.input_shape[-1]) == s.input_shape[-1]
     else:
         assert opts["in_features"] == s.input_shape[0]
 
 
 def test_forward_shape_and_eval_mode(built: Built) -> None:
     assert not built.model.training
-    assert built.out.shape == (2, built.spec.num_classes)
+    assert built.out.shape == output_shape(built.spec, 2)
     assert torch.isfinite(built.out).all()
 
 
@@ -115,7 +115,7 @@ def test_fx_traceable_and_equivalent(built: Built) -> None:
 def test_each_activation_module_is_called_once(built: Built) -> None:
     # Per-layer thresholds need one module per activation site: no instance shared or called twice.
     model = built.model
-    kinds = nn.ReLU | nn.ReLU6 | nn.Hardswish | nn.Hardsigmoid
+    kinds = ACTIVATIONS
     refs = [m for _, m in model.named_modules(remove_duplicate=False) if isinstance(m, kinds)]
     assert len(refs) == len({id(m) for m in refs})
     traced = torch.fx.symbolic_trace(model)
@@ -171,6 +171,48 @@ def test_imagenet_parameter_counts_match_torchvision() -> None:
         assert sum(p.numel() for p in create(name).parameters()) == params, name
 
 
+def test_modern_parameter_counts_match_the_references() -> None:
+    # torchvision's ShuffleNetV2 x1.0 and ConvNeXt-T, timm's ViT-Ti/16, google/bert_uncased_L-2_H-128_A-2
+    # (BertModel, pooler included, + our 2-class classifier), Hugging Face's gpt2 (tied head).
+    expected = {"shufflenet_v2": 2_278_604, "convnext_tiny": 28_589_128, "vit_tiny": 5_717_416,
+                "bert_tiny": 4_385_920 + 258, "gpt2_small": 124_439_808}
+    for name, params in expected.items():
+        with torch.device("meta"):  # shapes only: no memory, no init time
+            model = create(name)
+        assert sum(p.numel() for p in model.parameters()) == params, name
+
+
+def test_channel_shuffle_interleaves_the_two_halves() -> None:
+    from accelflow.zoo.shufflenet import channel_shuffle
+
+    x = torch.arange(6.0).reshape(1, 6, 1, 1)
+    assert channel_shuffle(x, 2).flatten().tolist() == [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
+
+
+def test_gpt2_is_causal_and_ties_its_head_to_the_embedding() -> None:
+    model = create("gpt2_tiny", vocab_size=97)
+    ids = torch.randint(0, 97, (1, 16), generator=torch.Generator().manual_seed(0))
+    changed = ids.clone()
+    changed[0, 10:] = (changed[0, 10:] + 1) % 97
+    with torch.no_grad():
+        a, b = model(ids), model(changed)
+    torch.testing.assert_close(a[:, :10], b[:, :10])  # no position looks ahead
+    assert not torch.allclose(a[:, 10:], b[:, 10:])
+    assert all(p is not model.wte.weight for n, p in model.named_parameters() if n != "wte.weight")
+    with torch.no_grad():
+        model.wte.weight[5].zero_()
+        assert torch.all(model(ids)[..., 5] == 0)  # logit of token 5 = hidden . wte[5]
+
+
+def test_bert_attends_both_ways() -> None:
+    model = create("bert_tiny", vocab_size=97)
+    ids = torch.randint(0, 97, (1, 16), generator=torch.Generator().manual_seed(0))
+    changed = ids.clone()
+    changed[0, -1] = (changed[0, -1] + 1) % 97
+    with torch.no_grad():
+        assert not torch.allclose(model(ids), model(changed))  # the last token reaches the first
+
+
 @pytest.mark.parametrize(
     ("name", "kwargs", "x_shape", "n_out"),
     [
@@ -181,6 +223,10 @@ def test_imagenet_parameter_counts_match_torchvision() -> None:
         ("mobilenet_v2_tiny", {"width_mult": 0.5}, (2, 1, 28, 28), 10),
         ("mobilenet_v3_tiny", {"in_channels": 3}, (2, 3, 32, 32), 10),
         ("tc_resnet8", {"num_classes": 35}, (2, 40, 101), 35),
+        ("shufflenet_v2", {"in_channels": 1, "num_classes": 10}, (2, 1, 64, 64), 10),
+        ("convnext_nano", {"in_channels": 3, "dims": (8, 16), "depths": (1, 1)}, (2, 3, 32, 32), 10),
+        ("vit_nano", {"patch_size": 7, "dim": 32, "heads": 2}, (2, 1, 28, 28), 10),
+        ("vit_tiny", {"input_size": 32, "num_classes": 5}, (2, 3, 32, 32), 5),
     ],
 )
 def test_option_overrides(name: str, kwargs: dict[str, object], x_shape: tuple[int, ...], n_out: int) -> None:

@@ -17,11 +17,18 @@ from accelflow.errors import ModelImportError
 __all__ = ["export_onnx"]
 
 
-def export_onnx(model: nn.Module, input_shape: Sequence[int], path: str | Path, opset: int = 18) -> Path:
-    """Write ``model`` (eval mode, batch 1, static shapes) to ``path`` with torch's default exporter."""
+def export_onnx(model: nn.Module, input_shape: Sequence[int], path: str | Path, opset: int = 18,
+                dtype: str = "float32") -> Path:
+    """Write ``model`` (eval mode, batch 1, static shapes) to ``path`` with torch's default exporter.
+
+    ``dtype`` is the input's element type: ``"float32"``, or ``"int64"`` for token ids (a zoo spec's
+    ``input_dtype``).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    example = torch.zeros(1, *[int(d) for d in input_shape])
+    if dtype not in ("float32", "int64"):
+        raise ModelImportError(f"cannot export with input dtype {dtype!r}: use 'float32' or 'int64'")
+    example = torch.zeros(1, *[int(d) for d in input_shape], dtype=getattr(torch, dtype))
     sink = io.StringIO()
     quiet = logging.getLogger("torch.onnx")
     level = quiet.level

@@ -1,10 +1,23 @@
 """The IR back to PyTorch: a :class:`torch.fx.GraphModule` that computes what the graph computes.
 
 What it is for: an ONNX file (weights included) becomes a PyTorch module that can be run, thresholded and
-fine-tuned, so `accelflow hass net.onnx` searches the network it describes. Weight layers, activations and
-pools become submodules named after their IR nodes (``features.0.Conv`` -> ``features_0_Conv``), so the
-HASS search space sees convs and the ReLUs that feed them exactly as in a hand-written model; everything
+fine-tuned, so `accelflow hass net.onnx` searches the network it describes. Layers with weights (conv,
+transposed conv, linear, embedding, layer norm, affine, PReLU), activations and pools become submodules
+named after their IR nodes (``features.0.Conv`` -> ``features_0_Conv``), so the HASS search space sees convs
+and the ReLUs that feed them exactly as in a hand-written model; constant tensors become buffers; everything
 else is a function call. BatchNorm reaches the module folded into its conv, as the IR holds it.
+
+Every operator of :class:`accelflow.ir.OpKind` converts, with the IR's batch semantics (the batch axis
+carried apart, other axes right-aligned when operands broadcast): the module reproduces
+:func:`accelflow.ir.execute` to float rounding, for float and int64 (token id) inputs. Shapes are resolved
+here, from the IR, so the module's code never branches on a tensor's shape: it traces again with
+``torch.fx`` (as HASS does).
+
+Example::
+
+    >>> from accelflow.frontends import from_onnx, to_torch
+    >>> module = to_torch(from_onnx("net.onnx"))      # doctest: +SKIP
+    >>> logits = module(torch.randn(8, 1, 28, 28))     # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -12,125 +25,81 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
 from accelflow.errors import UnsupportedOperatorError
+from accelflow.frontends import _torch_layers as L
 from accelflow.ir import (
+    CastAttrs,
+    ClipAttrs,
     ConcatAttrs,
-    ConvAttrs,
+    CumsumAttrs,
+    DType,
+    EinsumAttrs,
+    ExpandAttrs,
+    GatherAttrs,
     GlobalPoolAttrs,
     Graph,
-    HardSigmoidAttrs,
     Node,
     OpKind,
-    PoolAttrs,
+    PadAttrs,
+    ReduceAttrs,
+    ResizeAttrs,
+    ResizeMode,
+    SliceAttrs,
     SoftmaxAttrs,
-    ThresholdAttrs,
+    TransposeAttrs,
 )
-from accelflow.zoo.layers import PadConv2d, PadMaxPool2d, ThresholdReLU
 
 __all__ = ["to_torch"]
 
-
-class _HardSigmoid(nn.Module):
-    """``clip(alpha * x + beta, 0, 1)`` for any ONNX alpha/beta (``nn.Hardsigmoid`` is alpha 1/6, beta 1/2)."""
-
-    def __init__(self, alpha: float, beta: float) -> None:
-        super().__init__()
-        self.alpha, self.beta = float(alpha), float(beta)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.clamp(x * self.alpha + self.beta, 0.0, 1.0)
+_TORCH_DTYPES = {DType.FLOAT32: torch.float32, DType.INT64: torch.int64, DType.BOOL: torch.bool}
 
 
-def _symmetric(padding: tuple[int, ...], n: int) -> tuple[int, ...] | None:
-    """The per-axis pad when begin and end pads are equal, else None."""
-    begin, end = padding[:n], padding[n:]
-    return tuple(begin) if begin == end else None
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array).copy())
 
 
-def _unequal(node: Node, what: str) -> UnsupportedOperatorError:
-    return UnsupportedOperatorError(f"node {node.name!r}: unequal begin/end padding {node.attrs.padding} "  # type: ignore[union-attr]
-                                    f"of a {what} has no PyTorch module; unequal pads convert for 2-D convs "
-                                    "and 2-D max pooling without ceil mode")
+# ---------------------------------------------------------------------------------- the rest as calls
 
 
-def _conv(node: Node) -> nn.Module:
-    a = node.attrs
-    assert isinstance(a, ConvAttrs)
-    pad = _symmetric(a.padding, a.spatial_dims)
-    conv: nn.Conv1d | nn.Conv2d
-    if pad is not None:
-        cls = nn.Conv1d if a.spatial_dims == 1 else nn.Conv2d
-        conv = cls(a.in_channels, a.out_channels, a.kernel, stride=a.stride, dilation=a.dilation, groups=a.groups,
-                   padding=pad, bias=node.bias is not None)
-    elif a.spatial_dims == 2:  # e.g. TensorFlow 'SAME' with stride 2: one more row/column at the end
-        conv = PadConv2d(a.in_channels, a.out_channels, a.kernel, a.padding, stride=a.stride,  # type: ignore[arg-type]
-                         dilation=a.dilation, groups=a.groups, bias=node.bias is not None)
-    else:
-        raise _unequal(node, "1-D conv")
-    with torch.no_grad():
-        conv.weight.copy_(torch.from_numpy(node.params["weight"]).reshape(conv.weight.shape))
-        if node.bias is not None:
-            conv.bias.copy_(torch.from_numpy(node.bias))
-    return conv
+@dataclass
+class _Builder:
+    """The module and fx graph under construction, and what is known about each IR node's value."""
+
+    root: nn.Module = field(default_factory=nn.Module)
+    g: torch.fx.Graph = field(default_factory=torch.fx.Graph)
+    values: dict[Node, torch.fx.Node] = field(default_factory=dict)
+    batched: dict[Node, bool] = field(default_factory=dict)  # False: computed from constants only (batch 1)
+    taken: set[str] = field(default_factory=set)
+
+    def name(self, base: str) -> str:
+        """An attribute name from an IR node name: identifier characters only, unique."""
+        out = re.sub(r"\W", "_", base).strip("_") or "node"
+        out = f"n_{out}" if out[0].isdigit() else out
+        unique, k = out, 1
+        while unique in self.taken:
+            k += 1
+            unique = f"{out}_{k}"
+        self.taken.add(unique)
+        return unique
+
+    def buffer(self, base: str, array: np.ndarray) -> torch.fx.Node:
+        target = self.name(base)
+        self.root.register_buffer(target, _tensor(array))
+        return self.g.get_attr(target)
+
+    def call(self, fn: Callable[..., object], *args: object, **kwargs: object) -> torch.fx.Node:
+        return self.g.call_function(fn, tuple(args), kwargs)  # type: ignore[arg-type]
 
 
-def _linear(node: Node) -> nn.Module:
-    out_features, in_features = node.params["weight"].shape
-    linear = nn.Linear(in_features, out_features, bias=node.bias is not None)
-    with torch.no_grad():
-        linear.weight.copy_(torch.from_numpy(node.params["weight"]))
-        if node.bias is not None:
-            linear.bias.copy_(torch.from_numpy(node.bias))
-    return linear
-
-
-def _pool(node: Node) -> nn.Module:
-    a = node.attrs
-    assert isinstance(a, PoolAttrs)
-    n = len(a.kernel)
-    pad = _symmetric(a.padding, n)
-    if pad is None:
-        if node.op is not OpKind.MAXPOOL or n != 2 or a.ceil_mode:
-            raise _unequal(node, f"{n}-D {node.op.value}" + (" in ceil mode" if a.ceil_mode else ""))
-        return PadMaxPool2d(a.kernel, a.stride, a.padding)  # type: ignore[arg-type]
-    if node.op is OpKind.MAXPOOL:
-        return (nn.MaxPool1d if n == 1 else nn.MaxPool2d)(a.kernel, a.stride, pad, ceil_mode=a.ceil_mode)
-    return (nn.AvgPool1d if n == 1 else nn.AvgPool2d)(a.kernel, a.stride, pad, ceil_mode=a.ceil_mode,
-                                                      count_include_pad=a.count_include_pad)
-
-
-def _threshold(node: Node) -> nn.Module:
-    a = node.attrs
-    assert isinstance(a, ThresholdAttrs)
-    return ThresholdReLU(a.threshold, a.clip)
-
-
-def _hardsigmoid(node: Node) -> nn.Module:
-    a = node.attrs
-    assert isinstance(a, HardSigmoidAttrs)
-    return _HardSigmoid(a.alpha, a.beta)
-
-
-#: Operators that become submodules (what HASS and the training loop look for).
-_MODULES: dict[OpKind, Callable[[Node], nn.Module]] = {
-    OpKind.CONV: _conv,
-    OpKind.LINEAR: _linear,
-    OpKind.RELU: lambda node: nn.ReLU(),
-    OpKind.RELU6: lambda node: nn.ReLU6(),
-    OpKind.THRESHOLD_RELU: _threshold,
-    OpKind.HARDSWISH: lambda node: nn.Hardswish(),
-    OpKind.HARDSIGMOID: _hardsigmoid,
-    OpKind.SIGMOID: lambda node: nn.Sigmoid(),
-    OpKind.SILU: lambda node: nn.SiLU(),
-    OpKind.MAXPOOL: _pool,
-    OpKind.AVGPOOL: _pool,
-}
+Emit = Callable[[_Builder, Node, list[torch.fx.Node]], torch.fx.Node]
 
 
 def _dim(axis: int) -> int:
@@ -138,69 +107,260 @@ def _dim(axis: int) -> int:
     return axis + 1 if axis >= 0 else axis
 
 
-def _call(g: torch.fx.Graph, node: Node, args: list[torch.fx.Node]) -> torch.fx.Node:
-    """The function call computing a parameter-free ``node``."""
-    a = node.attrs
-    if node.op is OpKind.ADD:
-        return g.call_function(operator.add, (args[0], args[1]))
-    if node.op is OpKind.MUL:
-        return g.call_function(operator.mul, (args[0], args[1]))
-    if node.op is OpKind.MATMUL:
-        return g.call_function(torch.matmul, (args[0], args[1]))
-    if node.op is OpKind.FLATTEN:
-        return g.call_function(torch.flatten, (args[0], 1))
-    if node.op is OpKind.RESHAPE:
-        assert node.shape is not None
-        return g.call_function(torch.reshape, (args[0], (-1, *node.shape)))
-    if node.op is OpKind.CONCAT:
-        assert isinstance(a, ConcatAttrs)
-        return g.call_function(torch.cat, (tuple(args),), {"dim": _dim(a.axis)})
-    if node.op is OpKind.SOFTMAX:
-        assert isinstance(a, SoftmaxAttrs)
-        return g.call_function(F.softmax, (args[0],), {"dim": _dim(a.axis)})
-    if node.op is OpKind.GLOBAL_AVGPOOL:
-        assert isinstance(a, GlobalPoolAttrs) and node.inputs[0].shape is not None
-        dims = tuple(range(2, 1 + len(node.inputs[0].shape)))
-        return g.call_function(torch.mean, (args[0], dims), {"keepdim": a.keepdims})
-    raise UnsupportedOperatorError(f"node {node.name!r}: operator {node.op.value!r} has no PyTorch conversion; "
-                                   f"supported: {', '.join(sorted(o.value for o in (*_MODULES, *_CALLS)))}")
+def _rank(node: Node) -> int:
+    assert node.shape is not None
+    return len(node.shape)
 
 
-_CALLS = (OpKind.ADD, OpKind.MUL, OpKind.MATMUL, OpKind.FLATTEN, OpKind.RESHAPE, OpKind.CONCAT, OpKind.SOFTMAX,
-          OpKind.GLOBAL_AVGPOOL)
+def _align(b: _Builder, x: torch.fx.Node, extra: int) -> torch.fx.Node:
+    """``x`` with ``extra`` size-1 axes inserted after its batch axis (none: ``x`` itself)."""
+    return b.call(operator.getitem, x, (slice(None), *([None] * extra), Ellipsis)) if extra > 0 else x
 
 
-def _module_name(name: str, taken: set[str]) -> str:
-    """A submodule name from an IR node name: identifier characters only, unique."""
-    base = re.sub(r"\W", "_", name).strip("_") or "node"
-    base = f"n_{base}" if base[0].isdigit() else base
-    out, k = base, 1
-    while out in taken:
-        k += 1
-        out = f"{base}_{k}"
-    taken.add(out)
+def _aligned(b: _Builder, node: Node, args: list[torch.fx.Node]) -> list[torch.fx.Node]:
+    """The operands, those of lower rank given size-1 axes after their batch axis: PyTorch right-aligns every
+    axis, the batch included, where the IR right-aligns the axes after the batch."""
+    rank = max(_rank(p) for p in node.inputs)
+    return [_align(b, a, rank - _rank(p)) for p, a in zip(node.inputs, args, strict=True)]
+
+
+def _elementwise(fn: Callable[..., torch.Tensor]) -> Emit:
+    return lambda b, node, args: b.call(fn, *_aligned(b, node, args))
+
+
+def _unary(fn: Callable[..., torch.Tensor]) -> Emit:
+    return lambda b, node, args: b.call(fn, args[0])
+
+
+def _matmul(b: _Builder, node: Node, args: list[torch.fx.Node]) -> torch.fx.Node:
+    """NumPy's matmul on the axes after the batch: a 1-D operand is a vector (made a matrix, then its axis
+    dropped from the product), operands of unequal rank aligned after their batch axis."""
+    (rx, ry), (x, y) = (_rank(p) for p in node.inputs), args
+    vx, vy = rx == 1, ry == 1
+    x = b.g.call_method("unsqueeze", (x, 1)) if vx else x
+    y = b.g.call_method("unsqueeze", (y, 2)) if vy else y
+    rank = max(rx + vx, ry + vy)
+    out = b.call(torch.matmul, _align(b, x, rank - rx - vx), _align(b, y, rank - ry - vy))
+    if vx or vy:
+        index = (Ellipsis, 0, 0) if vx and vy else (Ellipsis, 0, slice(None)) if vx else (Ellipsis, 0)
+        out = b.call(operator.getitem, out, index)
     return out
 
 
+def _where(b: _Builder, node: Node, args: list[torch.fx.Node]) -> torch.fx.Node:
+    cond, x, y = _aligned(b, node, args)
+    return b.call(torch.where, b.g.call_method("to", (cond, torch.bool)), x, y)  # any non-zero is true
+
+
+def _einsum(b: _Builder, node: Node, args: list[torch.fx.Node]) -> torch.fx.Node:
+    a = node.attrs
+    assert isinstance(a, EinsumAttrs)
+    terms, out = a.terms
+    return b.call(torch.einsum, ",".join(f"...{t}" for t in terms) + f"->...{out}", *args)
+
+
+def _concat(b: _Builder, node: Node, args: list[torch.fx.Node]) -> torch.fx.Node:
+    a = node.attrs
+    assert isinstance(a, ConcatAttrs)
+    # constants (batch 1) meeting batched values, such as a class token, first take their batch size
+    batched = [a for p, a in zip(node.inputs, args, strict=True) if b.batched[p]]
+    if batched and len(batched) < len(args):
+        batch = b.g.call_method("size", (batched[0], 0))  # broadcast_to, not a method of a buffer: traceable
+        args = [a if b.batched[p] else b.call(torch.broadcast_to, a, (batch, *p.shape))  # type: ignore[misc]
+                for p, a in zip(node.inputs, args, strict=True)]
+    return b.call(torch.cat, list(args), _dim(a.axis))
+
+
+def _reshape(b: _Builder, node: Node, args: list[torch.fx.Node]) -> torch.fx.Node:
+    assert node.shape is not None
+    return b.call(torch.reshape, args[0], (-1, *node.shape))
+
+
+def _softmax(b: _Builder, node: Node, args: list[torch.fx.Node]) -> torch.fx.Node:
+    assert isinstance(node.attrs, SoftmaxAttrs)
+    return b.call(F.softmax, args[0], dim=_dim(node.attrs.axis))
+
+
+def _global_avgpool(b: _Builder, node: Node, args: list[torch.fx.Node]) -> torch.fx.Node:
+    a = node.attrs
+    assert isinstance(a, GlobalPoolAttrs)
+    dims = tuple(range(2, 1 + _rank(node.inputs[0])))
+    return b.call(torch.mean, args[0], dims, keepdim=a.keepdims)
+
+
+def _constant(b: _Builder, node: Node, args: list[torch.fx.Node]) -> torch.fx.Node:
+    return b.buffer(node.name, node.params["value"][None])
+
+
+def _cast(b: _Builder, node: Node, args: list[torch.fx.Node]) -> torch.fx.Node:
+    assert isinstance(node.attrs, CastAttrs)
+    return b.g.call_method("to", (args[0], _TORCH_DTYPES[node.attrs.dtype]))
+
+
+def _clip(b: _Builder, node: Node, args: list[torch.fx.Node]) -> torch.fx.Node:
+    a = node.attrs
+    assert isinstance(a, ClipAttrs)
+    if a.lo is None and a.hi is None:
+        return args[0]
+    return b.call(torch.clamp, args[0], min=a.lo, max=a.hi)
+
+
+def _cumsum(b: _Builder, node: Node, args: list[torch.fx.Node]) -> torch.fx.Node:
+    a = node.attrs
+    assert isinstance(a, CumsumAttrs)
+    dim = _dim(a.axis % _rank(node.inputs[0]))
+    x = b.call(torch.flip, args[0], (dim,)) if a.reverse else args[0]
+    out = b.call(torch.cumsum, x, dim)
+    if a.exclusive:
+        out = b.call(operator.sub, out, x)
+    return b.call(torch.flip, out, (dim,)) if a.reverse else out
+
+
+def _reduce(fn: Callable[..., torch.Tensor]) -> Emit:
+    def emit(b: _Builder, node: Node, args: list[torch.fx.Node]) -> torch.fx.Node:
+        a = node.attrs
+        assert isinstance(a, ReduceAttrs)
+        rank = _rank(node.inputs[0])
+        return b.call(fn, args[0], tuple(_dim(ax % rank) for ax in a.axes), keepdim=a.keepdims)
+
+    return emit
+
+
+def _transpose(b: _Builder, node: Node, args: list[torch.fx.Node]) -> torch.fx.Node:
+    assert isinstance(node.attrs, TransposeAttrs)
+    return b.call(torch.permute, args[0], (0, *(p + 1 for p in node.attrs.perm)))
+
+
+def _slice(b: _Builder, node: Node, args: list[torch.fx.Node]) -> torch.fx.Node:
+    a = node.attrs
+    assert isinstance(a, SliceAttrs)
+    index: list[slice] = [slice(None)] * (_rank(node.inputs[0]) + 1)
+    for ax, start, end, step in zip(a.axes, a.starts, a.ends, a.steps, strict=True):
+        index[ax + 1] = slice(start, end, step)
+    return b.call(operator.getitem, args[0], tuple(index))
+
+
+def _gather(b: _Builder, node: Node, args: list[torch.fx.Node]) -> torch.fx.Node:
+    a = node.attrs
+    assert isinstance(a, GatherAttrs) and node.inputs[0].shape is not None
+    x = node.inputs[0].shape
+    axis = a.axis % len(x)
+    indices = node.params["indices"].astype(np.int64) % x[axis]  # np.take's negative indices count from the end
+    if indices.ndim == 0:
+        return b.call(torch.select, args[0], axis + 1, int(indices))
+    assert node.shape is not None  # np.take: the axis replaced by the axes of the indices
+    picked = b.call(torch.index_select, args[0], axis + 1, b.buffer(f"{node.name}_indices", indices.reshape(-1)))
+    return b.call(torch.reshape, picked, (-1, *node.shape))
+
+
+def _expand(b: _Builder, node: Node, args: list[torch.fx.Node]) -> torch.fx.Node:
+    a = node.attrs
+    assert isinstance(a, ExpandAttrs) and node.shape is not None
+    x = _align(b, args[0], len(node.shape) - _rank(node.inputs[0]))
+    return b.g.call_method("expand", (x, -1, *node.shape))
+
+
+def _pad(b: _Builder, node: Node, args: list[torch.fx.Node]) -> torch.fx.Node:
+    a = node.attrs
+    assert isinstance(a, PadAttrs)
+    n = len(a.pads) // 2
+    widths = [w for i in reversed(range(n)) for w in (a.pads[i], a.pads[n + i])]  # last axis first
+    return b.call(F.pad, args[0], widths, value=a.value)
+
+
+_LINEAR_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
+
+
+def _resize(b: _Builder, node: Node, args: list[torch.fx.Node]) -> torch.fx.Node:
+    a = node.attrs
+    assert isinstance(a, ResizeAttrs)
+    if a.mode is ResizeMode.NEAREST:
+        return b.call(F.interpolate, args[0], size=tuple(a.size), mode="nearest")
+    if len(a.size) not in _LINEAR_MODES:
+        raise UnsupportedOperatorError(f"node {node.name!r}: linear resizing of {len(a.size)} spatial axes has "
+                                       "no PyTorch function; 1 to 3 axes convert")
+    return b.call(F.interpolate, args[0], size=tuple(a.size), mode=_LINEAR_MODES[len(a.size)],
+                  align_corners=a.mode is ResizeMode.LINEAR_ALIGN_CORNERS)
+
+
+_CALLS: dict[OpKind, Emit] = {
+    OpKind.ADD: _elementwise(operator.add),
+    OpKind.SUB: _elementwise(operator.sub),
+    OpKind.MUL: _elementwise(operator.mul),
+    OpKind.DIV: _elementwise(operator.truediv),
+    OpKind.POW: _elementwise(torch.pow),
+    OpKind.MAX: _elementwise(torch.maximum),
+    OpKind.MIN: _elementwise(torch.minimum),
+    OpKind.EQUAL: _elementwise(torch.eq),
+    OpKind.LESS: _elementwise(torch.lt),
+    OpKind.GREATER: _elementwise(torch.gt),
+    OpKind.AND: _elementwise(torch.logical_and),
+    OpKind.OR: _elementwise(torch.logical_or),
+    OpKind.WHERE: _where,
+    OpKind.MATMUL: _matmul,
+    OpKind.EINSUM: _einsum,
+    OpKind.CONCAT: _concat,
+    OpKind.FLATTEN: lambda b, node, args: b.call(torch.flatten, args[0], 1),
+    OpKind.RESHAPE: _reshape,
+    OpKind.SOFTMAX: _softmax,
+    OpKind.GLOBAL_AVGPOOL: _global_avgpool,
+    OpKind.CONSTANT: _constant,
+    OpKind.CAST: _cast,
+    OpKind.CUMSUM: _cumsum,
+    OpKind.CLIP: _clip,
+    OpKind.ERF: _unary(torch.erf),
+    OpKind.EXP: _unary(torch.exp),
+    OpKind.LOG: _unary(torch.log),
+    OpKind.SQRT: _unary(torch.sqrt),
+    OpKind.RECIPROCAL: _unary(torch.reciprocal),
+    OpKind.NEG: _unary(torch.neg),
+    OpKind.ABS: _unary(torch.abs),
+    OpKind.SIN: _unary(torch.sin),
+    OpKind.COS: _unary(torch.cos),
+    OpKind.NOT: _unary(torch.logical_not),
+    OpKind.ISNAN: _unary(torch.isnan),
+    OpKind.REDUCE_MEAN: _reduce(torch.mean),
+    OpKind.REDUCE_SUM: _reduce(torch.sum),
+    OpKind.REDUCE_MAX: _reduce(torch.amax),
+    OpKind.REDUCE_MIN: _reduce(torch.amin),
+    OpKind.TRANSPOSE: _transpose,
+    OpKind.SLICE: _slice,
+    OpKind.GATHER: _gather,
+    OpKind.EXPAND: _expand,
+    OpKind.PAD: _pad,
+    OpKind.RESIZE: _resize,
+}
+
+#: Operators :func:`to_torch` converts (every operator but the graph input).
+SUPPORTED_OPS = frozenset(L.MODULES) | frozenset(_CALLS)
+
+
 def to_torch(graph: Graph) -> torch.fx.GraphModule:
-    """A PyTorch module (eval mode) computing ``graph``: one positional input per graph input, in order; the
-    output, or a tuple of them when the graph has several."""
-    root = nn.Module()
-    g = torch.fx.Graph()
-    values: dict[Node, torch.fx.Node] = {}
-    taken: set[str] = set()
+    """A PyTorch module (eval mode) computing ``graph``: one positional input per graph input, in order
+    (float32 features, or int64 token ids); the output, or a tuple of them when the graph has several.
+
+    Raises:
+        UnsupportedOperatorError: an operator or attribute combination PyTorch has no counterpart for
+            (unequal pads of 1-D convs and of average pools); the message names the node.
+    """
+    b = _Builder()
     for node in graph:
         if node.op is OpKind.INPUT:
-            values[node] = g.placeholder(_module_name(node.name, taken))
+            b.values[node], b.batched[node] = b.g.placeholder(b.name(node.name)), True
             continue
-        args = [values[p] for p in node.inputs]
-        make = _MODULES.get(node.op)
-        if make is None:
-            values[node] = _call(g, node, args)
+        args = [b.values[p] for p in node.inputs]
+        b.batched[node] = any(b.batched[p] for p in node.inputs)
+        make = L.MODULES.get(node.op)
+        if make is not None:
+            target = b.name(node.name)
+            b.root.add_module(target, make(node))
+            b.values[node] = b.g.call_module(target, tuple(args))
             continue
-        target = _module_name(node.name, taken)
-        root.add_module(target, make(node))
-        values[node] = g.call_module(target, tuple(args))
-    outs = [values[o] for o in graph.outputs]
-    g.output(outs[0] if len(outs) == 1 else tuple(outs))
-    return torch.fx.GraphModule(root, g, class_name=re.sub(r"\W", "_", graph.name) or "Graph").eval()
+        emit = _CALLS.get(node.op)
+        if emit is None:
+            raise UnsupportedOperatorError(f"node {node.name!r}: operator {node.op.value!r} has no PyTorch "
+                                           f"conversion; supported: {', '.join(sorted(SUPPORTED_OPS))}")
+        b.values[node] = emit(b, node, args)
+    outs = [b.values[o] for o in graph.outputs]
+    b.g.output(outs[0] if len(outs) == 1 else tuple(outs))
+    return torch.fx.GraphModule(b.root, b.g, class_name=re.sub(r"\W", "_", graph.name) or "Graph").eval()

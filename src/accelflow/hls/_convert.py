@@ -121,6 +121,25 @@ def _refuse_leading_flatten(model: nn.Module, shape: tuple[int, ...]) -> None:
         )
 
 
+def _refuse_attention(model: nn.Module, shape: tuple[int, ...]) -> None:
+    """Name the reason when the model multiplies two activations (attention): hls4ml 1.x's PyTorch converter
+    maps dense, conv, activation, pooling and reshape layers, not transformers."""
+    from accelflow.frontends import from_pytorch
+    from accelflow.ir import OpKind
+
+    try:
+        graph = from_pytorch(model, shape)
+    except Exception:  # the generic message of the caller then stands
+        return
+    products = graph.find(OpKind.MATMUL, OpKind.EINSUM)
+    if products:
+        raise HlsError(
+            f"hls4ml converts MLPs and CNNs; node {products[0].name!r} multiplies two activations (attention's "
+            f"Q K^T or scores x V, {len(products)} such products in the model), which hls4ml's PyTorch converter "
+            "does not support"
+        )
+
+
 def convert(
     model: nn.Module, input_shape: Sequence[int], config: HlsConfig, outdir: str | Path
 ) -> HlsProject:
@@ -139,6 +158,7 @@ def convert(
     except Exception as exc:  # hls4ml raises bare exceptions for unsupported layers
         if isinstance(exc, ConfigError):
             raise
+        _refuse_attention(model, shape)
         raise HlsError(f"hls4ml could not read the model: {exc}") from exc
     cfg_text = json.dumps({k: v for k, v in cfg.items() if k != "PytorchModel"}, sort_keys=True, default=str)
     meta = f"{cfg_text}|{shape}|{config.io_type}|{config.part}|{config.clock_period_ns}|{hls4ml.__version__}"

@@ -23,7 +23,7 @@ from accelflow.hls._fixed import FixedPoint, OverflowMode
 from accelflow.ir import ConvAttrs, Graph, Node, OpKind, PoolAttrs, interpret
 from accelflow.ir.execute import conv_windows
 
-__all__ = ["Fixed", "emulate", "hls_weight_codes", "EMULATED_OPS"]
+__all__ = ["Fixed", "emulate", "check_emulated", "hls_weight_codes", "EMULATED_OPS"]
 
 
 @dataclass(frozen=True)
@@ -152,18 +152,24 @@ def _flatten(node: Node, xs: list[Fixed]) -> Fixed:
 EMULATED_OPS = frozenset({OpKind.LINEAR, OpKind.CONV, OpKind.RELU, OpKind.MAXPOOL, OpKind.FLATTEN})
 
 
+def check_emulated(graph: Graph, what: str = "emulator") -> None:
+    """Raise :class:`UnsupportedOperatorError` naming the operators of ``graph`` outside :data:`EMULATED_OPS`
+    (``what`` names the caller in the message)."""
+    unsupported = {n.op for n in graph if n.op is not OpKind.INPUT and n.op not in EMULATED_OPS}
+    if unsupported:
+        raise UnsupportedOperatorError(
+            f"{what} cannot run {sorted(o.value for o in unsupported)}; supported: "
+            f"{sorted(o.value for o in EMULATED_OPS)} (MLPs and plain CNNs)"
+        )
+
+
 def emulate(graph: Graph, precisions: Precisions, x: np.ndarray, batch: int = 1000) -> np.ndarray:
     """Bit-accurate outputs (float64, (N, classes)) of the hls4ml design of ``graph`` with ``precisions``.
 
     ``precisions`` maps IR node names to types, the graph input included (``x`` for fx-traced models);
     compute layers need all four types. Missing activation/pool entries default to ``ap_fixed<16,6>``.
     """
-    unsupported = {n.op for n in graph if n.op is not OpKind.INPUT and n.op not in EMULATED_OPS}
-    if unsupported:
-        raise UnsupportedOperatorError(
-            f"emulator cannot run {sorted(o.value for o in unsupported)}; supported: "
-            f"{sorted(o.value for o in EMULATED_OPS)}"
-        )
+    check_emulated(graph)
     rules: dict[OpKind, Rule] = {
         OpKind.LINEAR: _linear(precisions),
         OpKind.CONV: _conv(precisions),

@@ -16,7 +16,7 @@ from accelflow.errors import ConfigError
 from accelflow.frontends import from_pytorch
 from accelflow.hls._config import HlsConfig, IOType, LayerPrecision
 from accelflow.hls._convert import HlsProject, convert, csim_accuracy, torch_predict
-from accelflow.hls._emulate import emulate
+from accelflow.hls._emulate import check_emulated, emulate
 from accelflow.hls._fixed import FixedPoint
 from accelflow.hls._profile import LayerRanges, integer_bits, profile_ranges
 from accelflow.ir import COMPUTE_OPS, Graph, OpKind
@@ -165,6 +165,7 @@ def auto_precision(
     """
     t0 = time.perf_counter()
     graph = from_pytorch(model.eval(), input_shape)
+    check_emulated(graph, "the HLS precision search (bit-accurate emulator)")
     ranges = profile_ranges(graph, splits.train.x[: config.calibration_samples])
     xv, yv = splits.val.x[: config.eval_samples], splits.val.y[: config.eval_samples]
     reference = float((torch_predict(model, xv).argmax(axis=1) == yv).mean())

@@ -232,8 +232,9 @@ def estimate_resources(
             raise ConfigError(f"reuse factor of {node.name!r} must be >= 1, got {rf}")
         res = _types(node, precisions)[3]
         if node.op in COMPUTE_OPS:
-            if node.op is OpKind.MATMUL:
-                raise ConfigError(f"{node.name!r}: products of two activations are not estimated")
+            if node.op in (OpKind.MATMUL, OpKind.EINSUM):
+                raise ConfigError(f"node {node.name!r} multiplies two activations (attention's Q K^T or scores x "
+                                  "V): the hls4ml resource estimator covers MLPs and CNNs, not transformers")
             x_type = precisions.get(node.inputs[0].name, LayerPrecision(DEFAULT_FIXED)).result
             layer = _compute_layer(node, x_type, precisions, rf, strategy, io_type, model)
         else:

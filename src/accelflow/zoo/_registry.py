@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from accelflow.errors import ConfigError
-from accelflow.zoo import cnn, mlp, mobilenet, resnet, tcresnet
+from accelflow.zoo import cnn, convnext, mlp, mobilenet, resnet, shufflenet, tcresnet, transformer
 
 __all__ = ["ModelFamily", "ZooSpec", "create", "names", "spec", "options"]
 
@@ -41,9 +41,10 @@ class ZooSpec:
         name: registry key passed to :func:`create`.
         description: one line saying what the model is and where it comes from.
         input_shape: shape of one sample without the batch dimension, e.g. ``(3, 224, 224)``.
-        num_classes: default number of output logits.
+        num_classes: default number of output logits (per token for a language-model head: the vocabulary).
         default_dataset: name of the accelflow data set the model is trained on by default, or None.
-        reference_macs: published multiply-accumulate count at ``input_shape`` (conv + linear layers), or None.
+        reference_macs: published multiply-accumulate count at ``input_shape`` (conv and linear layers, and
+            attention's two activation products), or None.
         family: architecture family.
         input_dtype: element type of the input: ``"float32"`` (images, features) or ``"int64"`` (token ids,
             ``input_shape`` is then the sequence length).
@@ -143,6 +144,46 @@ _ENTRIES: tuple[_Entry, ...] = (
         ZooSpec("tc_resnet8", "TC-ResNet8 keyword spotting on 40 MFCCs x 101 frames (Choi et al. 2019)",
                 (40, 101), 12, None, None, _F.TCN),
         tcresnet.tc_resnet8,
+    ),
+    _Entry(
+        ZooSpec("shufflenet_v2", "ImageNet ShuffleNetV2 x1.0 (Ma et al. 2018), torchvision layout",
+                (3, 224, 224), 1000, None, 146_000_000, _F.CNN),
+        shufflenet.shufflenet_v2,
+    ),
+    _Entry(
+        ZooSpec("convnext_tiny", "ImageNet ConvNeXt-T (Liu et al. 2022), torchvision layout",
+                (3, 224, 224), 1000, None, 4_500_000_000, _F.CNN),
+        convnext.convnext_tiny,
+    ),
+    _Entry(
+        ZooSpec("convnext_nano", "Tiny ConvNeXt (3 stages of 32/64/128, 2 blocks each) for 28x28 images",
+                (1, 28, 28), 10, _FMNIST, None, _F.CNN),
+        convnext.convnext_nano,
+    ),
+    _Entry(
+        ZooSpec("vit_tiny", "ViT-Ti/16 = DeiT-Ti (Touvron et al. 2021): width 192, 12 blocks, 3 heads",
+                (3, 224, 224), 1000, None, 1_260_000_000, _F.VIT),
+        transformer.vit_tiny,
+    ),
+    _Entry(
+        ZooSpec("vit_nano", "ViT for 28x28 images: 7x7 patches, width 64, 4 blocks, 4 heads; trains on a CPU",
+                (1, 28, 28), 10, _FMNIST, None, _F.VIT),
+        transformer.vit_nano,
+    ),
+    _Entry(
+        ZooSpec("bert_tiny", "BERT-Tiny encoder (Turc et al. 2019: L=2, H=128, A=2) + classifier, 128 tokens",
+                (128,), 2, None, None, _F.LM, "int64"),
+        transformer.bert_tiny,
+    ),
+    _Entry(
+        ZooSpec("gpt2_tiny", "GPT-2-style decoder, 2 layers, width 128, 2 heads, GPT-2 vocabulary, 128 tokens",
+                (128,), 50257, None, None, _F.LM, "int64"),
+        transformer.gpt2_tiny,
+    ),
+    _Entry(
+        ZooSpec("gpt2_small", "GPT-2 small (Radford et al. 2019): 12 layers, width 768, 124 M parameters",
+                (1024,), 50257, None, None, _F.LM, "int64"),
+        transformer.gpt2_small,
     ),
 )  # fmt: skip
 
