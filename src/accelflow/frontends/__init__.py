@@ -1,4 +1,4 @@
-"""Importers into the network IR: PyTorch modules (torch.fx) and ONNX files, and a model locator.
+"""Importers into the network IR: PyTorch modules (torch.export) and ONNX files, and a model locator.
 
 ``load_model("zoo:resnet18")``, ``load_model("net.py:build")`` or ``load_model("net.onnx")`` is what the CLI
 uses; :func:`load_torch_model` gives the PyTorch module itself (for training and HASS): a model file with
@@ -25,7 +25,7 @@ from accelflow.frontends.model_file import (
     seeded_model_file,
 )
 from accelflow.frontends.onnx import SUPPORTED_ONNX_OPS, from_onnx
-from accelflow.frontends.pytorch import SUPPORTED_FUNCTIONS, SUPPORTED_MODULES, from_pytorch
+from accelflow.frontends.pytorch import SUPPORTED_TORCH_OPS, from_pytorch
 from accelflow.ir import Graph
 
 __all__ = [
@@ -44,27 +44,32 @@ __all__ = [
     "from_pytorch",
     "load_model",
     "SUPPORTED_ONNX_OPS",
-    "SUPPORTED_MODULES",
-    "SUPPORTED_FUNCTIONS",
+    "SUPPORTED_TORCH_OPS",
 ]
 
 
 def load_model(spec: str, input_shape: Sequence[int] | None = None) -> Graph:
-    """Load ``zoo:NAME`` (our PyTorch definition, traced), a PyTorch file ``model.py[:NAME]`` or a path to an
-    ``.onnx`` file into the IR.
+    """Load ``zoo:NAME`` (our PyTorch definition, exported), a PyTorch file ``model.py[:NAME]`` or a path to
+    an ``.onnx`` file into the IR.
 
-    ``input_shape`` (without batch) overrides the zoo model's default input shape; ONNX files carry
-    their own static input shape.
+    ``input_shape`` (without batch) overrides the zoo model's default input shape (a language model's
+    sequence length); ONNX files carry their own static input shape. Token models get int64 inputs (the zoo
+    spec's ``input_dtype``, a model file's ``INPUT_DTYPE``).
     """
     if spec.startswith("zoo:"):
-        from accelflow.zoo import create  # the zoo imports torch models lazily
+        from accelflow.zoo import create, options  # the zoo imports torch models lazily
         from accelflow.zoo import spec as zoo_spec
 
         name = spec[4:]
         info = zoo_spec(name)
         shape = tuple(input_shape) if input_shape else info.input_shape
-        kwargs = {"in_channels": shape[0]} if input_shape and info.family not in ("mlp", "tcn") else {}
-        return from_pytorch(create(name, **kwargs), shape, name=name)
+        kwargs: dict[str, int] = {}
+        if input_shape and info.family not in ("mlp", "tcn", "lm"):
+            kwargs["in_channels"] = shape[0]
+            if info.family == "vit" and len(shape) == 3:
+                kwargs["input_size"] = shape[1]  # its position table has one entry per patch
+        model = create(name, **{k: v for k, v in kwargs.items() if k in options(name)})
+        return from_pytorch(model, shape, name=name, input_dtype=info.input_dtype)
     if is_model_file(spec):
         return _from_python_file(spec, input_shape)
     path = Path(spec)
@@ -86,4 +91,5 @@ def _from_python_file(spec: str, input_shape: Sequence[int] | None) -> Graph:
     if not shape:
         raise ConfigError(f"{spec.partition(':')[0]}: give the input shape with --input-shape C,H,W or "
                           "INPUT_SHAPE in the file")
-    return from_pytorch(loaded.module, tuple(int(d) for d in shape), name=Path(spec.partition(":")[0]).stem)
+    return from_pytorch(loaded.module, tuple(int(d) for d in shape), name=Path(spec.partition(":")[0]).stem,
+                        input_dtype=loaded.input_dtype)

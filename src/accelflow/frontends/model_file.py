@@ -3,7 +3,8 @@ trained weights, or an ONNX file (:func:`load_torch_model`).
 
 ``model.py[:NAME]`` names an ``nn.Module`` instance or a function returning one (``NAME`` defaults to the
 first of :data:`MODEL_FILE_NAMES` the file defines); the file may also set ``INPUT_SHAPE`` (without the
-batch). The file is executed (as a module whose ``__name__`` is not ``"__main__"``): load only trusted code. Weights are read with ``torch.load(weights_only=True)``,
+batch) and ``INPUT_DTYPE`` (``"float32"``, the default, or ``"int64"`` for a language model's token ids;
+``INPUT_SHAPE`` is then the sequence length). The file is executed (as a module whose ``__name__`` is not ``"__main__"``): load only trusted code. Weights are read with ``torch.load(weights_only=True)``,
 which never runs code from the weights file.
 """
 
@@ -41,18 +42,22 @@ MODEL_FILE_NAMES = ("model", "build_model", "MODEL")
 #: untrained model and the weights cache, keyed by those weights, finds its training again.
 MODEL_FILE_SEED = 0
 
+#: Element types a model file's ``INPUT_DTYPE`` may name.
+INPUT_DTYPES = ("float32", "int64")
+
 #: Keys under which common checkpoint layouts keep the state dict (``{"state_dict": ..., "epoch": ...}``).
 _CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model")
 
 
 @dataclass(frozen=True, eq=False)
 class ModelFile:
-    """What a model file gave: the module, the file's ``INPUT_SHAPE`` (None when it sets none) and a name
-    for reports (the file's stem, or ``stem.NAME`` when a name was given)."""
+    """What a model file gave: the module, the file's ``INPUT_SHAPE`` (None when it sets none), a name
+    for reports (the file's stem, or ``stem.NAME`` when a name was given) and the file's ``INPUT_DTYPE``."""
 
     module: nn.Module
     input_shape: tuple[int, ...] | None
     name: str
+    input_dtype: str = "float32"
 
 
 def is_model_file(spec: str) -> bool:
@@ -97,7 +102,11 @@ def load_model_file(spec: str) -> ModelFile:
     except (TypeError, ValueError):
         raise ModelImportError(f"{file}: INPUT_SHAPE must be a sequence of ints such as (1, 28, 28), "
                                f"got {shape!r}") from None
-    return ModelFile(module.eval(), input_shape, f"{path.stem}.{attr}" if attr else path.stem)
+    dtype = namespace.get("INPUT_DTYPE", "float32")
+    if dtype not in INPUT_DTYPES:
+        raise ModelImportError(f"{file}: INPUT_DTYPE must be one of {', '.join(map(repr, INPUT_DTYPES))}, "
+                               f"got {dtype!r}")
+    return ModelFile(module.eval(), input_shape, f"{path.stem}.{attr}" if attr else path.stem, str(dtype))
 
 
 def load_weights(module: nn.Module, path: str | Path) -> nn.Module:
@@ -184,7 +193,7 @@ def load_torch_model(spec: str, weights: str | Path | None = None) -> ModelFile:
     if is_model_file(spec):
         loaded = load_model_file(spec)
         return loaded if weights is None else ModelFile(load_weights(loaded.module, weights), loaded.input_shape,
-                                                        loaded.name)
+                                                        loaded.name, loaded.input_dtype)
     if not spec.lower().endswith(".onnx"):
         raise ConfigError(f"{spec}: expected a PyTorch model file net.py[:NAME] or an .onnx file")
     if weights is not None:
@@ -192,6 +201,7 @@ def load_torch_model(spec: str, weights: str | Path | None = None) -> ModelFile:
                           "PyTorch model file")
     from accelflow.frontends.ir_to_torch import to_torch
     from accelflow.frontends.onnx import from_onnx
+    from accelflow.ir import InputAttrs
 
     path = Path(spec)
     if not path.is_file():
@@ -200,4 +210,6 @@ def load_torch_model(spec: str, weights: str | Path | None = None) -> ModelFile:
     if len(graph.inputs) != 1 or graph.inputs[0].shape is None:
         raise ModelImportError(f"{spec}: expected one input with a static shape, got "
                                f"{[(n.name, n.shape) for n in graph.inputs]}")
-    return ModelFile(to_torch(graph), tuple(graph.inputs[0].shape), path.stem)
+    (inp,) = graph.inputs
+    dtype = inp.attrs.dtype.value if isinstance(inp.attrs, InputAttrs) else "float32"
+    return ModelFile(to_torch(graph), tuple(graph.inputs[0].shape), path.stem, dtype)

@@ -1,332 +1,153 @@
-"""Import a PyTorch ``nn.Module`` into the IR by symbolic tracing (torch.fx).
+"""Import a PyTorch ``nn.Module`` into the IR through ``torch.export``.
 
-The route is independent of the ONNX importer: it reads the module tree and fx graph directly, so the
-two importers cross-check each other. BatchNorm is folded into the preceding conv/linear; Dropout and
-Identity are removed.
+The module (in eval mode) is exported for one example input with a batch of 1 (``strict=False``: Python
+control flow on static shapes, assertions, ``x[:, 0]``, ``chunk`` and friends are evaluated while tracing),
+and ``run_decompositions`` lowers it to the core ATen operator set torch maintains. A few operators that map
+one-to-one onto IR operators are kept whole instead of decomposed (:data:`KEPT_WHOLE`), and a program made
+only of operators the importer reads as exported (``conv2d``, ``batch_norm``, ``linear``, ``chunk``: every
+zoo model) is not decomposed at all (:func:`_lower`: the decomposition traces the model a second time; both
+readings give the same IR, tested). Each remaining ATen
+node becomes IR nodes (:mod:`._torch.ops_nn`, :mod:`._torch.ops_tensor`); parameters, buffers, lifted
+constants and everything computed from them alone are folded at import by running the node's own ATen
+operator (``permute(weight)`` before ``addmm`` becomes the LINEAR layer's weight); BatchNorm is folded into
+the conv/linear before it. The graph is then canonicalised (:func:`accelflow.ir.canonicalize`), as the ONNX
+importer's is, so both routes give the same IR for the same model. The batch axis follows the rules both
+importers share (:mod:`._batch`). Layers are named after their weights (``layer1.0.conv1``) and other nodes
+after the module whose output they are (``layer1.0.relu``).
+
+Why not ``torch.fx`` symbolic tracing any more: it fails on most real models (shape assertions, ``x.shape``
+arithmetic, data-dependent branches on sizes, ``getitem`` on proxies), and what it added over torch.export
+is now recovered without it. accelflow's own modules are read from their exported operators:
+:class:`~accelflow.zoo.ThresholdReLU` is ``where(x > t, x, 0)`` (then ``clamp(max=c)``), which
+canonicalisation turns into THRESHOLD_RELU with the same attributes (the ONNX route meets the same form);
+:class:`~accelflow.zoo.PadConv2d` and :class:`~accelflow.zoo.PadMaxPool2d` are a ``constant_pad_nd`` folded
+into the conv's or max pool's pads, as the ONNX importer folds a Pad. Module paths come from torch.export's
+``nn_module_stack`` metadata. And torch.export infers shapes on fake tensors instead of running the model
+(ShapeProp ran every conv of ResNet-50 at 224x224). So there is one PyTorch route; ``zoo.symbolic_trace``
+remains for the passes that rewrite modules (HASS's activation links, width scaling).
+
+Example::
+
+    >>> from torch import nn
+    >>> g = from_pytorch(nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU()), (3, 16, 16))
+    >>> [n.op.value for n in g]
+    ['input', 'conv', 'relu']
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Sequence
-from typing import Any
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 import torch.fx
-import torch.nn.functional as F
 from torch import nn
-from torch.fx.passes.shape_prop import ShapeProp
 
-from accelflow.errors import ModelImportError, UnsupportedOperatorError
-from accelflow.ir import (
-    ConcatAttrs,
-    ConvAttrs,
-    GlobalPoolAttrs,
-    Graph,
-    HardSigmoidAttrs,
-    LinearAttrs,
-    Node,
-    OpKind,
-    PoolAttrs,
-    ReshapeAttrs,
-    SoftmaxAttrs,
-    ThresholdAttrs,
-    canonicalize,
-    fold_batchnorm,
-)
-from accelflow.zoo.layers import PadConv2d, PadMaxPool2d, ThresholdReLU, symbolic_trace
+from accelflow.errors import ConfigError, ModelImportError
+from accelflow.frontends._torch.importer import ASSERTIONS, SHAPE_ONLY, Handler, TorchImporter, op_name
+from accelflow.frontends._torch.ops_nn import NN_HANDLERS
+from accelflow.frontends._torch.ops_tensor import TENSOR_HANDLERS
+from accelflow.ir import DType, Graph, canonicalize
 
-__all__ = ["from_pytorch", "SUPPORTED_MODULES", "SUPPORTED_FUNCTIONS"]
+if TYPE_CHECKING:
+    from torch.export.decomp_utils import CustomDecompTable
 
+__all__ = ["from_pytorch", "SUPPORTED_TORCH_OPS", "KEPT_WHOLE"]
 
-def _np(t: torch.Tensor | None) -> np.ndarray | None:
-    return None if t is None else t.detach().cpu().numpy().astype(np.float32).copy()
+#: ATen operator -> handler; one explicit table (a duplicate name between the two groups is an error).
+_HANDLERS: dict[str, Handler] = {**NN_HANDLERS, **TENSOR_HANDLERS}
+assert len(_HANDLERS) == len(NN_HANDLERS) + len(TENSOR_HANDLERS), "an ATen operator has two handlers"
 
+#: ATen operators the importer reads (any operator is computed at import when its inputs are constants).
+SUPPORTED_TORCH_OPS = frozenset(_HANDLERS)
 
-def _tuple(v: int | Sequence[int], n: int) -> tuple[int, ...]:
-    return tuple(int(x) for x in v) if isinstance(v, (tuple, list)) else (int(v),) * n
+#: Operators kept whole rather than decomposed into the core set: each is one IR operator (decomposed, they
+#: would be recovered by pattern, or, for upsampling, become index arithmetic).
+KEPT_WHOLE: tuple[str, ...] = ("linear", "hardswish", "hardsigmoid", "silu", "threshold", "upsample_nearest2d",
+                               "upsample_bilinear2d", "upsample_nearest1d", "upsample_linear1d")
+
+#: Element types of the example input.
+_INPUT_DTYPES = {DType.FLOAT32: torch.float32, DType.INT64: torch.int64}
 
 
-class _Importer:
-    def __init__(self, gm: torch.fx.GraphModule, name: str) -> None:
-        self.gm = gm
-        self.modules = dict(gm.named_modules())
-        self.graph = Graph(name)
-        self.env: dict[torch.fx.Node, Node | None] = {}
-
-    # -- helpers -------------------------------------------------------------------------------
-    def arg(self, fx_node: Any, where: str) -> Node:
-        if not isinstance(fx_node, torch.fx.Node) or self.env.get(fx_node) is None:
-            raise UnsupportedOperatorError(f"node {where!r}: only tensor operands are supported, got {fx_node!r}")
-        node = self.env[fx_node]
-        assert node is not None
-        return node
-
-    def add(self, fx_node: torch.fx.Node, op: OpKind, inputs: list[Node], attrs: Any = None,
-            params: dict[str, np.ndarray] | None = None) -> Node:
-        name = self.graph.unique_name(str(fx_node.target) if fx_node.op == "call_module" else fx_node.name)
-        return self.graph.add_node(name, op, inputs, attrs, {k: v for k, v in (params or {}).items() if v is not None})
-
-    @staticmethod
-    def out_shape(fx_node: torch.fx.Node) -> tuple[int, ...]:
-        meta = fx_node.meta.get("tensor_meta")
-        if meta is None:
-            raise ModelImportError(f"node {fx_node.name!r}: no shape recorded by shape propagation")
-        return tuple(int(d) for d in meta.shape[1:])
-
-    # -- modules -------------------------------------------------------------------------------
-    def conv(self, n: torch.fx.Node, m: nn.Module) -> Node:
-        assert isinstance(m, (nn.Conv1d, nn.Conv2d))
-        dims = 1 if isinstance(m, nn.Conv1d) else 2
-        if m.padding_mode != "zeros":
-            raise UnsupportedOperatorError(f"node {n.target!r}: padding_mode {m.padding_mode!r}; only 'zeros'")
-        if isinstance(m, PadConv2d):
-            pads = m.pads
-        elif isinstance(m.padding, str):
-            if m.padding == "valid":
-                pads = (0,) * (2 * dims)
-            else:  # 'same', stride 1
-                total = [m.dilation[i] * (m.kernel_size[i] - 1) for i in range(dims)]
-                pads = tuple(t // 2 for t in total) + tuple(t - t // 2 for t in total)
-        else:
-            pads = _tuple(m.padding, dims) * 2
-        attrs = ConvAttrs(m.in_channels, m.out_channels, _tuple(m.kernel_size, dims), _tuple(m.stride, dims),
-                          pads, _tuple(m.dilation, dims), m.groups)
-        return self.add(n, OpKind.CONV, [self.arg(n.args[0], n.name)], attrs,
-                        {"weight": _np(m.weight), "bias": _np(m.bias)})
-
-    def batchnorm(self, n: torch.fx.Node, m: nn.Module) -> Node:
-        assert isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))
-        prev = self.arg(n.args[0], n.name)
-        if prev.op not in (OpKind.CONV, OpKind.LINEAR) or len(prev.users) != 0 or n.args[0].users.keys() != {n}:
-            raise UnsupportedOperatorError(
-                f"node {n.target!r}: BatchNorm must directly follow a conv/linear used only by it (it is folded)"
-            )
-        assert m.running_mean is not None and m.running_var is not None
-        gamma = _np(m.weight) if m.affine else np.ones(m.num_features, np.float32)
-        beta = _np(m.bias) if m.affine else np.zeros(m.num_features, np.float32)
-        w, b = fold_batchnorm(prev.params["weight"], prev.bias, gamma, beta,  # type: ignore[arg-type]
-                              _np(m.running_mean), _np(m.running_var), m.eps)  # type: ignore[arg-type]
-        prev.params["weight"], prev.params["bias"] = w, b
-        return prev
-
-    def pool(self, n: torch.fx.Node, m: nn.Module) -> Node:
-        dims = 1 if isinstance(m, (nn.MaxPool1d, nn.AvgPool1d)) else 2
-        if isinstance(m, (nn.MaxPool1d, nn.MaxPool2d)) and _tuple(m.dilation, dims) != (1,) * dims:
-            raise UnsupportedOperatorError(f"node {n.target!r}: dilated max pooling is not supported")
-        kernel = _tuple(m.kernel_size, dims)
-        stride = _tuple(m.stride if m.stride is not None else m.kernel_size, dims)
-        pads = m.pads if isinstance(m, PadMaxPool2d) else _tuple(m.padding, dims) * 2
-        attrs = PoolAttrs(kernel, stride, pads, bool(m.ceil_mode),
-                          bool(getattr(m, "count_include_pad", False)))
-        op = OpKind.MAXPOOL if isinstance(m, (nn.MaxPool1d, nn.MaxPool2d)) else OpKind.AVGPOOL
-        return self.add(n, op, [self.arg(n.args[0], n.name)], attrs)
-
-    def adaptive(self, n: torch.fx.Node, m: nn.Module) -> Node:
-        size = m.output_size  # type: ignore[attr-defined]
-        if any(s != 1 for s in _tuple(size, 1)):
-            raise UnsupportedOperatorError(f"node {n.target!r}: adaptive pooling only to output size 1")
-        return self.add(n, OpKind.GLOBAL_AVGPOOL, [self.arg(n.args[0], n.name)], GlobalPoolAttrs(keepdims=True))
-
-    def module(self, n: torch.fx.Node) -> Node | None:
-        m = self.modules[str(n.target)]
-        if isinstance(m, (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Identity)):
-            return self.arg(n.args[0], n.name)
-        if isinstance(m, ThresholdReLU):
-            attrs = ThresholdAttrs(float(m.threshold), None if m.clip is None else float(m.clip))
-            return self.add(n, OpKind.THRESHOLD_RELU, [self.arg(n.args[0], n.name)], attrs)
-        for types, handler in _MODULE_TABLE:
-            if isinstance(m, types):
-                return handler(self, n, m)
-        raise UnsupportedOperatorError(
-            f"node {n.target!r}: module {type(m).__name__} is not supported; supported: "
-            f"{', '.join(sorted(SUPPORTED_MODULES))}"
-        )
-
-    # -- functions and methods -----------------------------------------------------------------
-    def function(self, n: torch.fx.Node, target: Any) -> Node | None:
-        key = target if callable(target) else str(target)
-        if n.op == "call_method":
-            key = f"Tensor.{target}"
-        if key in ("Tensor.size", "Tensor.dim") or target is getattr:
-            return None  # shape queries; the shape is known from propagation
-        handler = _FUNCTION_TABLE.get(key)
-        if handler is None:
-            label = key if isinstance(key, str) else getattr(key, "__name__", repr(key))
-            raise UnsupportedOperatorError(
-                f"node {n.name!r}: function {label} is not supported; supported modules: "
-                f"{', '.join(sorted(SUPPORTED_MODULES))}; functions: {', '.join(sorted(SUPPORTED_FUNCTIONS))}"
-            )
-        return handler(self, n)
-
-    def run(self, input_shape: tuple[int, ...]) -> Graph:
-        for n in self.gm.graph.nodes:
-            if n.op == "placeholder":
-                self.env[n] = self.graph.add_input(n.name, input_shape)
-            elif n.op == "call_module":
-                self.env[n] = self.module(n)
-            elif n.op in ("call_function", "call_method"):
-                self.env[n] = self.function(n, n.target)
-            elif n.op == "output":
-                outs = n.args[0] if isinstance(n.args[0], (tuple, list)) else [n.args[0]]
-                self.graph.set_outputs([self.arg(o, "output") for o in outs])
-            else:
-                raise UnsupportedOperatorError(f"node {n.name!r}: fx op {n.op!r} ({n.target}) is not supported")
-        return canonicalize(self.graph)
+def _decompositions() -> CustomDecompTable:
+    """torch's core ATen decompositions, but for :data:`KEPT_WHOLE`."""
+    table = torch.export.default_decompositions()
+    for name in KEPT_WHOLE:
+        packet = getattr(torch.ops.aten, name)
+        for overload in packet.overloads():
+            table.pop(getattr(packet, overload), None)
+    return table
 
 
-def _unary(op: OpKind, attrs: Any = None) -> Callable[[_Importer, torch.fx.Node], Node]:
-    return lambda imp, n: imp.add(n, op, [imp.arg(n.args[0], n.name)], attrs)
+def _export(model: nn.Module, example: torch.Tensor) -> torch.export.ExportedProgram:
+    label = type(model).__name__
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with torch.no_grad():
+                ep = torch.export.export(model.eval(), (example,), strict=False)
+        except Exception as exc:  # export raises many types: user code, unsupported Python, wrong shapes
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelImportError(f"cannot export {label} with torch.export for an input of shape "
+                                   f"{tuple(example.shape)} ({example.dtype}): {type(exc).__name__}: {first}") from exc
+        return ep
 
 
-def _binary(op: OpKind) -> Callable[[_Importer, torch.fx.Node], Node]:
-    return lambda imp, n: imp.add(n, op, [imp.arg(n.args[0], n.name), imp.arg(n.args[1], n.name)])
+def _lower(ep: torch.export.ExportedProgram, label: str, always: bool = False) -> torch.export.ExportedProgram:
+    """``ep`` in core ATen operators (:data:`KEPT_WHOLE` kept), unless every operator it calls is one the
+    importer reads as exported (``conv2d``, ``batch_norm``, ``linear``, ``relu``, ...: every zoo model) and
+    none mutates its input; then the decomposition, a second trace of the whole model, is skipped (for ResNet-50
+    it would take longer than the rest of the import). ``always`` decomposes anyway."""
+    if not always and all(_read_as_exported(n) for n in ep.graph.nodes if n.op == "call_function"):
+        return ep
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return ep.run_decompositions(_decompositions())
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelImportError(f"cannot lower {label} to core ATen operators: {type(exc).__name__}: {first}") from exc
 
 
-def _cat(imp: _Importer, n: torch.fx.Node) -> Node:
-    dim = int(n.kwargs.get("dim", n.args[1] if len(n.args) > 1 else 0))
-    return imp.add(n, OpKind.CONCAT, [imp.arg(a, n.name) for a in n.args[0]], ConcatAttrs(dim - 1 if dim > 0 else dim))
+def _read_as_exported(n: torch.fx.Node) -> bool:
+    """Whether the importer reads node ``n`` of a program as exported: an operator it has a handler for, or
+    one it computes at import (no tensor inputs, or a shape-only one such as ``zeros_like``), or a check."""
+    if n.target is operator.getitem:
+        return True
+    schema = getattr(n.target, "_schema", None)
+    if schema is None or schema.is_mutable:
+        return False
+    name = op_name(n.target)
+    short = name.rsplit(".", 1)[-1]
+    return name in _HANDLERS or short in SHAPE_ONLY or short in ASSERTIONS or not n.all_input_nodes
 
 
-def _flatten(imp: _Importer, n: torch.fx.Node) -> Node:
-    start = int(n.kwargs.get("start_dim", n.args[1] if len(n.args) > 1 else 0))
-    if start not in (1,):
-        raise UnsupportedOperatorError(f"node {n.name!r}: flatten must start at dim 1 (keep the batch)")
-    return imp.add(n, OpKind.FLATTEN, [imp.arg(n.args[0], n.name)])
+def from_pytorch(model: nn.Module, input_shape: Sequence[int], name: str | None = None,
+                 input_dtype: str | DType = DType.FLOAT32) -> Graph:
+    """Export ``model`` (in eval mode) for one input of ``input_shape`` (without batch) into the IR.
 
+    ``input_dtype`` is ``"float32"`` (images, features) or ``"int64"`` (token ids of a language model;
+    ``input_shape`` is then the sequence length). The example input is zeros.
 
-def _reshape(imp: _Importer, n: torch.fx.Node) -> Node:
-    return imp.add(n, OpKind.RESHAPE, [imp.arg(n.args[0], n.name)], ReshapeAttrs(imp.out_shape(n)))
-
-
-def _mean(imp: _Importer, n: torch.fx.Node) -> Node:
-    x = imp.arg(n.args[0], n.name)
-    dims = n.kwargs.get("dim", n.args[1] if len(n.args) > 1 else None)
-    keep = bool(n.kwargs.get("keepdim", n.args[2] if len(n.args) > 2 else False))
-    rank = len(imp.out_shape(n.args[0])) + 1  # IR shapes are not propagated yet; fx's shape pass ran
-    spatial = set(range(2, rank))
-    got = {d % rank for d in (_tuple(dims, 1) if dims is not None else ())}
-    if got != spatial:
-        raise UnsupportedOperatorError(f"node {n.name!r}: mean only over all spatial dims {sorted(spatial)}")
-    return imp.add(n, OpKind.GLOBAL_AVGPOOL, [x], GlobalPoolAttrs(keepdims=keep))
-
-
-def _softmax(imp: _Importer, n: torch.fx.Node) -> Node:
-    dim = int(n.kwargs.get("dim", n.args[1] if len(n.args) > 1 else -1))
-    return imp.add(n, OpKind.SOFTMAX, [imp.arg(n.args[0], n.name)], SoftmaxAttrs(dim - 1 if dim > 0 else dim))
-
-
-def _adaptive_fn(imp: _Importer, n: torch.fx.Node) -> Node:
-    size = n.kwargs.get("output_size", n.args[1] if len(n.args) > 1 else None)
-    if any(s != 1 for s in _tuple(size, 1)):  # type: ignore[arg-type]
-        raise UnsupportedOperatorError(f"node {n.name!r}: adaptive pooling only to output size 1")
-    return imp.add(n, OpKind.GLOBAL_AVGPOOL, [imp.arg(n.args[0], n.name)], GlobalPoolAttrs(keepdims=True))
-
-
-def _linear_module(imp: _Importer, n: torch.fx.Node, m: nn.Module) -> Node:
-    assert isinstance(m, nn.Linear)
-    return imp.add(n, OpKind.LINEAR, [imp.arg(n.args[0], n.name)], LinearAttrs(m.in_features, m.out_features),
-                   {"weight": _np(m.weight), "bias": _np(m.bias)})
-
-
-def _softmax_module(imp: _Importer, n: torch.fx.Node, m: nn.Module) -> Node:
-    dim = -1 if m.dim is None else int(m.dim)  # type: ignore[attr-defined]
-    return imp.add(n, OpKind.SOFTMAX, [imp.arg(n.args[0], n.name)], SoftmaxAttrs(dim - 1 if dim > 0 else dim))
-
-
-def _threshold_module(imp: _Importer, n: torch.fx.Node, m: nn.Module) -> Node:
-    assert isinstance(m, nn.Threshold)
-    if m.value != 0:
-        raise UnsupportedOperatorError(f"node {n.target!r}: nn.Threshold must replace with 0, got {m.value}")
-    return imp.add(n, OpKind.THRESHOLD_RELU, [imp.arg(n.args[0], n.name)], ThresholdAttrs(float(m.threshold)))
-
-
-def _flatten_module(imp: _Importer, n: torch.fx.Node, m: nn.Module) -> Node:
-    assert isinstance(m, nn.Flatten)
-    if m.start_dim != 1 or m.end_dim != -1:
-        raise UnsupportedOperatorError(f"node {n.target!r}: nn.Flatten must flatten dims 1..-1")
-    return imp.add(n, OpKind.FLATTEN, [imp.arg(n.args[0], n.name)])
-
-
-def _act_module(op: OpKind, attrs: Any = None) -> Callable[[_Importer, torch.fx.Node, nn.Module], Node]:
-    return lambda imp, n, m: imp.add(n, op, [imp.arg(n.args[0], n.name)], attrs)
-
-
-_MODULE_TABLE: list[tuple[type | tuple[type, ...], Callable[[_Importer, torch.fx.Node, Any], Node]]] = [
-    ((nn.Conv1d, nn.Conv2d), _Importer.conv),
-    (nn.Linear, _linear_module),
-    ((nn.BatchNorm1d, nn.BatchNorm2d), _Importer.batchnorm),
-    (nn.ReLU, _act_module(OpKind.RELU)),
-    (nn.ReLU6, _act_module(OpKind.RELU6)),
-    (nn.Hardswish, _act_module(OpKind.HARDSWISH)),
-    (nn.Hardsigmoid, _act_module(OpKind.HARDSIGMOID, HardSigmoidAttrs())),
-    (nn.Sigmoid, _act_module(OpKind.SIGMOID)),
-    (nn.SiLU, _act_module(OpKind.SILU)),
-    (nn.Threshold, _threshold_module),
-    ((nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d), _Importer.pool),
-    ((nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d), _Importer.adaptive),
-    (nn.Flatten, _flatten_module),
-    (nn.Softmax, _softmax_module),
-]
-
-SUPPORTED_MODULES = frozenset(
-    {t.__name__ for types, _ in _MODULE_TABLE for t in (types if isinstance(types, tuple) else (types,))}
-    | {"Dropout", "Dropout1d", "Dropout2d", "Identity", "ThresholdReLU"}
-)
-
-_FUNCTION_TABLE: dict[Any, Callable[[_Importer, torch.fx.Node], Node]] = {
-    operator.add: _binary(OpKind.ADD),
-    torch.add: _binary(OpKind.ADD),
-    "Tensor.add": _binary(OpKind.ADD),
-    operator.mul: _binary(OpKind.MUL),
-    torch.mul: _binary(OpKind.MUL),
-    "Tensor.mul": _binary(OpKind.MUL),
-    torch.matmul: _binary(OpKind.MATMUL),
-    operator.matmul: _binary(OpKind.MATMUL),
-    torch.cat: _cat,
-    torch.flatten: _flatten,
-    "Tensor.flatten": _flatten,
-    "Tensor.view": _reshape,
-    "Tensor.reshape": _reshape,
-    torch.reshape: _reshape,
-    "Tensor.mean": _mean,
-    torch.mean: _mean,
-    F.relu: _unary(OpKind.RELU),
-    torch.relu: _unary(OpKind.RELU),
-    "Tensor.relu": _unary(OpKind.RELU),
-    F.relu6: _unary(OpKind.RELU6),
-    F.hardswish: _unary(OpKind.HARDSWISH),
-    F.hardsigmoid: _unary(OpKind.HARDSIGMOID, HardSigmoidAttrs()),
-    torch.sigmoid: _unary(OpKind.SIGMOID),
-    F.sigmoid: _unary(OpKind.SIGMOID),
-    "Tensor.sigmoid": _unary(OpKind.SIGMOID),
-    F.silu: _unary(OpKind.SILU),
-    F.adaptive_avg_pool2d: _adaptive_fn,
-    F.adaptive_avg_pool1d: _adaptive_fn,
-    torch.softmax: _softmax,
-    F.softmax: _softmax,
-    "Tensor.softmax": _softmax,
-    F.dropout: lambda imp, n: imp.arg(n.args[0], n.name),
-}
-
-SUPPORTED_FUNCTIONS = frozenset(
-    k if isinstance(k, str) else f"{getattr(k, '__module__', '') or ''}.{k.__name__}".lstrip(".")
-    for k in _FUNCTION_TABLE
-)
-
-
-def from_pytorch(model: nn.Module, input_shape: Sequence[int], name: str | None = None) -> Graph:
-    """Trace ``model`` (in eval mode) for one input of ``input_shape`` (without batch) into the IR."""
-    model = model.eval()
+    Raises:
+        ModelImportError: the model cannot be exported for that input, or computes something the IR cannot
+            hold; :class:`~accelflow.errors.UnsupportedOperatorError` (a subclass) names the node and the ATen
+            operator and lists the supported ones.
+        ConfigError: ``input_dtype`` is neither float32 nor int64.
+    """
+    try:
+        dtype = DType(input_dtype)
+        torch_dtype = _INPUT_DTYPES[dtype]
+    except (ValueError, KeyError):
+        raise ConfigError(f"input dtype {input_dtype!r}; supported: {', '.join(d.value for d in _INPUT_DTYPES)}") \
+            from None
     shape = tuple(int(d) for d in input_shape)
-    try:
-        gm = symbolic_trace(model)  # keeps ThresholdReLU / PadConv2d / PadMaxPool2d whole
-    except Exception as exc:  # fx raises many types for untraceable code
-        raise ModelImportError(f"cannot trace {type(model).__name__} with torch.fx: {exc}") from exc
-    try:
-        with torch.no_grad():
-            ShapeProp(gm).propagate(torch.zeros(1, *shape))
-    except Exception as exc:
-        raise ModelImportError(f"{type(model).__name__} does not run on input shape {shape}: {exc}") from exc
-    return _Importer(gm, name or type(model).__name__).run(shape)
+    example = torch.zeros(1, *shape, dtype=torch_dtype)
+    return _to_ir(_lower(_export(model, example), type(model).__name__), name or type(model).__name__)
+
+
+def _to_ir(ep: torch.export.ExportedProgram, name: str) -> Graph:
+    return canonicalize(TorchImporter(ep, name, _HANDLERS).run())

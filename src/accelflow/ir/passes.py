@@ -7,7 +7,15 @@ import numpy as np
 from accelflow.ir.fusion import fuse_functions
 from accelflow.ir.graph import Graph, Node
 from accelflow.ir.interpret import propagate_shapes
-from accelflow.ir.ops import GlobalPoolAttrs, OpKind
+from accelflow.ir.ops import (
+    ClipAttrs,
+    GatherAttrs,
+    GlobalPoolAttrs,
+    OpKind,
+    ReshapeAttrs,
+    ThresholdAttrs,
+    TransposeAttrs,
+)
 
 __all__ = ["fold_batchnorm", "canonicalize"]
 
@@ -52,9 +60,93 @@ def _softmax_nan_guard(node: Node) -> Node | None:
     return s
 
 
+def _erase_if_unused(graph: Graph, *nodes: Node) -> None:
+    for node in nodes:
+        if not node.users and node not in graph.outputs:
+            graph.erase_node(node)
+
+
+def _scalar(node: Node) -> float | None:
+    """The value of a one-element constant, else None."""
+    if node.op is not OpKind.CONSTANT or node.params["value"].size != 1:
+        return None
+    return float(node.params["value"].reshape(-1)[0])
+
+
+def _threshold_relu(graph: Graph, node: Node) -> bool:
+    """``where(x > t, x, 0)`` with a scalar ``t`` becomes THRESHOLD_RELU (how torch.export and ONNX spell
+    :class:`~accelflow.zoo.ThresholdReLU`), and a clip from above of one becomes its ``clip``. The node is
+    rewritten in place, so it keeps its name (the module's path)."""
+    if node.op is OpKind.WHERE and len(node.inputs) == 3:
+        cond, x, zero = node.inputs
+        t = _scalar(cond.inputs[1]) if cond.op is OpKind.GREATER and len(cond.inputs) == 2 else None
+        if t is None or cond.inputs[0] is not x or cond.users != (node,) or cond in graph.outputs \
+                or zero.op is not OpKind.CONSTANT or np.any(zero.params["value"]) or node.shape != x.shape:
+            return False
+        t_node = cond.inputs[1]
+        node.op, node.attrs, node.inputs = OpKind.THRESHOLD_RELU, ThresholdAttrs(t), [x]
+        graph.erase_node(cond)
+        _erase_if_unused(graph, t_node, zero)
+        return True
+    if node.op is OpKind.CLIP and isinstance(node.attrs, ClipAttrs) and node.attrs.lo is None \
+            and node.attrs.hi is not None:
+        prev = node.inputs[0]
+        a = prev.attrs
+        if prev.op is not OpKind.THRESHOLD_RELU or not isinstance(a, ThresholdAttrs) or a.clip is not None \
+                or prev.users != (node,) or prev in graph.outputs:
+            return False
+        node.op, node.attrs, node.inputs = OpKind.THRESHOLD_RELU, ThresholdAttrs(a.threshold, node.attrs.hi), prev.inputs
+        graph.erase_node(prev)
+        return True
+    return False
+
+
+def _merge_transposes(graph: Graph, node: Node) -> bool:
+    """A transpose of a transpose used only there becomes one transpose (none if they cancel)."""
+    parent = node.inputs[0] if node.op is OpKind.TRANSPOSE and node.inputs else None
+    if parent is None or parent.op is not OpKind.TRANSPOSE or len(parent.users) != 1 or parent in graph.outputs:
+        return False
+    assert isinstance(node.attrs, TransposeAttrs) and isinstance(parent.attrs, TransposeAttrs)
+    perm = tuple(parent.attrs.perm[p] for p in node.attrs.perm)
+    node.inputs, node.attrs = [parent.inputs[0]], TransposeAttrs(perm)
+    graph.erase_node(parent)
+    if perm == tuple(range(len(perm))) and node not in graph.outputs:
+        graph.bypass(node)
+    return True
+
+
+def _gather_in_order(node: Node) -> bool:
+    """A gather that takes every element of its axis once, in order, is a reshape (an exporter's spelling of
+    ``as_strided`` as a gather of computed positions)."""
+    if node.op is not OpKind.GATHER or not isinstance(node.attrs, GatherAttrs) or node.shape is None:
+        return False
+    x = node.inputs[0].shape
+    idx = node.params["indices"].reshape(-1)
+    if x is None or idx.size != x[node.attrs.axis % len(x)] or np.any(idx != np.arange(idx.size)):
+        return False
+    node.op, node.attrs, node.params = OpKind.RESHAPE, ReshapeAttrs(node.shape), {}
+    return True
+
+
+def _merge_equal_constants(graph: Graph) -> None:
+    """Constants with the same element type, shape and values become one node (the first): exporters share
+    one initializer between layers whose parameters are equal, or not."""
+    first: dict[tuple[str, tuple[int, ...], bytes], Node] = {}
+    for node in graph.find(OpKind.CONSTANT):
+        value = node.params["value"]
+        key = (value.dtype.str, value.shape, value.tobytes())
+        if key not in first:
+            first[key] = node
+        elif node not in graph.outputs:
+            graph.replace_all_uses(node, first[key])
+            graph.erase_node(node)
+
+
 def _rewrite_once(graph: Graph) -> bool:
     """Apply the first applicable rewrite; return whether the graph changed."""
     for node in graph:
+        if _threshold_relu(graph, node) or _merge_transposes(graph, node) or _gather_in_order(node):
+            return True
         softmax = _softmax_nan_guard(node)
         if softmax is not None and node not in graph.outputs:
             cond, zero = node.inputs[:2]
@@ -109,11 +201,15 @@ def canonicalize(graph: Graph) -> Graph:
     * reshapes and flattens that do not change the shape are removed;
     * decomposed GELU, SiLU, hard-swish and layer norm become single nodes (:func:`fuse_functions`);
     * the NaN guard after an attention softmax, ``where(isnan(p), 0, p)``, is dropped: it changes a result
-      only for a query that may attend to no key at all (a fully masked row).
+      only for a query that may attend to no key at all (a fully masked row);
+    * ``where(x > t, x, 0)`` (then a clip from above) is a thresholded ReLU;
+    * a transpose of a transpose is one transpose; a gather of every element in order is a reshape;
+    * constants with equal values are one node.
     """
     propagate_shapes(graph)
     while _rewrite_once(graph):
         pass
     fuse_functions(graph)
+    _merge_equal_constants(graph)
     graph.check()
     return graph
