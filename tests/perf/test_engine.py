@@ -119,7 +119,10 @@ def test_fast_equals_full_on_every_template(name: str) -> None:
     assert [lp.cycles for lp in fast.layers] == [lp.cycles for lp in full.layers]
     assert full.instructions_evaluated == full.instructions_total
     assert fast.instructions_evaluated <= full.instructions_evaluated
-    assert all(lp.cycles > 0 for lp in full.layers)
+    assert all(lp.cycles > 0 for lp in full.timed()) and not full.skipped
+    # pooling and the residual add are timed (vector unit, OPU or PCUs); views and fused ReLUs are free
+    kinds = {lp.op: lp.kind.value for lp in full.layers}
+    assert kinds["maxpool"] == kinds["add"] == "vector" and kinds["relu"] == kinds["flatten"] == "free"
 
 
 def test_fast_mode_skips_most_instructions_on_a_big_layer() -> None:
@@ -156,9 +159,11 @@ def test_reports_add_and_serialise() -> None:
     c = a + b
     assert (c.total_cycles, c.instructions_total, c.instructions_evaluated, c.iterations_evaluated) == (17, 7, 5, 3)
     data = json.loads(c.to_json())
-    assert set(data) == {"total_cycles", "mode", "instructions_total", "instructions_evaluated", "iterations_evaluated",
-                         "wall_seconds", "layers"}  # fmt: skip
-    assert set(data["layers"][0]) == {"name", "op", "cycles", "instructions", "iterations_evaluated", "utilisation"}
+    assert set(data) >= {"total_cycles", "mode", "instructions_total", "instructions_evaluated", "iterations_evaluated",
+                         "wall_seconds", "layers", "seconds", "non_gemm_share", "bound"}  # fmt: skip
+    assert set(data["layers"][0]) >= {"name", "op", "cycles", "instructions", "iterations_evaluated", "utilisation",
+                                      "seconds", "bound", "kind"}  # fmt: skip
+    assert data["seconds"] == pytest.approx(17 / 1e9) and data["layers"][0]["kind"] == "gemm"
     with pytest.raises(ValueError):
         _ = a + PerfReport(Mode.FULL, (LayerPerf("c", "conv", 1, 1, 1, 0.0),))
 

@@ -45,12 +45,12 @@ def _template_data(name: str) -> dict[str, Any]:
     return data
 
 
-def template_parameters(name: str) -> dict[str, int | str | None]:
+def template_parameters(name: str) -> dict[str, int | float | str | None]:
     """Parameters of a shipped template with their default values."""
     return dict(_template_data(name)["parameters"])
 
 
-def template(name: str, **options: int | str | None) -> Architecture:
+def template(name: str, **options: int | float | str | None) -> Architecture:
     """Build a shipped template with parameters overridden by ``options``.
 
     >>> template("systolic", rows=16, cols=16, dataflow="os").param("rows")
@@ -63,6 +63,8 @@ def template(name: str, **options: int | str | None) -> Architecture:
             raise ConfigError(f"template {name!r} has no parameter {key!r}; parameters: {', '.join(params)}")
         if isinstance(params[key], int) and not isinstance(params[key], bool) and not isinstance(value, int):
             raise ConfigError(f"template {name!r}: parameter {key!r} must be an integer, got {value!r}")
+        if isinstance(params[key], float) and (not isinstance(value, int | float) or isinstance(value, bool)):
+            raise ConfigError(f"template {name!r}: parameter {key!r} must be a number, got {value!r}")
         params[key] = value
     if name == "systolic":
         if params["dataflow"] not in _DATAFLOWS:
@@ -93,13 +95,18 @@ def load_architecture(path_or_text: str | Path) -> Architecture:
     return build(_read_yaml(str(path_or_text), "<string>"), source="<string>")
 
 
-def parse_option_value(text: str) -> int | str | None:
-    """A template option from the command line: an integer, ``None`` for none/null/unlimited, or text."""
+def parse_option_value(text: str) -> int | float | str | None:
+    """A template option from the command line: an integer, a decimal number (``0.25``), ``None`` for
+    none/null/unlimited, or text."""
     text = text.strip()
     if text.lower() in ("none", "null", "unlimited"):
         return None
     try:
         return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text) if any(c.isdigit() for c in text) and text.lower() not in ("nan", "inf") else text
     except ValueError:
         return text
 
@@ -109,7 +116,7 @@ def parse_arch_spec(spec: str) -> Architecture:
     if spec.endswith((".yaml", ".yml")):
         return load_architecture(spec)
     name, _, rest = spec.partition(":")
-    options: dict[str, int | str | None] = {}
+    options: dict[str, int | float | str | None] = {}
     for item in filter(None, (p.strip() for p in rest.split(","))):
         key, eq, value = item.partition("=")
         if not eq or not key.strip():

@@ -84,7 +84,7 @@ class Architecture:
     name: str
     mapper: str
     description: str
-    parameters: tuple[tuple[str, int | str | None], ...]
+    parameters: tuple[tuple[str, int | float | str | None], ...]
     word_bits: int
     fetch: Stage
     stages: tuple[Stage, ...]
@@ -95,6 +95,8 @@ class Architecture:
     paths: tuple[tuple[str, tuple[str, ...]], ...]  # operation -> stages..., unit
     peak_macs_per_cycle: int
     dram_bytes_per_cycle: int | None
+    peak_vector_ops_per_cycle: int = 1  # vector unit's peak for the roofline (operations per cycle)
+    clock_mhz: float = 1000.0  # clock for seconds = cycles / (clock_mhz * 1e6)
     source: str = field(default="<python>", compare=False)
 
     def param(self, name: str) -> Any:
@@ -104,7 +106,7 @@ class Architecture:
         raise ConfigError(f"architecture {self.name!r} has no parameter {name!r}; has {[k for k, _ in self.parameters]}")
 
     @property
-    def params(self) -> dict[str, int | str | None]:
+    def params(self) -> dict[str, int | float | str | None]:
         return dict(self.parameters)
 
     @property
@@ -143,7 +145,7 @@ def _pydantic_error(exc: ValidationError, data: Any, source: str) -> ArchError:
 
 
 class _Resolver:
-    def __init__(self, params: Mapping[str, int | str | None], source: str) -> None:
+    def __init__(self, params: Mapping[str, int | float | str | None], source: str) -> None:
         self.env = {k: v for k, v in params.items() if isinstance(v, int) and not isinstance(v, bool)}
         self.source = source
 
@@ -239,13 +241,27 @@ def build(data: Any, source: str = "<python>") -> Architecture:
             raise ArchError(source, f"memory access unit {u.name!r}", "memory_interface",
                             f"no data edge {u.name} -> {u.memory_interface} in 'edges'")  # fmt: skip
     bw = spec.roofline.dram_bytes_per_cycle
+    peak = r.int(spec.roofline.peak_macs_per_cycle, "roofline", "peak_macs_per_cycle", 1)
+    vpeak = spec.roofline.peak_vector_ops_per_cycle
     return Architecture(
         name=spec.name, mapper=spec.mapper, description=spec.description,
         parameters=tuple(spec.parameters.items()), word_bits=spec.word_bits, fetch=fetch, stages=tuple(stages),
         units=tuple(units), storages=tuple(storages), memory_interfaces=tuple(interfaces), edges=tuple(edges),
-        paths=paths, peak_macs_per_cycle=r.int(spec.roofline.peak_macs_per_cycle, "roofline", "peak_macs_per_cycle", 1),
-        dram_bytes_per_cycle=None if bw is None else r.int(bw, "roofline", "dram_bytes_per_cycle", 1), source=source,
+        paths=paths, peak_macs_per_cycle=peak,
+        dram_bytes_per_cycle=None if bw is None else r.int(bw, "roofline", "dram_bytes_per_cycle", 1),
+        peak_vector_ops_per_cycle=peak if vpeak is None else r.int(vpeak, "roofline", "peak_vector_ops_per_cycle", 1),
+        clock_mhz=_clock(spec, r, source), source=source,
     )  # fmt: skip
+
+
+def _clock(spec: ArchitectureSpec, r: _Resolver, source: str) -> float:
+    value = spec.clock_mhz
+    if isinstance(value, str):
+        param = spec.parameters.get(value.strip(), "")
+        value = float(param) if isinstance(param, int | float) else r.int(value, "architecture", "clock_mhz", 1)
+    if not value > 0:
+        raise ArchError(source, "architecture", "clock_mhz", f"must be a positive number of MHz, got {value}")
+    return float(value)
 
 
 def _paths(

@@ -122,19 +122,25 @@ class EdgeSpec(_Strict):
 
 
 class RooflineSpec(_Strict):
-    """Peak numbers for the roofline baseline (``dram_bytes_per_cycle: null`` = unlimited)."""
+    """Peak numbers for the roofline baseline (``dram_bytes_per_cycle: null`` = unlimited).
+    ``peak_vector_ops_per_cycle``: the vector unit's peak (element-wise, softmax, normalisation, pooling),
+    default ``peak_macs_per_cycle``."""
 
     peak_macs_per_cycle: IntOrExpr
     dram_bytes_per_cycle: IntOrExpr | None = None
+    peak_vector_ops_per_cycle: IntOrExpr | None = None
 
 
 class ArchitectureSpec(_Strict):
-    """One accelerator. ``mapper`` names the layer-to-loop-kernel mapper used for it."""
+    """One accelerator. ``mapper`` names the layer-to-loop-kernel mapper used for it. ``clock_mhz`` (for
+    seconds from cycles): a number, or the name of a numeric parameter (so a template option can change
+    it), or an integer expression over the parameters; 1000 (1 GHz) when not given."""
 
     name: str
     mapper: str
     description: str = ""
-    parameters: dict[str, int | str | None] = Field(default_factory=dict)
+    parameters: dict[str, int | float | str | None] = Field(default_factory=dict)
+    clock_mhz: float | str = 1000.0
     word_bits: int = 8
     fetch: FetchSpec = FetchSpec()
     pipeline_stages: list[StageSpec] = Field(default_factory=list)

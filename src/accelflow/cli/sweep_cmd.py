@@ -34,7 +34,7 @@ __all__ = ["register", "run", "parse_param"]
 
 log = logging.getLogger(__name__)
 
-Value = int | str | None
+Value = int | float | str | None
 
 
 def parse_param(text: str) -> tuple[str, list[Value]]:

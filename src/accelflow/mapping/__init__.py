@@ -21,39 +21,50 @@ from accelflow.mapping._layer import (
     ELEMENTWISE_OPS,
     GEMM_OPS,
     POOL_OPS,
+    VIEW_OPS,
+    LayerKind,
     LayerShape,
     UnsupportedOnArchError,
     layer_shape,
 )
-from accelflow.mapping._mappers import MAPPERS, MapperInfo
+from accelflow.mapping._mappers import MAPPERS, VECTOR_CHUNK, MapperInfo
 from accelflow.mapping._nest import Access, Instr, Item, Loop, LoopNest, iteration_sizes
+from accelflow.mapping._workload import Attention, Phase, attention_products, with_kv_cache, workload
 
 __all__ = [
     "ELEMENTWISE_OPS",
     "GEMM_OPS",
     "MAPPERS",
     "POOL_OPS",
+    "VECTOR_CHUNK",
+    "VIEW_OPS",
     "Access",
+    "Attention",
     "Instr",
     "Item",
+    "LayerKind",
     "LayerShape",
     "Loop",
     "LoopNest",
     "MapperInfo",
+    "Phase",
     "UnsupportedOnArchError",
     "FREE_OPS",
+    "attention_products",
     "is_mappable",
     "iteration_sizes",
     "layer_shape",
     "map_layer",
     "map_shape",
+    "with_kv_cache",
+    "workload",
 ]
 
-#: Operators that cost no accelerator time: fused into the producer's output stage, or pure views.
-FREE_OPS = frozenset(
-    {OpKind.INPUT, OpKind.RELU, OpKind.RELU6, OpKind.THRESHOLD_RELU, OpKind.HARDSWISH, OpKind.HARDSIGMOID,
-     OpKind.SIGMOID, OpKind.SILU, OpKind.FLATTEN, OpKind.RESHAPE}
-)  # fmt: skip
+#: Operators that can cost no accelerator time: the pure views always (:data:`VIEW_OPS`), the activations
+#: when fused into their producer's output stage (decided per graph by :func:`workload`). Kept for callers
+#: of earlier versions; :func:`workload` gives each layer's :class:`LayerKind`.
+FREE_OPS = VIEW_OPS | {OpKind.RELU, OpKind.RELU6, OpKind.THRESHOLD_RELU, OpKind.HARDSWISH, OpKind.HARDSIGMOID,
+                       OpKind.SIGMOID, OpKind.SILU}  # fmt: skip
 
 
 def _mapper(arch: Architecture) -> MapperInfo:
@@ -63,7 +74,14 @@ def _mapper(arch: Architecture) -> MapperInfo:
 
 
 def is_mappable(node: Node, arch: Architecture) -> bool:
-    return node.op in _mapper(arch).supported
+    """Whether ``node`` (on its own: an activation counts as a vector pass) has a loop nest on ``arch``."""
+    if node.op not in _mapper(arch).supported:
+        return False
+    try:
+        map_layer(node, arch)
+    except UnsupportedOnArchError:
+        return False
+    return True
 
 
 def map_shape(shape: LayerShape, arch: Architecture, tiles: Mapping[str, int] | None = None) -> LoopNest:
@@ -79,5 +97,6 @@ def map_shape(shape: LayerShape, arch: Architecture, tiles: Mapping[str, int] | 
 
 
 def map_layer(node: Node, arch: Architecture, tiles: Mapping[str, int] | None = None) -> LoopNest:
-    """The loop nest of one IR node on ``arch`` (default tiling rule unless ``tiles`` overrides it)."""
+    """The loop nest of one IR node on ``arch`` (default tiling rule unless ``tiles`` overrides it); raises
+    :class:`UnsupportedOnArchError` for a free node (a view: no loop nest)."""
     return map_shape(layer_shape(node), arch, tiles)

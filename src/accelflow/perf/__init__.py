@@ -10,22 +10,32 @@
 True
 """
 
-from accelflow.perf._baselines import RegressionModel, layer_features, roofline_cycles
+from accelflow.perf._baselines import (
+    Bound,
+    RegressionModel,
+    RooflineTerms,
+    layer_features,
+    roofline_cycles,
+    roofline_terms,
+)
 from accelflow.perf._engine import EngineResult, KernelCache, evaluate_nest
 from accelflow.perf._estimate import estimate, estimate_layer, estimate_shape
 from accelflow.perf._report import LayerPerf, Mode, PerfReport
 
 __all__ = [
+    "Bound",
     "EngineResult",
     "KernelCache",
     "LayerPerf",
     "Mode",
     "PerfReport",
     "RegressionModel",
+    "RooflineTerms",
     "estimate",
     "estimate_layer",
     "estimate_shape",
     "evaluate_nest",
     "layer_features",
     "roofline_cycles",
+    "roofline_terms",
 ]

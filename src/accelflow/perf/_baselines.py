@@ -1,31 +1,69 @@
 """Baselines on the same layers: roofline and a regression model trained on FULL-mode results.
 
-Roofline: ``max(MACs / peak MACs per cycle, bytes moved / DRAM bytes per cycle)`` with bytes moved =
-input + weight + output elements x word size (each once; unlimited bandwidth gives the compute bound).
+Roofline: ``max(work / peak, bytes moved / DRAM bytes per cycle)`` with work = MACs at the array's peak MACs
+per cycle for GEMM layers, vector operations at the vector unit's peak for vector layers, and bytes moved =
+input + weight (B operand) + output elements x word size (each once; unlimited bandwidth gives the compute
+bound). A layer is memory-bound when its memory term exceeds its compute term, i.e. when its bytes per
+operation exceed the machine balance (peak operations per cycle / DRAM bytes per cycle).
 Regression (ours): a gradient-boosted tree model on log-features of the layer (MACs, GEMM sizes, fold
 counts on the architecture, element counts), trained on the FULL-mode cycles of *other* layers.
 """
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from accelflow.arch import Architecture, ceil_div
-from accelflow.mapping import LayerShape
+from accelflow.mapping import LayerKind, LayerShape
 
-__all__ = ["roofline_cycles", "layer_features", "RegressionModel"]
+__all__ = ["Bound", "RooflineTerms", "roofline_terms", "roofline_cycles", "layer_features", "RegressionModel"]
 
 
-def roofline_cycles(shape: LayerShape, arch: Architecture) -> int:
-    compute = shape.macs / arch.peak_macs_per_cycle if shape.macs else shape.out_elems / arch.peak_macs_per_cycle
+class Bound(enum.StrEnum):
+    """Which roof limits a layer (or a network) in the roofline model."""
+
+    COMPUTE = "compute"
+    MEMORY = "memory"
+
+
+@dataclass(frozen=True)
+class RooflineTerms:
+    """The two roofline terms of a layer, in cycles; they add layer by layer (``+``)."""
+
+    compute_cycles: float = 0.0
+    memory_cycles: float = 0.0
+
+    @property
+    def bound(self) -> Bound:
+        return Bound.MEMORY if self.memory_cycles > self.compute_cycles else Bound.COMPUTE
+
+    def __add__(self, other: RooflineTerms) -> RooflineTerms:
+        return RooflineTerms(self.compute_cycles + other.compute_cycles, self.memory_cycles + other.memory_cycles)
+
+
+def roofline_terms(shape: LayerShape, arch: Architecture) -> RooflineTerms:
+    """Compute and memory terms of ``shape`` on ``arch`` (free layers: both 0)."""
+    if shape.kind is LayerKind.FREE:
+        return RooflineTerms()
+    if shape.kind is LayerKind.VECTOR:
+        compute = shape.vector_ops / arch.peak_vector_ops_per_cycle
+    else:
+        compute = shape.macs / arch.peak_macs_per_cycle if shape.macs else shape.out_elems / arch.peak_macs_per_cycle
     memory = 0.0
     if arch.dram_bytes_per_cycle is not None:
         moved = (shape.in_elems + shape.weight_elems + shape.out_elems) * arch.word_bits / 8
         memory = moved / arch.dram_bytes_per_cycle
-    return max(1, math.ceil(max(compute, memory)))
+    return RooflineTerms(compute, memory)
+
+
+def roofline_cycles(shape: LayerShape, arch: Architecture) -> int:
+    terms = roofline_terms(shape, arch)
+    return max(1, math.ceil(max(terms.compute_cycles, terms.memory_cycles)))
 
 
 def layer_features(shape: LayerShape, arch: Architecture) -> list[float]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from accelflow.arch import Architecture
 from accelflow.errors import ConfigError
-from accelflow.ir import Graph, Node, propagate_shapes
-from accelflow.mapping import FREE_OPS, LayerShape, is_mappable, layer_shape, map_shape
-from accelflow.perf._baselines import RegressionModel, roofline_cycles
+from accelflow.ir import Graph, Node
+from accelflow.mapping import LayerKind, LayerShape, UnsupportedOnArchError, layer_shape, map_shape, workload
+from accelflow.perf._baselines import RegressionModel, roofline_cycles, roofline_terms
 from accelflow.perf._engine import KernelCache, evaluate_nest
 from accelflow.perf._report import LayerPerf, Mode, PerfReport
 
@@ -21,7 +21,17 @@ log = logging.getLogger(__name__)
 
 
 def _util(shape: LayerShape, cycles: int, arch: Architecture) -> float:
-    return shape.macs / (cycles * arch.peak_macs_per_cycle) if cycles and shape.macs else 0.0
+    if not cycles:
+        return 0.0
+    if shape.kind is LayerKind.VECTOR:
+        return shape.vector_ops / (cycles * arch.peak_vector_ops_per_cycle)
+    return shape.macs / (cycles * arch.peak_macs_per_cycle) if shape.macs else 0.0
+
+
+def _perf(shape: LayerShape, arch: Architecture, cycles: int, instructions: int, **counts: int) -> LayerPerf:
+    return LayerPerf(shape.name, shape.op.value, cycles, instructions, counts.pop("iterations_evaluated", 0),
+                     _util(shape, cycles, arch), macs=shape.macs, kind=shape.kind,
+                     roofline=roofline_terms(shape, arch), **counts)  # fmt: skip
 
 
 def estimate_shape(
@@ -32,28 +42,29 @@ def estimate_shape(
     cache: KernelCache | None = None,
     maxplus: bool = True,
 ) -> LayerPerf:
-    """Latency of one layer given by its GEMM view (FULL, FAST or ROOFLINE).
+    """Latency of one layer given by its view (FULL, FAST or ROOFLINE); a free layer takes 0 cycles.
 
     ``cache`` (FAST) reuses loop evaluations of earlier layers on ``arch``; without it the layer is
     evaluated on its own. ``maxplus`` (FAST): straight-line segments are evaluated once symbolically and
     then applied as max-plus maps (same cycles; ``False`` evaluates them instruction by instruction)."""
     mode = Mode(mode)
+    if shape.kind is LayerKind.FREE:
+        return _perf(shape, arch, 0, 0)
     nest = map_shape(shape, arch, tiles)
     if mode is Mode.ROOFLINE:
-        cycles = roofline_cycles(shape, arch)
-        return LayerPerf(shape.name, shape.op.value, cycles, nest.instruction_count(), 0, _util(shape, cycles, arch), 0, shape.macs)
+        return _perf(shape, arch, roofline_cycles(shape, arch), nest.instruction_count())
     if mode is Mode.REGRESSION:
         raise ConfigError("regression mode needs the other layers of a network: use estimate(graph, arch, Mode.REGRESSION)")
     res = evaluate_nest(nest, arch, fast=mode is Mode.FAST, cache=cache if mode is Mode.FAST else None, maxplus=maxplus)
-    return LayerPerf(shape.name, shape.op.value, res.cycles, nest.instruction_count(), res.iterations_evaluated,
-                     _util(shape, res.cycles, arch), res.instructions_evaluated, shape.macs, res.map_applications,
-                     res.instructions_applied)  # fmt: skip
+    return _perf(shape, arch, res.cycles, nest.instruction_count(), iterations_evaluated=res.iterations_evaluated,
+                 instructions_evaluated=res.instructions_evaluated, map_applications=res.map_applications,
+                 instructions_applied=res.instructions_applied)  # fmt: skip
 
 
 def estimate_layer(
     node: Node, arch: Architecture, mode: Mode = Mode.FAST, tiles: Mapping[str, int] | None = None
 ) -> LayerPerf:
-    """Latency of one IR node (shapes must be propagated)."""
+    """Latency of one IR node on its own (shapes must be propagated; an activation counts as a vector pass)."""
     return estimate_shape(layer_shape(node), arch, mode, tiles)
 
 
@@ -62,58 +73,63 @@ def _shape_key(shape: LayerShape) -> LayerShape:
 
 
 def estimate(
-    graph: Graph,
+    model: Graph | Sequence[LayerShape],
     arch: Architecture,
     mode: Mode | str = Mode.FAST,
     tiles: Mapping[str, int] | None = None,
     unsupported: str = "skip",
     maxplus: bool = True,
 ) -> PerfReport:
-    """Latency of every layer of ``graph`` on ``arch``, run one after the other.
+    """Latency of every layer of ``model`` on ``arch``, run one after the other.
 
-    Activations, flatten and reshape are free (fused into the producer's output stage). Other operators
-    the architecture cannot run are skipped and listed in ``report.skipped`` (``unsupported="skip"``,
-    documented host fallback, not timed) or raise :class:`UnsupportedOnArchError` (``"error"``).
-    ``maxplus``: see :func:`estimate_shape`.
+    ``model`` is a graph, or a workload (layer views, e.g. :func:`accelflow.mapping.with_kv_cache` for the
+    decode phase of a language model). Every layer appears in the report: GEMM and vector layers timed,
+    views and fused activations free (0 cycles). A layer the architecture cannot run (a description
+    without a vector unit) raises :class:`UnsupportedOnArchError` with ``unsupported="error"``; with
+    ``"skip"`` it is left out, named in ``report.skipped`` and logged as a warning. ``maxplus``: see
+    :func:`estimate_shape`.
     """
     mode = Mode(mode)
     if unsupported not in ("skip", "error"):
         raise ConfigError(f"unsupported must be 'skip' or 'error', got {unsupported!r}")
-    if any(n.shape is None for n in graph):
-        propagate_shapes(graph)
     started = time.perf_counter()
     shapes: list[LayerShape] = []
     skipped: list[str] = []
-    for node in graph:
-        if node.op in FREE_OPS:
-            continue
-        if not is_mappable(node, arch):
-            if unsupported == "error":
-                map_shape(layer_shape(node), arch, tiles)  # raises UnsupportedOnArchError with the message
-            skipped.append(node.name)
-            log.info("%s: %s not supported on %s, skipped (host fallback)", node.name, node.op.value, arch.name)
-            continue
-        shapes.append(layer_shape(node))
+    for shape in workload(model) if isinstance(model, Graph) else model:
+        if shape.kind is not LayerKind.FREE:
+            try:
+                map_shape(shape, arch, tiles)
+            except UnsupportedOnArchError as exc:
+                if unsupported == "error":
+                    raise
+                skipped.append(shape.name)
+                log.warning("%s; not timed", exc)
+                continue
+        shapes.append(shape)
+    if skipped:
+        log.warning("%d layer(s) not supported on %s were skipped: %s", len(skipped), arch.name, ", ".join(skipped))
+    timed = [s for s in shapes if s.kind is not LayerKind.FREE]
     if mode is Mode.REGRESSION:
-        layers = _regression(shapes, arch, tiles)
+        by_name = dict(zip((s.name for s in timed), _regression(timed, arch, tiles), strict=True))
     elif mode is Mode.FAST:
         # identical layers (same sizes) start from the same empty frontier and give the same result:
         # evaluate each once; repeats report 0 evaluated instructions (they were not evaluated). The
         # kernel cache lets the other layers reuse inner loops already evaluated (exact, structural keys).
         seen: dict[LayerShape, LayerPerf] = {}
         cache = KernelCache(arch)
-        layers = []
-        for s in shapes:
+        by_name = {}
+        for s in timed:
             key = _shape_key(s)
             if key in seen:
-                layers.append(dataclasses.replace(seen[key], name=s.name, iterations_evaluated=0, instructions_evaluated=0,
-                                                  map_applications=0, instructions_applied=0))  # fmt: skip
+                by_name[s.name] = dataclasses.replace(seen[key], name=s.name, iterations_evaluated=0,
+                                                      instructions_evaluated=0, map_applications=0,
+                                                      instructions_applied=0)  # fmt: skip
             else:
-                seen[key] = estimate_shape(s, arch, mode, tiles, cache, maxplus)
-                layers.append(seen[key])
+                seen[key] = by_name[s.name] = estimate_shape(s, arch, mode, tiles, cache, maxplus)
     else:
-        layers = [estimate_shape(s, arch, mode, tiles) for s in shapes]
-    return PerfReport(mode, tuple(layers), time.perf_counter() - started, arch.name, tuple(skipped))
+        by_name = {s.name: estimate_shape(s, arch, mode, tiles) for s in timed}
+    layers = tuple(by_name[s.name] if s.kind is not LayerKind.FREE else estimate_shape(s, arch, mode) for s in shapes)
+    return PerfReport(mode, layers, time.perf_counter() - started, arch.name, tuple(skipped), arch.clock_mhz)
 
 
 def _regression(shapes: list[LayerShape], arch: Architecture, tiles: Mapping[str, int] | None) -> list[LayerPerf]:
@@ -135,6 +151,5 @@ def _regression(shapes: list[LayerShape], arch: Architecture, tiles: Mapping[str
             train = [k for k in keys if k != key]
             models[key] = RegressionModel().fit(train, [labels[k] for k in train], arch)
         cycles = models[key].predict(s, arch)
-        nest = map_shape(s, arch, tiles)
-        out.append(LayerPerf(s.name, s.op.value, cycles, nest.instruction_count(), 0, _util(s, cycles, arch), 0, s.macs))
+        out.append(_perf(s, arch, cycles, map_shape(s, arch, tiles).instruction_count()))
     return out
