@@ -2,8 +2,10 @@
 
 Every layer of a network becomes a hardware stage with a *folding* (coarse_in, coarse_out,
 coarse_group, fine); the pipeline runs at the pace of its slowest stage. Dense and sparse (HASS)
-convolutions, pooling, activations, residual add and squeeze-excitation multiply are modelled; device
-tables are data (``devices/devices.yaml``).
+convolutions, transposed convolutions, pooling, activations, element-wise arithmetic, residual add, concat,
+squeeze-excitation, layer norm, softmax, reductions, channel shuffles, slices, pads and resizes are
+modelled (:mod:`accelflow.dataflow._layout` decides which layout operators are free); products of two
+activations (attention) are refused with the reason. Device tables are data (``devices/devices.yaml``).
 
 Example::
 
@@ -23,7 +25,8 @@ from accelflow.dataflow._design import (
 )
 from accelflow.dataflow._device import Device, device_names, load_device
 from accelflow.dataflow._folding import Folding
-from accelflow.dataflow._layers import SPARSE_MIN, ConvLayer, LayerModel, PoolLayer
+from accelflow.dataflow._layers import SPARSE_MIN, ConvLayer, ConvTransposeLayer, LayerModel, PoolLayer
+from accelflow.dataflow._layout import StreamLayout, stream_layouts
 from accelflow.dataflow._lockstep import (
     SampledLockStep,
     WindowSample,
@@ -32,7 +35,9 @@ from accelflow.dataflow._lockstep import (
     save_window_samples,
     window_sample_path,
 )
+from accelflow.dataflow._movement import BroadcastLayer, PadLayer, ReorderLayer, ResizeLayer, SelectLayer
 from accelflow.dataflow._network import DEFAULT_UTILISATION, NetworkModel, WeightStorage
+from accelflow.dataflow._norm import NormLayer, ReduceLayer
 from accelflow.dataflow._onnx import apply_sparsity, load_onnx_with_sparsity, read_sparsity_from_onnx
 from accelflow.dataflow._optimise import Method, optimise_folding
 from accelflow.dataflow._resources import ResourceKind, Resources
@@ -43,7 +48,9 @@ from accelflow.dataflow._stream import StreamLayer
 __all__ = [
     "DEFAULT_UTILISATION",
     "SPARSE_MIN",
+    "BroadcastLayer",
     "ConvLayer",
+    "ConvTransposeLayer",
     "DataflowDesign",
     "Device",
     "Folding",
@@ -52,12 +59,19 @@ __all__ = [
     "LockStep",
     "Method",
     "NetworkModel",
+    "NormLayer",
+    "PadLayer",
     "PoolLayer",
+    "ReduceLayer",
+    "ReorderLayer",
+    "ResizeLayer",
+    "SelectLayer",
     "ResourceKind",
     "Resources",
     "SearchBudgetError",
     "SampledLockStep",
     "StreamLayer",
+    "StreamLayout",
     "WindowSample",
     "WeightStorage",
     "device_names",
@@ -74,5 +88,6 @@ __all__ = [
     "save_window_samples",
     "window_sample_path",
     "read_sparsity_from_onnx",
+    "stream_layouts",
     "speedup_over_dense",
 ]

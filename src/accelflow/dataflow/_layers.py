@@ -1,10 +1,12 @@
 """Hardware models of one layer: legal foldings, cycles per image and resources.
 
-Three kinds cover the IR: :class:`ConvLayer` (convolution, linear = 1x1 convolution on a 1x1 map),
-:class:`PoolLayer` (max/average pooling) and :class:`StreamLayer` (activations, element-wise add/mul,
-global pooling, concat, softmax). Each is a frozen record of the shapes it needs; cost methods are pure
-functions of a :class:`~accelflow.dataflow.Folding`. Module costs are built from the primitives of
-:mod:`accelflow.dataflow._resources` (see docs/dataflow.md for the derivation).
+Three kinds cover the IR: :class:`ConvLayer` (convolution; linear = 1x1 convolution on a 1x1 map or per
+pixel/token; :class:`ConvTransposeLayer` in sub-pixel form), :class:`PoolLayer` (max/average pooling) and
+:class:`~accelflow.dataflow.StreamLayer` and its kinds (activations, element-wise arithmetic, global
+pooling, concat, norms, reductions, re-ordering, selection, padding, resizing). Each is a frozen record of
+the shapes it needs; cost methods are pure functions of a :class:`~accelflow.dataflow.Folding`. Module
+costs are built from the primitives of :mod:`accelflow.dataflow._resources` (see docs/dataflow.md for the
+derivation).
 """
 
 from __future__ import annotations
@@ -46,7 +48,15 @@ from accelflow.dataflow._sparse import (
 from accelflow.errors import ConfigError
 from accelflow.ir import OpKind
 
-__all__ = ["LayerModel", "ConvLayer", "PoolLayer", "WeightMemory", "SPARSE_MIN", "STREAM_FIFO_DEPTH"]
+__all__ = [
+    "LayerModel",
+    "ConvLayer",
+    "ConvTransposeLayer",
+    "PoolLayer",
+    "WeightMemory",
+    "SPARSE_MIN",
+    "STREAM_FIFO_DEPTH",
+]
 
 #: Layers whose mean zero-product fraction is below this are built dense (REFERENCE section 3).
 SPARSE_MIN = 0.10
@@ -371,6 +381,33 @@ class ConvLayer(LayerModel):
         elif kk // n > 1:  # serialise the window over K*K/fine cycles and accumulate
             r += mux(kk // n, d) * n + adder(acc)
         return r
+
+
+@dataclass(frozen=True, eq=False)
+class ConvTransposeLayer(ConvLayer):
+    """A transposed convolution in sub-pixel form: ``phases`` = stride_h x stride_w convolutions of
+    ``kh x kw = ceil(K/stride)`` taps each, run on the input map, whose outputs interleave into the
+    ``h_out x w_out`` map (no multiplications by inserted zeros).
+
+    Cycles and DSPs are the conv's formulas on the output map (``H_out*W_out*(C/groups)*kh*kw*F / lanes``:
+    every output pixel is one phase's window); the weight memory holds all phases' taps
+    (``F*(C/groups)*kh*kw*phases`` words), and each input stream keeps one more line buffer so an input
+    row's windows can be replayed for the ``stride_h`` output rows they feed.
+    """
+
+    phases: int = 1
+
+    def weights(self, f: Folding) -> WeightMemory:
+        total = self.filters * (self.channels // self.groups) * self.kernel_size * self.phases
+        return WeightMemory(f.lanes, math.ceil(total / f.lanes), self.weight_bits)
+
+    def resources(self, f: Folding) -> Resources:
+        base = super().resources(f)
+        if self.phases == 1:
+            return base
+        n_in = f.coarse_in * f.coarse_group
+        replay = memory(self.w_in * (self.channels // n_in), self.data_bits) + counter(self.phases)
+        return base + replay * n_in
 
 
 @dataclass(frozen=True, eq=False)
