@@ -66,20 +66,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _table(design: DataflowDesign, dense: DataflowDesign) -> None:
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=f"{design.network} on {design.device.name} ({design.device.clock_mhz:g} MHz)")
-    for col in ("layer", "op", "ci", "co", "cg", "fine", "cycles", "dsp", "lut", "bram18", "sparsity"):
-        table.add_column(col, justify="left" if col in ("layer", "op") else "right", overflow="fold")
+    from accelflow.cli._table import Column, print_table
+
+    columns = [Column("layer"), Column("op"), *(Column(c, True) for c in ("ci", "co", "cg", "fine", "cycles", "dsp",
+                                                                           "lut", "bram18")), Column("sparsity")]
+    rows = []
     for layer in design.layers:
         f, r = layer.folding, layer.resources
-        table.add_row(
+        rows.append([
             layer.name, layer.op.value, str(f.coarse_in), str(f.coarse_out), str(f.coarse_group), str(f.fine),
             f"{layer.cycles_per_image:,.0f}", f"{r.dsp:,}", f"{r.lut:,}", f"{r.bram18:,}",
             f"{layer.sparsity:.1%}" + (" (sparse)" if layer.sparse else " (built dense)" if f.dense else ""),
-        )  # fmt: skip
+        ])  # fmt: skip
+    print_table(f"{design.network} on {design.device.name} ({design.device.clock_mhz:g} MHz)", columns, rows)
     console = Console()
-    console.print(table)
     r = design.resources
     console.print(
         f"throughput {design.throughput_images_per_s:,.1f} images/s (dense design: "

@@ -140,23 +140,22 @@ def _duration(seconds: float) -> str:
 
 def _table(report: PerfReport, model: str, info: dict[str, Any]) -> None:
     from rich.console import Console
-    from rich.table import Table
+
+    from accelflow.cli._table import Column, print_table
 
     phase = "" if info.get("phase") == "prefill" and "seq_len" not in info else \
         ", " + ", ".join(f"{k}={v}" for k, v in info.items() if k != "attentions")  # fmt: skip
-    table = Table(title=f"{model} on {report.arch} ({report.mode.value} mode{phase})")
-    for col in ("layer", "op", "kind", "cycles", "time", "instructions", "iterations evaluated", "utilisation", "bound"):
-        table.add_column(col, justify="left" if col in ("layer", "op", "kind", "bound") else "right")
+    columns = [Column("layer"), Column("op"), Column("kind"), Column("cycles", True), Column("time", True),
+               Column("instructions", True), Column("iterations evaluated", True), Column("utilisation", True),
+               Column("bound")]  # fmt: skip
     timed = report.timed()
-    for lp in timed:
-        table.add_row(lp.name, lp.op, lp.kind.value, f"{lp.cycles:,}", _duration(lp.seconds(report.clock_mhz)),
-                      f"{lp.instructions:,}", f"{lp.iterations_evaluated:,}", f"{lp.utilisation:.1%}",
-                      lp.bound.value if lp.bound else "")  # fmt: skip
-    table.add_section()
-    table.add_row("total", "", "", f"{report.total_cycles:,}", _duration(report.seconds), f"{report.instructions_total:,}",
-                  f"{report.iterations_evaluated:,}", "", report.bound.value)  # fmt: skip
+    rows = [[lp.name, lp.op, lp.kind.value, f"{lp.cycles:,}", _duration(lp.seconds(report.clock_mhz)),
+             f"{lp.instructions:,}", f"{lp.iterations_evaluated:,}", f"{lp.utilisation:.1%}",
+             lp.bound.value if lp.bound else ""] for lp in timed]  # fmt: skip
+    total = ["total", "", "", f"{report.total_cycles:,}", _duration(report.seconds), f"{report.instructions_total:,}",
+             f"{report.iterations_evaluated:,}", "", report.bound.value]  # fmt: skip
+    print_table(f"{model} on {report.arch} ({report.mode.value} mode{phase})", columns, rows, [total])
     console = Console()
-    console.print(table)
     console.print(f"{report.total_cycles:,} cycles = {_duration(report.seconds)} at {report.clock_mhz:g} MHz; "
                   f"non-GEMM layers {report.non_gemm_share:.1%} of the time; {report.bound.value}-bound by the "
                   f"roofline ({report.memory_bound_share:.1%} of the time in memory-bound layers); "

@@ -183,25 +183,21 @@ def _export(result: object, problem: Problem, path: str) -> None:
 
 def _table(result: object) -> None:
     from rich.console import Console
-    from rich.table import Table
 
+    from accelflow.cli._table import Column, print_table
     from accelflow.hass import HassResult
 
     assert isinstance(result, HassResult)
-    table = Table(title=f"HASS {result.network} on {result.device} ({result.objective.value})")
-    for col in ("layer", "folding (ci,co,cg,f)", "cycles/img", "DSP", "sparse", "zeros", "w thr", "a thr"):
-        table.add_column(col, justify="right" if col not in ("layer",) else "left")
-    for layer in result.layers:
-        if layer.op != "conv":
-            continue
-        f = layer.folding
-        table.add_row(layer.name, f"{f['coarse_in']},{f['coarse_out']},{f['coarse_group']},{f['fine']}",
-                      f"{layer.cycles_per_image:,.0f}", f"{layer.resources.get('dsp', 0):,.0f}",
-                      "yes" if layer.sparse else "no", f"{layer.sparsity:.2f}",
-                      "" if layer.weight_threshold is None else f"{layer.weight_threshold:.3g}",
-                      "" if layer.activation_threshold is None else f"{layer.activation_threshold:.3g}")
+    columns = [Column("layer"), *(Column(c, True) for c in ("folding (ci,co,cg,f)", "cycles/img", "DSP", "sparse",
+                                                           "zeros", "w thr", "a thr"))]
+    rows = [[layer.name, f"{layer.folding['coarse_in']},{layer.folding['coarse_out']},"
+             f"{layer.folding['coarse_group']},{layer.folding['fine']}", f"{layer.cycles_per_image:,.0f}",
+             f"{layer.resources.get('dsp', 0):,.0f}", "yes" if layer.sparse else "no", f"{layer.sparsity:.2f}",
+             "" if layer.weight_threshold is None else f"{layer.weight_threshold:.3g}",
+             "" if layer.activation_threshold is None else f"{layer.activation_threshold:.3g}"]
+            for layer in result.layers if layer.op == "conv"]  # fmt: skip
+    print_table(f"HASS {result.network} on {result.device} ({result.objective.value})", columns, rows)
     console = Console()
-    console.print(table)
     console.print(f"throughput {result.throughput_images_per_s:,.0f} img/s (dense {result.dense_throughput_images_per_s:,.0f},"
                   f" x{result.speedup_over_dense:.2f}); DSP {result.dsp} LUT {result.lut:,.0f} FF {result.ff:,.0f} "
                   f"BRAM18 {result.bram18:,.0f}; accuracy {100 * result.accuracy:.2f}% "

@@ -83,15 +83,12 @@ def run(args: argparse.Namespace) -> int:
         json.dump(info, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
-    from rich.console import Console
-    from rich.table import Table
+    from accelflow.cli._table import Column, print_table
 
-    table = Table(title=f"{info['model']}: {info['total_macs']:,} MACs, {info['total_params']:,} parameters")
-    for col, justify in (("layer", "left"), ("op", "left"), ("input", "right"), ("output", "right"),
-                         ("MACs", "right"), ("params", "right")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
-    for layer in info["layers"]:
-        table.add_row(layer["name"], layer["op"], "x".join(map(str, layer["input_shape"])),
-                      "x".join(map(str, layer["output_shape"])), f"{layer['macs']:,}", f"{layer['params']:,}")
-    Console().print(table)
+    columns = [Column("layer"), Column("op"), Column("input", True), Column("output", True), Column("MACs", True),
+               Column("params", True)]
+    rows = [[layer["name"], layer["op"], "x".join(map(str, layer["input_shape"])),
+             "x".join(map(str, layer["output_shape"])), f"{layer['macs']:,}", f"{layer['params']:,}"]
+            for layer in info["layers"]]  # fmt: skip
+    print_table(f"{info['model']}: {info['total_macs']:,} MACs, {info['total_params']:,} parameters", columns, rows)
     return 0
