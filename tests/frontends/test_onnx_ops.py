@@ -343,3 +343,23 @@ def test_cumsum_of_a_mask_from_token_ids(tmp_path: Path, exclusive: int, reverse
              N("Relu", ["e"], ["y"])]
     inits = {"pad": np.array(1, np.int64), "axis": np.array(1, np.int64), "table": _rand(16, 4)}
     check(tmp_path, nodes, {"ids": ((1, 6), I64)}, inits, expect=OpKind.CUMSUM)
+
+
+def test_an_unsupported_pattern_in_a_legacy_export_suggests_the_dynamo_exporter(tmp_path: Path) -> None:
+    from accelflow.errors import UnsupportedOperatorError
+
+    model = _model([N("Round", ["x"], ["y"], name="/m/Round")], {"x": ((1, 4), F)}, {}, ["y"], 17)
+    model.producer_name = "pytorch"
+    onnx.save(model, tmp_path / "legacy.onnx")
+    with pytest.raises(UnsupportedOperatorError, match=r"operator Round is not supported.*TorchScript exporter; "
+                                                       r"torch.onnx.export\(..., dynamo=True\)"):
+        from_onnx(tmp_path / "legacy.onnx")
+
+
+def test_gather_elements_from_a_one_row_table(tmp_path: Path) -> None:
+    """RoBERTa's token types: a (1, 512) buffer gathered on axis 1 with position ids computed from the tokens."""
+    nodes = [N("Add", ["ids", "one"], ["pos"]), N("GatherElements", ["types", "pos"], ["t"], axis=1),
+             N("Gather", ["table", "t"], ["e"], axis=0), N("Relu", ["e"], ["y"])]
+    inits = {"one": np.array(1, np.int64), "types": RNG.integers(0, 2, (1, 16)).astype(np.int64),
+             "table": _rand(2, 4)}
+    check(tmp_path, nodes, {"ids": ((1, 6), I64)}, inits, expect=OpKind.EMBEDDING)

@@ -92,7 +92,9 @@ def _export(model: nn.Module, example: torch.Tensor) -> torch.export.ExportedPro
         except Exception as exc:  # export raises many types: user code, unsupported Python, wrong shapes
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ModelImportError(f"cannot export {label} with torch.export for an input of shape "
-                                   f"{tuple(example.shape)} ({example.dtype}): {type(exc).__name__}: {first}") from exc
+                                   f"{tuple(example.shape)} ({example.dtype}): {type(exc).__name__}: {first} (if the "
+                                   "model branches on its data, torch.onnx.export(..., dynamo=False) traces one path: "
+                                   "give accelflow that .onnx file)") from exc
         return ep
 
 

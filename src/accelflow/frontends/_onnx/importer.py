@@ -317,8 +317,21 @@ class Importer:
         if handler is None:
             op = f"{n.domain}.{n.op_type}" if n.domain not in ("", "ai.onnx") else n.op_type
             raise UnsupportedOperatorError(f"{self.where(n)}: operator {op} is not supported; supported: "
-                                           f"{', '.join(sorted(self.handlers))}")
-        handler(self, n)
+                                           f"{', '.join(sorted(self.handlers))}{self.hint()}")
+        try:
+            handler(self, n)
+        except UnsupportedOperatorError as exc:
+            if self.hint() and self.hint() not in str(exc):
+                raise UnsupportedOperatorError(f"{exc}{self.hint()}") from None
+            raise
+
+    def hint(self) -> str:
+        """What to try when a file from torch's TorchScript (legacy) exporter holds a pattern we do not read:
+        the dynamo exporter writes most patterns in plainer operators."""
+        legacy = self.model.producer_name == "pytorch" and not any(n.name.startswith("node_")
+                                                                   for n in self.model.graph.node)
+        return (" (this file comes from torch's TorchScript exporter; torch.onnx.export(..., dynamo=True) writes "
+                "many patterns in operators accelflow reads)") if legacy else ""
 
     def _alias(self, n: onnx.NodeProto) -> None:
         src = n.input[0]

@@ -386,6 +386,25 @@ def _gather(imp: Importer, n: onnx.NodeProto) -> None:
     imp.emit(n, OpKind.GATHER, [x], GatherAttrs(ax), {"indices": idx}, batched=imp.batched[data])
 
 
+def _gather_elements(imp: Importer, n: onnx.NodeProto) -> None:
+    """GatherElements from a constant whose other axes have size 1 (a 1-D table, as RoBERTa gathers its
+    token-type ids by position): an embedding of the indices into rows of one value, viewed back."""
+    data, indices = n.input[0], n.input[1]
+    if not imp.is_const(data) or imp.is_const(indices):
+        raise UnsupportedOperatorError(f"{imp.where(n)}: GatherElements is supported from a constant 1-D table "
+                                       "with computed indices")
+    table = imp.consts[data]
+    axis = int(imp.attrs(n).get("axis", 0)) % max(table.ndim, 1)
+    if any(d != 1 for i, d in enumerate(table.shape) if i != axis) or imp.rank(indices) != table.ndim:
+        raise UnsupportedOperatorError(f"{imp.where(n)}: GatherElements from a constant of shape {table.shape} on "
+                                       f"axis {axis}; supported: a table whose other axes have size 1")
+    ids = imp.act(n, 1)
+    label = n.name or n.output[0]
+    rows = imp.node(label, OpKind.EMBEDDING, [ids], None, {"weight": table.reshape(-1, 1)})
+    assert ids.shape is not None
+    imp.bind(n, imp.reshape(f"{label}/values", rows, ids.shape), imp.batched[indices])
+
+
 def _table_name(initializer: str) -> str:
     for suffix in (".weight", ".W"):
         if initializer.endswith(suffix):
@@ -592,6 +611,7 @@ TENSOR_HANDLERS: dict[str, Handler] = {
     "Slice": _slice,
     "Split": _split,
     "Gather": _gather,
+    "GatherElements": _gather_elements,
     "Concat": _concat,
     "Expand": _expand,
     "Pad": _pad,
