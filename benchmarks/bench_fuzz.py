@@ -176,9 +176,10 @@ def _template_docs() -> list[dict[str, Any]]:
 
 # -- ONNX -------------------------------------------------------------------------------------------------
 
-#: Valid models the proto mutations start from: a plain CNN, and a tf2onnx-style one (unequal pads, a Pad
-#: node folded into the next Conv, auto_pad SAME) so the Pad folding is mutated too.
-BASES = ("valid.onnx", "keras_style_pads.onnx")
+#: Valid models the proto mutations start from: a plain CNN, a tf2onnx-style one (unequal pads, a Pad
+#: node folded into the next Conv, auto_pad SAME) so the Pad folding is mutated too, and a GPT-style block
+#: on token ids (embedding, layer norm, attention with the batch axis merged and moved, GELU, a shape chain).
+BASES = ("valid.onnx", "keras_style_pads.onnx", "transformer.onnx")
 
 
 def _valid_model(base: str = BASES[0]) -> onnx.ModelProto:
@@ -187,7 +188,10 @@ def _valid_model(base: str = BASES[0]) -> onnx.ModelProto:
 
 ONNX_OPS = ["Conv", "Relu", "MaxPool", "AveragePool", "Gemm", "MatMul", "Add", "Mul", "Flatten", "Reshape",
             "Concat", "Softmax", "Clip", "Sigmoid", "GlobalAveragePool", "BatchNormalization", "LSTM", "Gather",
-            "Transpose", "Resize", "Where", "Greater", "Identity", "ReduceMean", "Squeeze", "Pad", "NotAnOp"]
+            "Transpose", "Resize", "Where", "Greater", "Identity", "ReduceMean", "Squeeze", "Pad", "NotAnOp",
+            "LayerNormalization", "Split", "Slice", "Erf", "Div", "Sub", "Pow", "Einsum", "Expand", "Cast", "CumSum",
+            "GatherElements", "ConvTranspose", "InstanceNormalization", "ReduceL2", "Shape", "Tile", "Range",
+            "ConstantOfShape", "Loop", "Unsqueeze", "Equal", "Not"]
 ATTR_VALUES = st.one_of(st.integers(-3, 9), st.lists(st.integers(-2, 9), max_size=5), st.floats(-2, 9),
                         st.text(max_size=5), st.lists(st.floats(-1, 3), min_size=1, max_size=3))
 
@@ -203,7 +207,8 @@ def onnx_proto_case(draw: Callable[[st.SearchStrategy[Any]], Any]) -> bytes:
         n = draw(st.sampled_from(nodes))
         if kind == "attr":
             name = draw(st.sampled_from(["kernel_shape", "strides", "pads", "group", "axis", "transB", "alpha",
-                                         "dilations", "ceil_mode", "auto_pad", "beta", "min", "mode", "value"]))
+                                         "dilations", "ceil_mode", "auto_pad", "beta", "min", "mode", "value",
+                                         "perm", "epsilon", "equation", "num_outputs", "to", "keepdims"]))
             kept = [a for a in n.attribute if a.name != name]
             del n.attribute[:]
             value = draw(ATTR_VALUES)

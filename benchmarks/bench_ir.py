@@ -41,7 +41,7 @@ def main() -> None:
     info = spec(args.model)
     model = create(args.model)
     shape = info.input_shape
-    fx_s, graph = _timed(lambda: from_pytorch(model, shape, name=args.model), args.repeats)
+    import_s, graph = _timed(lambda: from_pytorch(model, shape, name=args.model), args.repeats)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{args.model}.onnx"
         export_s, _ = _timed(lambda: export_onnx(model, shape, path), 1)
@@ -56,7 +56,7 @@ def main() -> None:
         "input_shape": list(shape),
         "nodes": len(graph),
         "total_macs": macs,
-        "import_pytorch_fx_s": round(fx_s, 3),
+        "import_pytorch_torch_export_s": round(import_s, 3),
         "onnx_export_s": round(export_s, 3),
         "import_onnx_s": round(onnx_s, 3),
         "ir_execute_batch1_s": round(exec_s, 3),

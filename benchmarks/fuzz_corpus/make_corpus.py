@@ -2,8 +2,8 @@
 
 usage: .venv/bin/python benchmarks/fuzz_corpus/make_corpus.py [OUT_DIR]   (default: this directory)
 
-Every file but ``valid.onnx`` and ``keras_style_pads.onnx`` (a tf2onnx-style CNN: unequal pads, a Pad
-node, auto_pad SAME) is broken in one named way: truncated bytes, wrong opset, missing
+Every file but ``valid.onnx``, ``keras_style_pads.onnx`` (a tf2onnx-style CNN: unequal pads, a Pad
+node, auto_pad SAME) and ``transformer.onnx`` (a GPT-style block on token ids) is broken in one named way: truncated bytes, wrong opset, missing
 initializers, dynamic shapes, unsupported ops, cycles, bad attribute types, mismatched shapes, empty graph,
 and a few more. The importer must reject each with an ``accelflow.errors.AccelflowError`` (or import it, for
 the cases the IR can legitimately handle); nothing here is checked with ``onnx.checker``.
@@ -76,6 +76,60 @@ def keras_style_model(pad_mode: str = "constant", pad_feeds: str = "conv2") -> o
     graph = helper.make_graph(nodes, "keras_style",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 28, 28])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], producer_name="accelflow-fuzz")
+
+
+def transformer_model() -> onnx.ModelProto:
+    """A one-block GPT-style decoder on 8 int64 token ids, as torch's exporters write one: an embedding Gather,
+    a position constant, LayerNormalization, a fused q/k/v MatMul split in three, heads by Reshape/Transpose,
+    Q K^T with a causal mask and Softmax, the context product, a decomposed GELU (Div/Erf/Add/Mul), residual
+    adds, and a Shape -> Gather -> Concat -> Reshape chain on an activation (the TorchScript exporter's)."""
+    rng = np.random.default_rng(0)
+    d, heads, seq, vocab = 8, 2, 8, 16
+
+    def init(name: str, value: np.ndarray) -> onnx.TensorProto:
+        return numpy_helper.from_array(value, name)
+
+    mask = np.triu(np.full((seq, seq), -1e9, np.float32), 1).reshape(1, 1, seq, seq)
+    inits = [init("wte", rng.standard_normal((vocab, d)).astype(np.float32)),
+             init("wpe", rng.standard_normal((1, seq, d)).astype(np.float32)),
+             init("ln.weight", np.ones(d, np.float32)), init("ln.bias", np.zeros(d, np.float32)),
+             init("qkv.weight", rng.standard_normal((d, 3 * d)).astype(np.float32)),
+             init("qkv.bias", rng.standard_normal(3 * d).astype(np.float32)),
+             init("split", np.array([d, d, d], np.int64)),
+             init("heads", np.array([1, seq, heads, d // heads], np.int64)),
+             init("scale", np.array(np.sqrt(d // heads), np.float32)), init("mask", mask),
+             init("proj.weight", rng.standard_normal((d, d)).astype(np.float32)),
+             init("fc.weight", rng.standard_normal((d, 2 * d)).astype(np.float32)),
+             init("sqrt2", np.array(np.sqrt(2), np.float32)), init("one", np.array(1, np.float32)),
+             init("half", np.array(0.5, np.float32)), init("zero", np.array(0, np.int64)),
+             init("axis0", np.array([0], np.int64)), init("minus1", np.array([-1], np.int64)),
+             init("seq", np.array([seq], np.int64)),
+             init("out.weight", rng.standard_normal((2 * d, vocab)).astype(np.float32))]
+    n = helper.make_node
+    nodes = [
+        n("Gather", ["wte", "ids"], ["emb"], "wte", axis=0), n("Add", ["emb", "wpe"], ["h"], "pos"),
+        n("LayerNormalization", ["h", "ln.weight", "ln.bias"], ["hn"], "ln", axis=-1, epsilon=1e-5),
+        n("MatMul", ["hn", "qkv.weight"], ["qkv0"], "qkv"), n("Add", ["qkv0", "qkv.bias"], ["qkv1"], "qkv_bias"),
+        n("Split", ["qkv1", "split"], ["q", "k", "v"], "split", axis=2),
+        n("Reshape", ["q", "heads"], ["q4"], "q_heads"), n("Transpose", ["q4"], ["qt"], "q_t", perm=[0, 2, 1, 3]),
+        n("Reshape", ["k", "heads"], ["k4"], "k_heads"), n("Transpose", ["k4"], ["kt"], "k_t", perm=[0, 2, 3, 1]),
+        n("Reshape", ["v", "heads"], ["v4"], "v_heads"), n("Transpose", ["v4"], ["vt"], "v_t", perm=[0, 2, 1, 3]),
+        n("MatMul", ["qt", "kt"], ["s"], "scores"), n("Div", ["s", "scale"], ["ss"], "scale"),
+        n("Add", ["ss", "mask"], ["sm"], "mask"), n("Softmax", ["sm"], ["p"], "softmax", axis=-1),
+        n("MatMul", ["p", "vt"], ["ctx"], "context"), n("Transpose", ["ctx"], ["ct"], "ctx_t", perm=[0, 2, 1, 3]),
+        n("Shape", ["ct"], ["shape"], "shape"), n("Gather", ["shape", "zero"], ["batch"], "batch", axis=0),
+        n("Unsqueeze", ["batch", "axis0"], ["b1"], "b1"), n("Concat", ["b1", "seq", "minus1"], ["target"],
+                                                                "target", axis=0),
+        n("Reshape", ["ct", "target"], ["merged"], "merge"),
+        n("MatMul", ["merged", "proj.weight"], ["att"], "proj"), n("Add", ["att", "h"], ["r1"], "residual1"),
+        n("MatMul", ["r1", "fc.weight"], ["f"], "fc"), n("Div", ["f", "sqrt2"], ["fa"], "gelu_div"),
+        n("Erf", ["fa"], ["fe"], "gelu_erf"), n("Add", ["fe", "one"], ["fp"], "gelu_add"),
+        n("Mul", ["f", "fp"], ["fm"], "gelu_mul"), n("Mul", ["fm", "half"], ["g"], "gelu_half"),
+        n("MatMul", ["g", "out.weight"], ["y"], "lm_head"),
+    ]
+    graph = helper.make_graph(nodes, "gpt_block", [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, seq])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, seq, vocab])], inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], producer_name="accelflow-fuzz")
 
 
@@ -213,6 +267,7 @@ def write_corpus(out: Path) -> list[Path]:
     paths = [out / "valid.onnx"]
     paths[0].write_bytes(valid_model().SerializeToString())
     for name, model in (("keras_style_pads.onnx", keras_style_model()),  # valid: unequal pads, a Pad node
+                        ("transformer.onnx", transformer_model()),  # valid: attention, layer norm, GELU
                         ("pad_reflect.onnx", keras_style_model(pad_mode="reflect")),
                         ("pad_into_relu.onnx", keras_style_model(pad_feeds="relu2"))):
         (out / name).write_bytes(model.SerializeToString())
